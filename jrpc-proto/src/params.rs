@@ -1,0 +1,69 @@
+//! The arguments of a request: positional `args` and keyword `kwargs`, as the wire carries them.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Positional and keyword arguments of one request.
+///
+/// Outbound, build it from a tuple (positional), a struct or map (keyword), or both with
+/// [`Params::new`]. Inbound, bind it onto a Rust type with [`Params::bind`], which follows
+/// Python's rules for matching arguments to parameters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Params {
+    /// Positional arguments (`args`).
+    pub args: Vec<Value>,
+    /// Keyword arguments (`kwargs`).
+    pub kwargs: Map<String, Value>,
+}
+
+impl Params {
+    /// Params from both parts.
+    pub fn new(args: Vec<Value>, kwargs: Map<String, Value>) -> Self {
+        Self { args, kwargs }
+    }
+
+    /// Positional arguments only.
+    pub fn positional(args: Vec<Value>) -> Self {
+        Self {
+            args,
+            kwargs: Map::new(),
+        }
+    }
+
+    /// Keyword arguments only.
+    pub fn keyword(kwargs: Map<String, Value>) -> Self {
+        Self {
+            args: Vec::new(),
+            kwargs,
+        }
+    }
+
+    /// True when there are neither positional nor keyword arguments.
+    pub fn is_empty(&self) -> bool {
+        self.args.is_empty() && self.kwargs.is_empty()
+    }
+
+    /// Params from any serializable value: a sequence (tuple, `Vec`, array) becomes `args`, a
+    /// struct or map becomes `kwargs`, `()` or `null` becomes no arguments, and any other single
+    /// value becomes one positional argument.
+    pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        Ok(match serde_json::to_value(value)? {
+            Value::Null => Self::default(),
+            Value::Array(args) => Self::positional(args),
+            Value::Object(kwargs) => Self::keyword(kwargs),
+            other => Self::positional(vec![other]),
+        })
+    }
+}
+
+impl From<Vec<Value>> for Params {
+    fn from(args: Vec<Value>) -> Self {
+        Self::positional(args)
+    }
+}
+
+impl From<Map<String, Value>> for Params {
+    fn from(kwargs: Map<String, Value>) -> Self {
+        Self::keyword(kwargs)
+    }
+}
