@@ -26,6 +26,9 @@ impl RpcError {
     pub const INVALID_REQUEST: &'static str = "InvalidRequest";
     /// `InternalError`: the method failed without naming a type of its own, or panicked.
     pub const INTERNAL_ERROR: &'static str = "InternalError";
+    /// `InvalidResponse`: local only, never sent. A response to one of our calls whose `error`
+    /// was neither a string nor `null`; `details` holds `{"error": .., "result": ..}` as they came.
+    pub const INVALID_RESPONSE: &'static str = "InvalidResponse";
 
     /// A failure of any kind the application names, with details of any JSON value.
     pub fn new(kind: impl Into<String>, details: impl Into<Value>) -> Self {
@@ -37,7 +40,10 @@ impl RpcError {
 
     /// `MethodNotFound` for the named method.
     pub fn method_not_found(method: &str) -> Self {
-        Self::new(Self::METHOD_NOT_FOUND, format!("no method named '{method}'"))
+        Self::new(
+            Self::METHOD_NOT_FOUND,
+            format!("no method named '{method}'"),
+        )
     }
 
     /// `InvalidParams` with a message that names the offending parameter.

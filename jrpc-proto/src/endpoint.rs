@@ -1,0 +1,270 @@
+//! The protocol state machine of one connection: frames in, frames and events out.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::event::{Diagnostic, IncomingNotification, IncomingRequest, Outcome, Responder};
+use crate::outstanding::Outstanding;
+use crate::wire::{self, Inbound};
+use crate::{CallError, CallId, Config, Event, Params, RpcError};
+
+/// Why [`Endpoint::handle_frame`] refused a message. The endpoint is closed afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InboundError {
+    /// The message exceeds the inbound limit: close the connection with code 1009.
+    #[error("inbound message of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Size of the message.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+}
+
+/// One side of a JRPC connection, with no IO.
+///
+/// The driver hands it what arrives ([`handle_frame`](Self::handle_frame)), what the
+/// application wants ([`call`](Self::call), [`notify`](Self::notify), [`reply`](Self::reply),
+/// [`cancel`](Self::cancel), [`close`](Self::close)) and the time
+/// ([`handle_timeout`](Self::handle_timeout)), then drains frames to send
+/// ([`poll_transmit`](Self::poll_transmit)), events ([`poll_event`](Self::poll_event)) and the
+/// next deadline ([`poll_timeout`](Self::poll_timeout)). It never reads a clock.
+#[derive(Debug)]
+pub struct Endpoint {
+    config: Config,
+    calls: Outstanding,
+    transmits: VecDeque<String>,
+    events: VecDeque<Event>,
+    closed: bool,
+}
+
+impl Default for Endpoint {
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+}
+
+impl Endpoint {
+    /// A fresh endpoint with the given limits.
+    pub fn new(config: Config) -> Self {
+        Self {
+            calls: Outstanding::new(config.outstanding_limit()),
+            config,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            closed: false,
+        }
+    }
+
+    /// The limits this endpoint was made with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Queues a request and starts tracking its answer. With a `timeout`, the call fails with
+    /// [`CallError::Timeout`] if no answer came by `now + timeout`. Its [`Outcome`] comes out of
+    /// [`poll_event`](Self::poll_event); on error nothing was queued.
+    pub fn call(
+        &mut self,
+        method: &str,
+        params: &Params,
+        now: Instant,
+        timeout: Option<Duration>,
+    ) -> Result<CallId, CallError> {
+        if self.closed {
+            return Err(CallError::ConnectionClosed);
+        }
+        self.calls.check_room()?;
+        let frame = wire::encode_request(method, params, Some(self.calls.next_id().get()))
+            .map_err(|e| CallError::Encode(e.to_string()))?;
+        self.check_outbound(&frame)?;
+        let deadline = timeout.and_then(|t| now.checked_add(t));
+        let id = self.calls.insert(deadline);
+        self.transmits.push_back(frame);
+        Ok(id)
+    }
+
+    /// Queues a notification: a request that wants no answer.
+    pub fn notify(&mut self, method: &str, params: &Params) -> Result<(), CallError> {
+        if self.closed {
+            return Err(CallError::ConnectionClosed);
+        }
+        let frame = wire::encode_request(method, params, None)
+            .map_err(|e| CallError::Encode(e.to_string()))?;
+        self.check_outbound(&frame)?;
+        self.transmits.push_back(frame);
+        Ok(())
+    }
+
+    fn check_outbound(&self, frame: &str) -> Result<(), CallError> {
+        let limit = self.config.outbound_limit();
+        if frame.len() > limit {
+            return Err(CallError::TooLarge {
+                size: frame.len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes one inbound WebSocket message (a text payload, or a binary one decoded as UTF-8).
+    ///
+    /// Malformed input never fails this call: it becomes a [`Diagnostic`] event (and an
+    /// `InvalidRequest` response when it carried an id). Only a message over the inbound limit
+    /// is refused; the endpoint then closes, failing every outstanding call.
+    pub fn handle_frame(&mut self, frame: &[u8]) -> Result<(), InboundError> {
+        if self.closed {
+            return Ok(());
+        }
+        let limit = self.config.inbound_limit();
+        if frame.len() > limit {
+            self.close();
+            return Err(InboundError::TooLarge {
+                size: frame.len(),
+                limit,
+            });
+        }
+        match wire::parse(frame) {
+            Inbound::Request {
+                method,
+                params,
+                id: Some(id),
+            } => self.events.push_back(Event::Request(IncomingRequest {
+                method,
+                params,
+                responder: Responder { id },
+            })),
+            Inbound::Request {
+                method,
+                params,
+                id: None,
+            } => self
+                .events
+                .push_back(Event::Notification(IncomingNotification { method, params })),
+            Inbound::InvalidRequest { id, reason } => {
+                if let Some(id) = &id {
+                    let error = RpcError::invalid_request(reason.clone());
+                    self.reply(Responder { id: id.clone() }, Err(error));
+                }
+                self.diagnose(Diagnostic::InvalidRequest { id, reason });
+            }
+            Inbound::Response { id, outcome } => match self.calls.take_wire(&id) {
+                Some(call) => self.resolve(call, outcome.map_err(CallError::Remote)),
+                None => self.diagnose(Diagnostic::UnknownResponse { id }),
+            },
+            Inbound::Malformed { reason } => self.diagnose(Diagnostic::Malformed { reason }),
+        }
+        Ok(())
+    }
+
+    /// Queues the one answer to a request. After [`close`](Self::close) it is dropped: the
+    /// connection it was for is gone.
+    pub fn reply(&mut self, responder: Responder, result: Result<Value, RpcError>) {
+        if self.closed {
+            return;
+        }
+        let Responder { id } = responder;
+        let frame = match wire::encode_response(&id, &result) {
+            Ok(frame) => frame,
+            Err(e) => self.fallback_response(&id, format!("the result cannot be encoded: {e}")),
+        };
+        let limit = self.config.outbound_limit();
+        let frame = if frame.len() > limit {
+            let size = frame.len();
+            let message = format!("the result of {size} bytes exceeds the limit of {limit} bytes");
+            let fallback = self.fallback_response(&id, message);
+            self.diagnose(Diagnostic::ReplyTooLarge { id, size, limit });
+            fallback
+        } else {
+            frame
+        };
+        self.transmits.push_back(frame);
+    }
+
+    /// An `InternalError` response that is sure to encode (the id came from JSON; the message
+    /// is a string).
+    fn fallback_response(&self, id: &Value, message: String) -> String {
+        let error = Err(RpcError::internal(message));
+        wire::encode_response(id, &error).unwrap_or_else(|_| {
+            format!(
+                r#"{{"id":null,"result":"unencodable answer","error":"{INTERNAL}"}}"#,
+                INTERNAL = RpcError::INTERNAL_ERROR
+            )
+        })
+    }
+
+    /// Fails the call with [`CallError::Cancelled`] and retires its id; a late answer is then
+    /// reported as unknown. Returns false if the call was no longer outstanding.
+    pub fn cancel(&mut self, id: CallId) -> bool {
+        match self.calls.take(id) {
+            Some(call) => {
+                self.resolve(call, Err(CallError::Cancelled));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Fails every call whose deadline is at or before `now` with [`CallError::Timeout`] and
+    /// retires their ids.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let events = &mut self.events;
+        self.calls.expire(now, |id| {
+            events.push_back(Event::Outcome(Outcome {
+                id,
+                result: Err(CallError::Timeout),
+            }));
+        });
+    }
+
+    /// The connection is gone: every outstanding call fails with
+    /// [`CallError::ConnectionClosed`] at once, new calls are refused, frames not yet sent are
+    /// discarded and later replies are dropped. Idempotent.
+    pub fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        self.transmits.clear();
+        for id in self.calls.drain() {
+            self.resolve(id, Err(CallError::ConnectionClosed));
+        }
+    }
+
+    /// Whether [`close`](Self::close) has happened.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Number of our calls awaiting an answer.
+    pub fn outstanding(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The next frame to send, as the text of one WebSocket message.
+    pub fn poll_transmit(&mut self) -> Option<String> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called, if any call has a
+    /// deadline.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.calls.next_deadline()
+    }
+
+    fn resolve(&mut self, id: CallId, result: Result<Value, CallError>) {
+        self.events
+            .push_back(Event::Outcome(Outcome { id, result }));
+    }
+
+    fn diagnose(&mut self, diagnostic: Diagnostic) {
+        self.events.push_back(Event::Diagnostic(diagnostic));
+    }
+}

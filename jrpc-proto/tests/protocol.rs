@@ -1,0 +1,634 @@
+//! One test per rule of PROTOCOL.md, on the core alone. Each test names the rule it checks.
+
+use std::time::{Duration, Instant};
+
+use jrpc_proto::{
+    CallError, CallId, Config, Diagnostic, Endpoint, Event, InboundError, IncomingRequest, MAX_ID,
+    Params, RpcError,
+};
+use serde_json::{Value, json};
+
+fn sent(ep: &mut Endpoint) -> Vec<Value> {
+    std::iter::from_fn(|| ep.poll_transmit())
+        .map(|f| serde_json::from_str(&f).expect("the endpoint writes JSON"))
+        .collect()
+}
+
+fn events(ep: &mut Endpoint) -> Vec<Event> {
+    std::iter::from_fn(|| ep.poll_event()).collect()
+}
+
+fn feed(ep: &mut Endpoint, frame: Value) {
+    ep.handle_frame(frame.to_string().as_bytes())
+        .expect("under the limit");
+}
+
+fn requests(ev: Vec<Event>) -> Vec<IncomingRequest> {
+    ev.into_iter()
+        .filter_map(|e| match e {
+            Event::Request(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+fn outcomes(ev: Vec<Event>) -> Vec<(CallId, Result<Value, CallError>)> {
+    ev.into_iter()
+        .filter_map(|e| match e {
+            Event::Outcome(o) => Some((o.id, o.result)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn diagnostics(ev: &[Event]) -> Vec<Diagnostic> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::Diagnostic(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn call(ep: &mut Endpoint, method: &str) -> CallId {
+    ep.call(method, &Params::default(), Instant::now(), None)
+        .expect("room for the call")
+}
+
+/// Request with an id: exactly one response whose id is the same JSON value, for ids of every
+/// JSON type, including 0 (which the original jrpc.js never answered).
+#[test]
+fn request_with_id_gets_one_response_with_the_same_id() {
+    for id in [
+        json!(1),
+        json!(0),
+        json!(-7),
+        json!(1.5),
+        json!("abc"),
+        json!([1, "x"]),
+        json!({"k": [null]}),
+        json!(true),
+        json!(18446744073709551615u64),
+    ] {
+        let mut ep = Endpoint::default();
+        feed(
+            &mut ep,
+            json!({"method": "Add", "args": [5, 10], "kwargs": {}, "id": id}),
+        );
+        let mut reqs = requests(events(&mut ep));
+        assert_eq!(reqs.len(), 1, "id {id}");
+        let req = reqs.remove(0);
+        assert_eq!(req.method, "Add");
+        assert_eq!(req.params.args, vec![json!(5), json!(10)]);
+        assert_eq!(req.responder.id(), &id);
+        ep.reply(req.responder, Ok(json!(15)));
+        assert_eq!(
+            sent(&mut ep),
+            vec![json!({"id": id, "result": 15, "error": null})]
+        );
+    }
+}
+
+/// `args` absent or null means `[]`; `kwargs` absent or null means `{}`.
+#[test]
+fn absent_or_null_args_and_kwargs_mean_empty() {
+    for frame in [
+        json!({"method": "M", "id": 1}),
+        json!({"method": "M", "args": null, "kwargs": null, "id": 1}),
+    ] {
+        let mut ep = Endpoint::default();
+        feed(&mut ep, frame);
+        let req = requests(events(&mut ep)).remove(0);
+        assert!(req.params.is_empty());
+    }
+}
+
+/// Without an id (absent or null) a request is a notification: an event, and nothing on the
+/// wire whatever happens, including an unknown method or bad field types.
+#[test]
+fn notifications_are_never_answered() {
+    for frame in [
+        json!({"method": "Log", "args": ["hi"], "kwargs": {}}),
+        json!({"method": "Log", "args": ["hi"], "kwargs": {}, "id": null}),
+        json!({"method": 5, "args": [], "kwargs": {}}),
+        json!({"method": "Log", "args": 5, "id": null}),
+        json!({"method": "Log", "kwargs": [1]}),
+    ] {
+        let mut ep = Endpoint::default();
+        feed(&mut ep, frame.clone());
+        let ev = events(&mut ep);
+        assert!(
+            ev.iter().all(|e| !matches!(e, Event::Request(_))),
+            "{frame}"
+        );
+        assert!(sent(&mut ep).is_empty(), "answered a notification: {frame}");
+    }
+    let mut ep = Endpoint::default();
+    feed(&mut ep, json!({"method": "Log", "args": ["hi"]}));
+    match events(&mut ep).as_slice() {
+        [Event::Notification(n)] => {
+            assert_eq!(n.method, "Log");
+            assert_eq!(n.params.args, vec![json!("hi")]);
+        }
+        other => panic!("expected one notification, got {other:?}"),
+    }
+}
+
+/// Keys other than `method`, `args`, `kwargs`, `id` are ignored.
+#[test]
+fn unknown_keys_are_ignored() {
+    let mut ep = Endpoint::default();
+    feed(
+        &mut ep,
+        json!({"method": "M", "args": [1], "kwargs": {"a": 2}, "id": 3, "jsonrpc": "2.0", "x": {}}),
+    );
+    let req = requests(events(&mut ep)).remove(0);
+    assert_eq!(req.params.args, vec![json!(1)]);
+    assert_eq!(req.params.kwargs.get("a"), Some(&json!(2)));
+}
+
+/// A sender writes all four keys; `args: []` and `kwargs: {}` when empty; ids are positive
+/// integers starting at 1; a notification carries `"id": null`.
+#[test]
+fn requests_are_written_with_all_four_keys() {
+    let mut ep = Endpoint::default();
+    let id = call(&mut ep, "Ping");
+    assert_eq!(id.get(), 1);
+    ep.notify("Log", &Params::positional(vec![json!("x")]))
+        .unwrap();
+    let params = Params::new(
+        vec![json!(5)],
+        serde_json::from_value(json!({"b": 10})).unwrap(),
+    );
+    let id2 = ep.call("Add", &params, Instant::now(), None).unwrap();
+    assert_eq!(
+        sent(&mut ep),
+        vec![
+            json!({"method": "Ping", "args": [], "kwargs": {}, "id": 1}),
+            json!({"method": "Log", "args": ["x"], "kwargs": {}, "id": null}),
+            json!({"method": "Add", "args": [5], "kwargs": {"b": 10}, "id": id2.get()}),
+        ]
+    );
+    assert!(id2.get() > 1);
+}
+
+/// Ids are never 0, never above 2^53 − 1, and never reused on one endpoint, however calls end.
+#[test]
+fn ids_are_never_reused() {
+    let mut ep = Endpoint::new(Config::default().max_outstanding(4));
+    let now = Instant::now();
+    let mut seen = std::collections::HashSet::new();
+    for round in 0..2000u32 {
+        let id = ep
+            .call("M", &Params::default(), now, Some(Duration::from_secs(1)))
+            .unwrap();
+        assert!(id.get() >= 1 && id.get() <= MAX_ID);
+        assert!(seen.insert(id.get()), "id {id} written twice");
+        match round % 3 {
+            0 => assert!(ep.cancel(id)),
+            1 => ep.handle_timeout(now + Duration::from_secs(2)),
+            _ => feed(
+                &mut ep,
+                json!({"id": id.get(), "result": null, "error": null}),
+            ),
+        }
+        assert_eq!(ep.outstanding(), 0);
+    }
+}
+
+/// A sender always writes `result` and `error`: `null` on success, the failure's name on
+/// failure with its details in `result`.
+#[test]
+fn responses_are_written_with_result_and_error() {
+    let mut ep = Endpoint::default();
+    feed(&mut ep, json!({"method": "Nothing", "id": 1}));
+    feed(
+        &mut ep,
+        json!({"method": "Divide", "args": [1, 0], "id": 2}),
+    );
+    let mut reqs = requests(events(&mut ep));
+    let divide = reqs.pop().unwrap();
+    let nothing = reqs.pop().unwrap();
+    ep.reply(nothing.responder, Ok(Value::Null));
+    ep.reply(
+        divide.responder,
+        Err(RpcError::new("ZeroDivisionError", "division by zero")),
+    );
+    let frames: Vec<String> = std::iter::from_fn(|| ep.poll_transmit()).collect();
+    assert_eq!(frames[0], r#"{"id":1,"result":null,"error":null}"#);
+    assert_eq!(
+        serde_json::from_str::<Value>(&frames[1]).unwrap(),
+        json!({"id": 2, "result": "division by zero", "error": "ZeroDivisionError"})
+    );
+}
+
+/// A response resolves the call its id names: `error` null or absent is success, a string is
+/// the failure's type with details in `result`, which may be any JSON value.
+#[test]
+fn responses_resolve_their_call() {
+    let mut ep = Endpoint::default();
+    let a = call(&mut ep, "A");
+    let b = call(&mut ep, "B");
+    let c = call(&mut ep, "C");
+    let d = call(&mut ep, "D");
+    feed(
+        &mut ep,
+        json!({"id": c.get(), "error": "NotFound", "result": {"path": "/x"}}),
+    );
+    feed(&mut ep, json!({"id": a.get(), "result": [1, 2]}));
+    feed(&mut ep, json!({"id": b.get(), "result": 15, "error": null}));
+    feed(&mut ep, json!({"id": d.get(), "error": "Oops"}));
+    assert_eq!(
+        outcomes(events(&mut ep)),
+        vec![
+            (
+                c,
+                Err(CallError::Remote(RpcError::new(
+                    "NotFound",
+                    json!({"path": "/x"})
+                )))
+            ),
+            (a, Ok(json!([1, 2]))),
+            (b, Ok(json!(15))),
+            (
+                d,
+                Err(CallError::Remote(RpcError::new("Oops", Value::Null)))
+            ),
+        ]
+    );
+    assert_eq!(ep.outstanding(), 0);
+}
+
+/// Telling messages apart: not UTF-8, not JSON, not an object, or neither a request nor a
+/// response is malformed; nothing is sent and the endpoint goes on serving.
+#[test]
+fn malformed_messages_are_reported_and_not_answered() {
+    let frames: Vec<Vec<u8>> = vec![
+        vec![0xff, 0xfe, b'{', b'}'],
+        b"{\"method\": \"M\", \"id\": 1".to_vec(),
+        b"".to_vec(),
+        b"[1, 2]".to_vec(),
+        b"42".to_vec(),
+        b"\"text\"".to_vec(),
+        b"null".to_vec(),
+        b"{}".to_vec(),
+        br#"{"id": 1}"#.to_vec(),
+        br#"{"result": 1}"#.to_vec(),
+        br#"{"error": "E", "result": 1}"#.to_vec(),
+        format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
+    ];
+    let mut ep = Endpoint::default();
+    let pending = call(&mut ep, "Still");
+    sent(&mut ep);
+    for frame in frames {
+        ep.handle_frame(&frame).unwrap();
+        let ev = events(&mut ep);
+        assert!(
+            matches!(diagnostics(&ev).as_slice(), [Diagnostic::Malformed { .. }]),
+            "{:?} gave {ev:?}",
+            String::from_utf8_lossy(&frame[..frame.len().min(40)])
+        );
+        assert_eq!(ev.len(), 1);
+        assert!(sent(&mut ep).is_empty());
+    }
+    // Still serving: the pending call resolves and a new request is answered.
+    feed(
+        &mut ep,
+        json!({"id": pending.get(), "result": "ok", "error": null}),
+    );
+    assert_eq!(outcomes(events(&mut ep)), vec![(pending, Ok(json!("ok")))]);
+    feed(&mut ep, json!({"method": "M", "id": 9}));
+    let req = requests(events(&mut ep)).remove(0);
+    ep.reply(req.responder, Ok(json!(1)));
+    assert_eq!(sent(&mut ep).len(), 1);
+}
+
+/// An object with a `method` key is a request even if it also has `result`; one with an `id`
+/// and `result` or `error` and no `method` is a response.
+#[test]
+fn method_key_makes_a_request() {
+    let mut ep = Endpoint::default();
+    feed(
+        &mut ep,
+        json!({"method": "M", "id": 1, "result": 5, "error": null}),
+    );
+    assert_eq!(requests(events(&mut ep)).len(), 1);
+}
+
+/// A request-shaped object with a usable id but wrong field types is answered `InvalidRequest`
+/// with that id.
+#[test]
+fn wrong_field_types_with_an_id_get_invalid_request() {
+    for (frame, field) in [
+        (json!({"method": 5, "id": 7}), "method"),
+        (json!({"method": null, "id": 7}), "method"),
+        (json!({"method": "M", "args": {"a": 1}, "id": 7}), "args"),
+        (json!({"method": "M", "args": "x", "id": 7}), "args"),
+        (json!({"method": "M", "kwargs": [1], "id": 7}), "kwargs"),
+        (json!({"method": "M", "kwargs": 3, "id": 7}), "kwargs"),
+    ] {
+        let mut ep = Endpoint::default();
+        feed(&mut ep, frame.clone());
+        let ev = events(&mut ep);
+        assert!(matches!(
+            diagnostics(&ev).as_slice(),
+            [Diagnostic::InvalidRequest { id: Some(_), .. }]
+        ));
+        let out = sent(&mut ep);
+        assert_eq!(out.len(), 1, "{frame}");
+        assert_eq!(out[0]["id"], json!(7));
+        assert_eq!(out[0]["error"], json!("InvalidRequest"));
+        assert!(
+            out[0]["result"].as_str().unwrap().contains(field),
+            "{} should name {field}",
+            out[0]["result"]
+        );
+    }
+}
+
+/// A response whose id matches no outstanding call (never sent, already answered, timed out,
+/// cancelled, or null) is ignored and reported; it never resolves another call.
+#[test]
+fn unknown_responses_are_ignored_and_reported() {
+    let now = Instant::now();
+    let mut ep = Endpoint::new(Config::default().max_outstanding(1));
+    let answered = call(&mut ep, "A");
+    feed(&mut ep, json!({"id": answered.get(), "result": 1}));
+    let cancelled = call(&mut ep, "B");
+    ep.cancel(cancelled);
+    let timed_out = ep
+        .call("C", &Params::default(), now, Some(Duration::from_millis(5)))
+        .unwrap();
+    ep.handle_timeout(now + Duration::from_millis(5));
+    // The newest call sits in the same slab slot as all the ones above.
+    let newest = call(&mut ep, "D");
+    events(&mut ep);
+    sent(&mut ep);
+    for id in [
+        json!(answered.get()),
+        json!(cancelled.get()),
+        json!(timed_out.get()),
+        json!(null),
+        json!(newest.get() + 1),
+        json!(0),
+        json!("1"),
+        json!(newest.get() as f64 + 0.5),
+        json!(-1),
+        json!(u64::MAX),
+    ] {
+        feed(&mut ep, json!({"id": id, "result": "late", "error": null}));
+        let ev = events(&mut ep);
+        assert_eq!(
+            diagnostics(&ev),
+            vec![Diagnostic::UnknownResponse { id: id.clone() }]
+        );
+        assert!(outcomes(ev).is_empty(), "{id} resolved a call");
+        assert!(sent(&mut ep).is_empty());
+    }
+    assert_eq!(ep.outstanding(), 1);
+    feed(
+        &mut ep,
+        json!({"id": newest.get(), "result": "mine", "error": null}),
+    );
+    assert_eq!(outcomes(events(&mut ep)), vec![(newest, Ok(json!("mine")))]);
+}
+
+/// A second response to an id already answered is ignored and reported.
+#[test]
+fn duplicate_responses_are_ignored() {
+    let mut ep = Endpoint::default();
+    let id = call(&mut ep, "A");
+    feed(&mut ep, json!({"id": id.get(), "result": 1, "error": null}));
+    feed(&mut ep, json!({"id": id.get(), "result": 2, "error": null}));
+    let ev = events(&mut ep);
+    assert_eq!(
+        diagnostics(&ev),
+        vec![Diagnostic::UnknownResponse {
+            id: json!(id.get())
+        }]
+    );
+    assert_eq!(outcomes(ev), vec![(id, Ok(json!(1)))]);
+}
+
+/// A message over the size limit is refused (the adapter closes with 1009) and every
+/// outstanding call fails locally.
+#[test]
+fn oversized_message_closes_and_fails_outstanding_calls() {
+    let mut ep = Endpoint::new(Config::default().max_inbound_message(64));
+    let a = call(&mut ep, "A");
+    let under = json!({"method": "M", "args": ["x"], "id": 1}).to_string();
+    assert!(under.len() <= 64);
+    ep.handle_frame(under.as_bytes()).unwrap();
+    let over = format!(r#"{{"method":"M","args":["{}"]}}"#, "x".repeat(64));
+    assert_eq!(
+        ep.handle_frame(over.as_bytes()),
+        Err(InboundError::TooLarge {
+            size: over.len(),
+            limit: 64
+        })
+    );
+    assert!(ep.is_closed());
+    let ev = events(&mut ep);
+    assert_eq!(outcomes(ev), vec![(a, Err(CallError::ConnectionClosed))]);
+}
+
+/// Requests and notifications are started in the order they arrive.
+#[test]
+fn requests_come_out_in_arrival_order() {
+    let mut ep = Endpoint::default();
+    for i in 0..10 {
+        if i % 3 == 0 {
+            feed(&mut ep, json!({"method": format!("m{i}")}));
+        } else {
+            feed(&mut ep, json!({"method": format!("m{i}"), "id": i}));
+        }
+    }
+    let names: Vec<String> = events(&mut ep)
+        .into_iter()
+        .map(|e| match e {
+            Event::Request(r) => r.method,
+            Event::Notification(n) => n.method,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    assert_eq!(names, expected);
+}
+
+/// Responses may answer in any order; the id pairs them.
+#[test]
+fn responses_pair_by_id_in_any_order() {
+    let mut ep = Endpoint::default();
+    let ids: Vec<CallId> = (0..5).map(|_| call(&mut ep, "M")).collect();
+    for id in ids.iter().rev() {
+        feed(
+            &mut ep,
+            json!({"id": id.get(), "result": id.get(), "error": null}),
+        );
+    }
+    let got = outcomes(events(&mut ep));
+    let expected: Vec<_> = ids
+        .iter()
+        .rev()
+        .map(|id| (*id, Ok(json!(id.get()))))
+        .collect();
+    assert_eq!(got, expected);
+}
+
+/// When a connection closes every outstanding call fails with connection-closed at once, new
+/// calls are refused and answers produced afterwards are dropped.
+#[test]
+fn close_fails_everything_outstanding() {
+    let mut ep = Endpoint::default();
+    feed(&mut ep, json!({"method": "Slow", "id": 1}));
+    let req = requests(events(&mut ep)).remove(0);
+    let a = call(&mut ep, "A");
+    let b = call(&mut ep, "B");
+    ep.close();
+    assert_eq!(
+        outcomes(events(&mut ep)),
+        vec![
+            (a, Err(CallError::ConnectionClosed)),
+            (b, Err(CallError::ConnectionClosed)),
+        ]
+    );
+    assert!(sent(&mut ep).is_empty(), "unsent frames are discarded");
+    ep.reply(req.responder, Ok(json!(1)));
+    assert!(sent(&mut ep).is_empty());
+    assert_eq!(
+        ep.call("C", &Params::default(), Instant::now(), None),
+        Err(CallError::ConnectionClosed)
+    );
+    assert_eq!(
+        ep.notify("N", &Params::default()),
+        Err(CallError::ConnectionClosed)
+    );
+    feed(&mut ep, json!({"method": "M", "id": 2}));
+    assert!(events(&mut ep).is_empty());
+    ep.close();
+    assert!(events(&mut ep).is_empty(), "close is idempotent");
+}
+
+/// Compatibility: the original Python server answers failed notifications with `"id": null`;
+/// that is simply an unknown response.
+#[test]
+fn null_id_responses_from_the_original_server_are_unknown() {
+    let mut ep = Endpoint::default();
+    let a = call(&mut ep, "A");
+    feed(
+        &mut ep,
+        json!({"id": null, "result": "boom", "error": "TypeError"}),
+    );
+    let ev = events(&mut ep);
+    assert_eq!(
+        diagnostics(&ev),
+        vec![Diagnostic::UnknownResponse { id: Value::Null }]
+    );
+    assert_eq!(ep.outstanding(), 1);
+    assert!(ep.cancel(a));
+}
+
+/// Local failures are distinct and matchable: timeout, cancel, close, too many outstanding,
+/// too large.
+#[test]
+fn local_failures_are_distinct() {
+    let now = Instant::now();
+    let mut ep = Endpoint::new(
+        Config::default()
+            .max_outstanding(2)
+            .max_outbound_message(100),
+    );
+    let t = ep
+        .call("T", &Params::default(), now, Some(Duration::from_secs(3)))
+        .unwrap();
+    let c = call(&mut ep, "C");
+    assert_eq!(
+        ep.call("X", &Params::default(), now, None),
+        Err(CallError::TooManyOutstanding { limit: 2 })
+    );
+    assert_eq!(ep.poll_timeout(), Some(now + Duration::from_secs(3)));
+    ep.handle_timeout(now + Duration::from_secs(2));
+    assert!(events(&mut ep).is_empty(), "not yet due");
+    ep.handle_timeout(now + Duration::from_secs(3));
+    assert!(ep.cancel(c));
+    assert!(!ep.cancel(c), "a call is cancelled once");
+    assert_eq!(
+        outcomes(events(&mut ep)),
+        vec![(t, Err(CallError::Timeout)), (c, Err(CallError::Cancelled))]
+    );
+    assert_eq!(ep.poll_timeout(), None);
+    sent(&mut ep);
+    let big = Params::positional(vec![json!("x".repeat(200))]);
+    assert!(matches!(
+        ep.call("Big", &big, now, None),
+        Err(CallError::TooLarge { limit: 100, .. })
+    ));
+    assert!(matches!(
+        ep.notify("Big", &big),
+        Err(CallError::TooLarge { limit: 100, .. })
+    ));
+    assert!(
+        sent(&mut ep).is_empty(),
+        "nothing is sent for a refused call"
+    );
+    assert_eq!(ep.outstanding(), 0);
+}
+
+/// An answer over the outbound limit is replaced by an `InternalError` response, so the caller
+/// still gets exactly one answer.
+#[test]
+fn oversized_reply_becomes_internal_error() {
+    let mut ep = Endpoint::new(Config::default().max_outbound_message(100));
+    feed(&mut ep, json!({"method": "Big", "id": "q"}));
+    let req = requests(events(&mut ep)).remove(0);
+    ep.reply(req.responder, Ok(json!("y".repeat(500))));
+    let out = sent(&mut ep);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["id"], json!("q"));
+    assert_eq!(out[0]["error"], json!("InternalError"));
+    assert!(matches!(
+        diagnostics(&events(&mut ep)).as_slice(),
+        [Diagnostic::ReplyTooLarge { .. }]
+    ));
+}
+
+/// Binary messages are decoded as UTF-8 like text ones: the core takes bytes either way.
+#[test]
+fn binary_payloads_are_decoded_as_utf8() {
+    let mut ep = Endpoint::default();
+    let bytes: Vec<u8> = "{\"method\":\"Echo\",\"args\":[\"héllo ✓\"],\"id\":1}"
+        .bytes()
+        .collect();
+    ep.handle_frame(&bytes).unwrap();
+    let req = requests(events(&mut ep)).remove(0);
+    assert_eq!(req.params.args, vec![json!("héllo ✓")]);
+}
+
+/// The failure names of PROTOCOL.md's table have constructors.
+#[test]
+fn protocol_failure_names() {
+    assert_eq!(RpcError::method_not_found("X").kind, "MethodNotFound");
+    assert_eq!(RpcError::invalid_params("x").kind, "InvalidParams");
+    assert_eq!(RpcError::invalid_request("x").kind, "InvalidRequest");
+    assert_eq!(RpcError::internal("x").kind, "InternalError");
+    assert_eq!(
+        RpcError::new("ZeroDivisionError", "division by zero").to_string(),
+        "ZeroDivisionError:division by zero"
+    );
+}
+
+/// A response whose `error` is neither a string nor null still answers its call, as a failure,
+/// rather than leaving it to time out.
+#[test]
+fn response_with_non_string_error_fails_its_call() {
+    let mut ep = Endpoint::default();
+    let a = call(&mut ep, "A");
+    feed(&mut ep, json!({"id": a.get(), "result": 1, "error": 42}));
+    match outcomes(events(&mut ep)).as_slice() {
+        [(id, Err(CallError::Remote(e)))] => {
+            assert_eq!(*id, a);
+            assert_eq!(e.kind, RpcError::INVALID_RESPONSE);
+        }
+        other => panic!("{other:?}"),
+    }
+}
