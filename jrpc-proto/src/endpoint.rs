@@ -243,6 +243,13 @@ impl Endpoint {
         self.calls.len()
     }
 
+    /// Number of frames queued and not yet taken by [`poll_transmit`](Self::poll_transmit). A
+    /// driver whose socket cannot keep up stops reading while this is high, so that a peer
+    /// that does not read its answers cannot make them pile up without bound.
+    pub fn queued_transmits(&self) -> usize {
+        self.transmits.len()
+    }
+
     /// The next frame to send, as the text of one WebSocket message.
     pub fn poll_transmit(&mut self) -> Option<String> {
         self.transmits.pop_front()

@@ -1,5 +1,6 @@
 //! Sans-IO core of the JRPC protocol.
 
+mod bind;
 mod config;
 mod endpoint;
 mod error;
@@ -13,4 +14,4 @@ pub use endpoint::{Endpoint, InboundError};
 pub use error::{CallError, RpcError};
 pub use event::{Diagnostic, Event, IncomingNotification, IncomingRequest, Outcome, Responder};
 pub use outstanding::{CallId, MAX_ID};
-pub use params::Params;
+pub use params::{IntoParams, Params};

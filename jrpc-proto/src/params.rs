@@ -67,3 +67,33 @@ impl From<Map<String, Value>> for Params {
         Self::keyword(kwargs)
     }
 }
+
+/// Anything a call's arguments can be made from: a [`Params`] as it is, or any serializable
+/// value through [`Params::from_serialize`] (a tuple is positional, a struct or map is keyword).
+///
+/// ```
+/// use jrpc_proto::{IntoParams, Params};
+/// use serde_json::json;
+///
+/// assert_eq!((5, 10).into_params().unwrap().args, vec![json!(5), json!(10)]);
+/// let kw = json!({"a": 1}).into_params().unwrap();
+/// assert_eq!(kw.kwargs["a"], json!(1));
+/// let both = Params::new(vec![json!(1)], kw.kwargs.clone()).into_params().unwrap();
+/// assert_eq!((both.args.len(), both.kwargs.len()), (1, 1));
+/// ```
+pub trait IntoParams {
+    /// The params, or why the value cannot be encoded as JSON.
+    fn into_params(self) -> Result<Params, serde_json::Error>;
+}
+
+impl IntoParams for Params {
+    fn into_params(self) -> Result<Params, serde_json::Error> {
+        Ok(self)
+    }
+}
+
+impl<T: Serialize> IntoParams for T {
+    fn into_params(self) -> Result<Params, serde_json::Error> {
+        Params::from_serialize(&self)
+    }
+}

@@ -1,5 +1,7 @@
 //! One test per rule of PROTOCOL.md, on the core alone. Each test names the rule it checks.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use jrpc_proto::{
