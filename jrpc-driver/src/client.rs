@@ -1,0 +1,93 @@
+//! Dialling a server: the client side of a connection serves methods too, for the calls the
+//! server makes to it.
+
+use std::sync::Arc;
+
+use tungstenite::client::IntoClientRequest;
+
+use crate::{Config, Methods, Peer, Runtime, connection};
+
+/// Why a client could not connect.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL is not a usable `ws://` URL.
+    #[error("invalid URL '{url}': {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The TCP connection or the WebSocket handshake failed.
+    #[error("cannot connect to {url}: {source}")]
+    Handshake {
+        /// The URL dialled.
+        url: String,
+        /// The underlying failure.
+        #[source]
+        source: Box<tungstenite::Error>,
+    },
+}
+
+/// Builds a client connection: its state, settings and methods, then
+/// [`connect`](Self::connect).
+#[derive(Debug)]
+pub struct ClientBuilder<R, S = ()> {
+    runtime: R,
+    state: S,
+    config: Config,
+}
+
+impl<R: Runtime + Default> Default for ClientBuilder<R, ()> {
+    fn default() -> Self {
+        Self {
+            runtime: R::default(),
+            state: (),
+            config: Config::default(),
+        }
+    }
+}
+
+impl<R: Runtime, S: Clone + Send + Sync + 'static> ClientBuilder<R, S> {
+    /// The state the client's methods reach through [`Ctx::state`](crate::Ctx::state).
+    pub fn state<T: Clone + Send + Sync + 'static>(self, state: T) -> ClientBuilder<R, T> {
+        ClientBuilder {
+            runtime: self.runtime,
+            state,
+            config: self.config,
+        }
+    }
+
+    /// The settings of the connection.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Dials `url` (`ws://host:port/path`) and serves `methods` to the server on the new
+    /// connection. The returned [`Peer`] calls the server.
+    pub async fn connect(self, url: &str, methods: Methods<S>) -> Result<Peer, ConnectError> {
+        let request = url
+            .into_client_request()
+            .map_err(|e| ConnectError::InvalidUrl {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
+        let (socket, _response) =
+            R::connect(request, self.config.websocket())
+                .await
+                .map_err(|e| ConnectError::Handshake {
+                    url: url.to_owned(),
+                    source: Box::new(e),
+                })?;
+        Ok(connection::spawn(
+            &self.runtime,
+            socket,
+            Arc::new(methods),
+            self.state,
+            &self.config,
+            None,
+            None,
+        ))
+    }
+}

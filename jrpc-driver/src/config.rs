@@ -1,0 +1,145 @@
+//! Settings of servers, clients and their connections.
+
+use std::time::Duration;
+
+use tungstenite::protocol::WebSocketConfig;
+
+/// Settings shared by a server's connections (or a client's one), with defaults fit for many
+/// small RPC frames.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = jrpc_driver::Config::default()
+///     .call_timeout(Some(Duration::from_secs(5)))
+///     .max_in_flight(16)
+///     .allow_origin("http://localhost:8080");
+/// assert_eq!(config.in_flight_limit(), 16);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) endpoint: jrpc_proto::Config,
+    pub(crate) max_message: usize,
+    pub(crate) max_in_flight: usize,
+    pub(crate) call_timeout: Option<Duration>,
+    pub(crate) read_buffer: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+    pub(crate) allowed_origins: Option<Vec<String>>,
+    pub(crate) check_host: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            endpoint: jrpc_proto::Config::default(),
+            max_message: jrpc_proto::DEFAULT_MAX_MESSAGE,
+            max_in_flight: 64,
+            call_timeout: Some(Duration::from_secs(30)),
+            read_buffer: 4 << 10,
+            handshake_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(1),
+            allowed_origins: None,
+            check_host: true,
+        }
+    }
+}
+
+impl Config {
+    /// Largest message either way, in bytes (default 16 MiB). A larger inbound message closes
+    /// its connection with code 1009; a larger outbound one is refused locally.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message = bytes;
+        self.endpoint = self
+            .endpoint
+            .max_inbound_message(bytes)
+            .max_outbound_message(bytes);
+        self
+    }
+
+    /// Most of our calls awaiting an answer on one connection (default 1024); one more fails
+    /// with `TooManyOutstanding`.
+    pub fn max_outstanding(mut self, n: usize) -> Self {
+        self.endpoint = self.endpoint.max_outstanding(n);
+        self
+    }
+
+    /// Most requests from the peer running at once on one connection (default 64). At the
+    /// limit the connection stops reading its socket until one finishes: backpressure, not an
+    /// unbounded queue.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Timeout of [`Peer::request`](crate::Peer::request) (default 30 s; `None`: no timeout).
+    pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Size of each connection's socket read buffer (default 4 KiB; tungstenite's own default
+    /// is 128 KiB, which costs that much memory per idle connection).
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer = bytes.max(256);
+        self
+    }
+
+    /// How long a WebSocket handshake may take before the TCP connection is dropped (default
+    /// 10 s): a client that opens a connection and never finishes its handshake (slowloris)
+    /// must not hold a slot forever.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long a closing connection waits for the peer's close frame (default 1 s).
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Allows WebSocket handshakes from pages of this origin (`scheme://host[:port]`, as
+    /// browsers send it in the `Origin` header). Once any origin is allowed, only the listed
+    /// ones are; by default only the server's own host and port are.
+    ///
+    /// Why: a browser lets any page open a WebSocket to any server, sending the user's cookies
+    /// along; without this check a page of another site could call the server's methods as the
+    /// user (cross-site WebSocket hijacking). Clients that are not browsers send no `Origin`
+    /// and are always allowed.
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        let origin = origin.into().trim_end_matches('/').to_ascii_lowercase();
+        self.allowed_origins
+            .get_or_insert_with(Vec::new)
+            .push(origin);
+        self
+    }
+
+    /// Allows handshakes from every origin: only for servers that hold nothing a foreign page
+    /// may not reach.
+    pub fn allow_any_origin(mut self) -> Self {
+        self.allowed_origins = Some(vec!["*".to_owned()]);
+        self
+    }
+
+    /// Whether a server bound to a loopback address refuses a `Host` header that is not a
+    /// loopback name (default true). Why: DNS rebinding lets a foreign page reach a loopback
+    /// server under the foreign site's own name.
+    pub fn check_host(mut self, check: bool) -> Self {
+        self.check_host = check;
+        self
+    }
+
+    /// The limit of requests running at once on one connection.
+    pub fn in_flight_limit(&self) -> usize {
+        self.max_in_flight
+    }
+
+    /// The tungstenite settings these make.
+    pub(crate) fn websocket(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer)
+            .write_buffer_size(32 << 10)
+            .max_message_size(Some(self.max_message))
+            .max_frame_size(Some(self.max_message))
+    }
+}

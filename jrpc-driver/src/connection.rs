@@ -1,0 +1,452 @@
+//! Where a socket is read and written: one task per connection owns its endpoint and its
+//! WebSocket, feeds inbound messages to the endpoint, starts methods as tasks of their own,
+//! and writes every ready frame with one flush per batch.
+
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures_channel::{mpsc, oneshot};
+use futures_util::future::{self, Either, Shared};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use jrpc_proto::{CallError, CallId, Diagnostic, Endpoint, Event, Params, Responder, RpcError};
+use serde_json::Value;
+use tungstenite::Message;
+use tungstenite::error::{CapacityError, Error as WsError};
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::handler::{Ctx, Reply};
+use crate::peer::Command;
+use crate::runtime::{Runtime, Sleep, WebSocket};
+use crate::{Config, Methods, Peer};
+
+/// Most inputs handled in one wake-up before the task yields to others.
+const BUDGET: usize = 128;
+
+/// A signal that the server is shutting down: when it fires, the connection stops reading,
+/// lets running methods finish until the grace deadline it carries, and closes with 1001.
+pub(crate) type ShutdownSignal = Shared<oneshot::Receiver<Instant>>;
+
+/// What ties a connection to its server: the shutdown signal, and a tracker the connection
+/// holds until it has closed, so that shutdown can wait for every connection.
+pub(crate) struct ServerLink {
+    pub(crate) signal: ShutdownSignal,
+    pub(crate) tracker: mpsc::Sender<()>,
+}
+
+/// Why a connection ends, and so which close frame (if any) it sends.
+#[derive(Debug)]
+enum Ending {
+    /// The peer closed, or the socket failed: nothing more to send.
+    Gone(Option<WsError>),
+    /// A message over the size limit: close with 1009.
+    TooLarge(String),
+    /// [`Peer::close`]: close with 1000.
+    Closed,
+    /// Server shutdown: close with 1001.
+    GoingAway,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Starts the task that drives one WebSocket, and returns the handle to its peer.
+pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
+    rt: &R,
+    socket: W,
+    methods: Arc<Methods<S>>,
+    state: S,
+    config: &Config,
+    remote_addr: Option<SocketAddr>,
+    server: Option<ServerLink>,
+) -> Peer {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let (peer, commands, closed) = Peer::new(id, remote_addr, config.call_timeout);
+    let ctx = Ctx {
+        peer: peer.clone(),
+        state,
+    };
+    if let Some(hook) = methods.open_hook() {
+        rt.spawn(hook(ctx.clone()));
+    }
+    let connection = Connection {
+        rt: rt.clone(),
+        socket,
+        endpoint: Endpoint::new(config.endpoint.clone()),
+        commands,
+        calls: HashMap::new(),
+        methods,
+        ctx,
+        in_flight: 0,
+        max_in_flight: config.max_in_flight,
+        timer: None,
+        flush_needed: false,
+        shutdown: server.as_ref().map(|link| link.signal.clone()),
+        tracker: server.map(|link| link.tracker),
+        grace: None,
+        close_timeout: config.close_timeout,
+    };
+    rt.spawn(connection.run(closed));
+    peer
+}
+
+struct Connection<R: Runtime, W, S> {
+    rt: R,
+    socket: W,
+    endpoint: Endpoint,
+    commands: mpsc::UnboundedReceiver<Command>,
+    /// Who waits for each of our calls.
+    calls: HashMap<CallId, oneshot::Sender<Result<Value, CallError>>>,
+    methods: Arc<Methods<S>>,
+    ctx: Ctx<S>,
+    /// Methods started and not yet finished.
+    in_flight: usize,
+    max_in_flight: usize,
+    /// The endpoint's next deadline and the timer set for it.
+    timer: Option<(Instant, Sleep)>,
+    flush_needed: bool,
+    shutdown: Option<ShutdownSignal>,
+    /// Dropped when this connection has closed.
+    #[allow(dead_code)]
+    tracker: Option<mpsc::Sender<()>>,
+    /// Set once shutdown began: running methods may finish until then.
+    grace: Option<(Instant, Sleep)>,
+    close_timeout: std::time::Duration,
+}
+
+impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W, S> {
+    async fn run(mut self, closed: oneshot::Sender<()>) {
+        let peer_id = self.ctx.peer.id();
+        tracing::debug!(peer = peer_id, addr = ?self.ctx.peer.remote_addr(), "connection open");
+        let ending = poll_fn(|cx| self.poll_step(cx)).await;
+        // Every outstanding call fails at once; answers produced later are dropped.
+        self.endpoint.close();
+        self.dispatch_events();
+        self.commands.close();
+        drop(closed);
+        let frame = match &ending {
+            Ending::Gone(_) => None,
+            Ending::TooLarge(reason) => Some(close_frame(CloseCode::Size, reason)),
+            Ending::Closed => Some(close_frame(CloseCode::Normal, "")),
+            Ending::GoingAway => Some(close_frame(CloseCode::Away, "server shutting down")),
+        };
+        if let Some(frame) = frame {
+            self.send_close(frame).await;
+        }
+        match ending {
+            Ending::Gone(Some(e)) => tracing::debug!(peer = peer_id, error = %e, "connection lost"),
+            other => tracing::debug!(peer = peer_id, ending = ?other, "connection closed"),
+        }
+        if let Some(hook) = self.methods.close_hook() {
+            self.rt.spawn(hook(self.ctx.clone()));
+        }
+    }
+
+    /// Sends the close frame and waits, a bounded time, for the peer's.
+    async fn send_close(&mut self, frame: CloseFrame) {
+        let deadline = self.rt.sleep_until(Instant::now() + self.close_timeout);
+        let socket = &mut self.socket;
+        let handshake = async move {
+            if socket.send(Message::Close(Some(frame))).await.is_err() {
+                return;
+            }
+            while let Some(Ok(_)) = socket.next().await {}
+        };
+        let handshake = std::pin::pin!(handshake);
+        if let Either::Right(_) = future::select(handshake, deadline).await {
+            tracing::debug!(peer = self.ctx.peer.id(), "peer did not answer the close");
+        }
+    }
+
+    /// Handles whatever is ready; returns once the connection must end.
+    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
+        for _ in 0..BUDGET {
+            let mut progress = false;
+
+            while let Poll::Ready(Some(command)) = self.commands.poll_next_unpin(cx) {
+                if let Some(ending) = self.apply(command) {
+                    return Poll::Ready(ending);
+                }
+                progress = true;
+            }
+
+            if let Some(ending) = self.poll_shutdown(cx) {
+                return Poll::Ready(ending);
+            }
+
+            if let Some((_, sleep)) = &mut self.timer {
+                if sleep.poll_unpin(cx).is_ready() {
+                    self.timer = None;
+                    self.endpoint.handle_timeout(Instant::now());
+                    progress = true;
+                }
+            }
+
+            if self.may_read() {
+                match self.socket.poll_next_unpin(cx) {
+                    Poll::Ready(Some(Ok(message))) => {
+                        if let Some(ending) = self.receive(message) {
+                            return Poll::Ready(ending);
+                        }
+                        progress = true;
+                    }
+                    Poll::Ready(Some(Err(e))) => return Poll::Ready(ending_for(e)),
+                    Poll::Ready(None) => return Poll::Ready(Ending::Gone(None)),
+                    Poll::Pending => {}
+                }
+            }
+
+            self.dispatch_events();
+
+            if let Err(e) = self.poll_write(cx) {
+                return Poll::Ready(Ending::Gone(Some(e)));
+            }
+            self.arm_timer(cx);
+
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        // Out of budget with work left: let other tasks run, then come back.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Reading pauses while the peer's requests fill the in-flight limit, while answers wait
+    /// for a socket that does not take them, and once shutdown began.
+    fn may_read(&self) -> bool {
+        self.in_flight < self.max_in_flight
+            && self.endpoint.queued_transmits() < self.max_in_flight
+            && self.grace.is_none()
+    }
+
+    fn apply(&mut self, command: Command) -> Option<Ending> {
+        match command {
+            Command::Call {
+                method,
+                params,
+                timeout,
+                done,
+            } => {
+                let mut result = self
+                    .endpoint
+                    .call(&method, &params, Instant::now(), timeout);
+                if let Err(CallError::TooManyOutstanding { .. }) = result {
+                    // Callers that gave up (dropped their future) may still hold slots.
+                    if self.forget_abandoned_calls() {
+                        result = self
+                            .endpoint
+                            .call(&method, &params, Instant::now(), timeout);
+                    }
+                }
+                match result {
+                    Ok(id) => {
+                        self.calls.insert(id, done);
+                    }
+                    Err(e) => {
+                        let _ = done.send(Err(e));
+                    }
+                }
+            }
+            Command::Notify {
+                method,
+                params,
+                done,
+            } => {
+                let _ = done.send(self.endpoint.notify(&method, &params));
+            }
+            Command::Answer { responder, result } => {
+                self.in_flight -= 1;
+                if let Some(responder) = responder {
+                    self.endpoint.reply(responder, result);
+                }
+            }
+            Command::Close => return Some(Ending::Closed),
+        }
+        None
+    }
+
+    /// Cancels the calls whose caller dropped its future; true if any slot was freed.
+    fn forget_abandoned_calls(&mut self) -> bool {
+        let endpoint = &mut self.endpoint;
+        let before = self.calls.len();
+        self.calls.retain(|id, done| {
+            if done.is_canceled() {
+                endpoint.cancel(*id);
+                false
+            } else {
+                true
+            }
+        });
+        self.calls.len() < before
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Option<Ending> {
+        if let Some(signal) = &mut self.shutdown {
+            if let Poll::Ready(deadline) = signal.poll_unpin(cx) {
+                self.shutdown = None;
+                // A dropped signal (server gone without a shutdown) means no grace at all.
+                let deadline = deadline.unwrap_or_else(|_| Instant::now());
+                self.grace = Some((deadline, self.rt.sleep_until(deadline)));
+            }
+        }
+        let (_, sleep) = self.grace.as_mut()?;
+        let idle =
+            self.in_flight == 0 && self.endpoint.queued_transmits() == 0 && !self.flush_needed;
+        if idle || sleep.poll_unpin(cx).is_ready() {
+            return Some(Ending::GoingAway);
+        }
+        None
+    }
+
+    fn receive(&mut self, message: Message) -> Option<Ending> {
+        let result = match &message {
+            Message::Text(text) => self.endpoint.handle_frame(text.as_bytes()),
+            Message::Binary(bytes) => self.endpoint.handle_frame(bytes),
+            // tungstenite answers pings and close frames itself; the stream ends after a close.
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => Ok(()),
+        };
+        result.err().map(|e| Ending::TooLarge(e.to_string()))
+    }
+
+    fn dispatch_events(&mut self) {
+        while let Some(event) = self.endpoint.poll_event() {
+            match event {
+                Event::Request(request) => {
+                    self.start(request.method, request.params, Some(request.responder))
+                }
+                Event::Notification(n) => self.start(n.method, n.params, None),
+                Event::Outcome(outcome) => {
+                    if let Some(done) = self.calls.remove(&outcome.id) {
+                        // The caller may have given up; its answer then has nowhere to go.
+                        let _ = done.send(outcome.result);
+                    }
+                }
+                Event::Diagnostic(diagnostic) => report(self.ctx.peer.id(), &diagnostic),
+            }
+        }
+    }
+
+    /// Starts a method as a task of its own, so that it may call back into this connection.
+    fn start(&mut self, method: String, params: Params, responder: Option<Responder>) {
+        let Some(handler) = self.methods.get(&method) else {
+            match responder {
+                Some(responder) => self
+                    .endpoint
+                    .reply(responder, Err(RpcError::method_not_found(&method))),
+                None => tracing::warn!(
+                    peer = self.ctx.peer.id(),
+                    method,
+                    "notification for an unknown method"
+                ),
+            }
+            return;
+        };
+        self.in_flight += 1;
+        let ctx = self.ctx.clone();
+        let peer = self.ctx.peer.clone();
+        self.rt.spawn(async move {
+            let result = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, params))) {
+                Ok(Reply::Ready(result)) => result,
+                Ok(Reply::Pending(future)) => AssertUnwindSafe(future)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref()))),
+                Err(panic) => Err(panicked(&method, panic.as_ref())),
+            };
+            if responder.is_none() {
+                if let Err(e) = &result {
+                    tracing::warn!(peer = peer.id(), method, error = %e, "notification failed");
+                }
+            }
+            // The connection may be gone; its answer is then dropped, as the protocol says.
+            let _ = peer.send(Command::Answer { responder, result });
+        });
+    }
+
+    /// Feeds every frame the socket takes, then flushes once for the batch.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), WsError> {
+        while self.endpoint.queued_transmits() > 0 {
+            match self.socket.poll_ready_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    if let Some(frame) = self.endpoint.poll_transmit() {
+                        self.socket.start_send_unpin(Message::text(frame))?;
+                        self.flush_needed = true;
+                    }
+                }
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => break,
+            }
+        }
+        if self.flush_needed {
+            if let Poll::Ready(result) = self.socket.poll_flush_unpin(cx) {
+                result?;
+                self.flush_needed = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps a timer set for the endpoint's next deadline.
+    fn arm_timer(&mut self, cx: &mut Context<'_>) {
+        let next = self.endpoint.poll_timeout();
+        if self.timer.as_ref().map(|(at, _)| *at) == next {
+            return;
+        }
+        self.timer = next.map(|at| (at, self.rt.sleep_until(at)));
+        if let Some((_, sleep)) = &mut self.timer {
+            if sleep.poll_unpin(cx).is_ready() {
+                self.timer = None;
+                self.endpoint.handle_timeout(Instant::now());
+                self.dispatch_events();
+                cx.waker().wake_by_ref();
+            }
+        }
+    }
+}
+
+fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
+    CloseFrame {
+        code,
+        reason: reason.to_owned().into(),
+    }
+}
+
+fn ending_for(error: WsError) -> Ending {
+    match error {
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Ending::TooLarge(
+            format!("message of {size} bytes exceeds the limit of {max_size} bytes"),
+        ),
+        other => Ending::Gone(Some(other)),
+    }
+}
+
+fn panicked(method: &str, panic: &(dyn std::any::Any + Send)) -> RpcError {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    tracing::error!(method, panic = %message, "method panicked");
+    RpcError::internal(format!("method '{method}' panicked: {message}"))
+}
+
+fn report(peer: u64, diagnostic: &Diagnostic) {
+    match diagnostic {
+        Diagnostic::Malformed { reason } => tracing::warn!(peer, reason, "malformed message"),
+        Diagnostic::InvalidRequest { id, reason } => {
+            tracing::warn!(peer, ?id, reason, "invalid request")
+        }
+        Diagnostic::UnknownResponse { id } => {
+            tracing::debug!(peer, %id, "response to no outstanding call")
+        }
+        Diagnostic::ReplyTooLarge { id, size, limit } => {
+            tracing::warn!(peer, %id, size, limit, "answer too large, sent InternalError")
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! How an ordinary Rust function becomes an RPC method: its arguments are bound from the
+//! request's (args, kwargs) by the core's Python-style binding, its return value is serialized
+//! into `result`, and an error it returns names the failure.
+//!
+//! Four shapes register, each for 0 to 6 parameters: `fn(A, B) -> R`, `fn(A, B) -> impl Future`,
+//! and both with a leading [`Ctx`] parameter that reaches the peer and the server's state.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use jrpc_proto::{Params, RpcError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::Peer;
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What a method call gets besides its arguments: the peer that called (to call it back) and
+/// the state shared by the whole server.
+#[derive(Clone)]
+pub struct Ctx<S = ()> {
+    pub(crate) peer: Peer,
+    pub(crate) state: S,
+}
+
+impl<S> Ctx<S> {
+    /// The peer this call came from; calls on it go back over the same connection.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// The state shared by every connection of the server (or client).
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+}
+
+/// A method's answer: at once (synchronous functions) or later.
+pub enum Reply {
+    /// The function already returned.
+    Ready(Result<Value, RpcError>),
+    /// The function returned a future.
+    Pending(BoxFuture<Result<Value, RpcError>>),
+}
+
+/// Turns what a method returns into the response's `result` or failure.
+///
+/// Implemented for any `T: Serialize` (marker [`Value`]-like success) and for `Result<T, E>`
+/// where `E: Into<RpcError>` (the error names the failure). `M` tells the two apart, so an
+/// error type must not itself be `Serialize`... unless it is only ever returned inside `Result`.
+pub trait IntoResult<M> {
+    /// The response this value makes.
+    fn into_result(self) -> Result<Value, RpcError>;
+}
+
+/// Marker of [`IntoResult`] for plain serializable values.
+pub enum Plain {}
+/// Marker of [`IntoResult`] for `Result<T, E>`.
+pub enum Fallible {}
+
+impl<T: Serialize> IntoResult<Plain> for T {
+    fn into_result(self) -> Result<Value, RpcError> {
+        encode(self)
+    }
+}
+
+impl<T: Serialize, E: Into<RpcError>> IntoResult<Fallible> for Result<T, E> {
+    fn into_result(self) -> Result<Value, RpcError> {
+        self.map_err(Into::into).and_then(encode)
+    }
+}
+
+fn encode<T: Serialize>(value: T) -> Result<Value, RpcError> {
+    serde_json::to_value(value)
+        .map_err(|e| RpcError::internal(format!("the result cannot be encoded as JSON: {e}")))
+}
+
+/// A function that can serve as an RPC method. `M` is a marker that tells the shapes apart;
+/// it is inferred, never written.
+pub trait Handler<S, M>: Send + Sync + 'static {
+    /// Calls the function with arguments bound from `params`.
+    fn call(&self, ctx: Ctx<S>, params: Params) -> Reply;
+}
+
+/// Marker: a plain function.
+pub enum SyncFn {}
+/// Marker: a function returning a future.
+pub enum AsyncFn {}
+/// Marker: a plain function whose first parameter is [`Ctx`].
+pub enum SyncCtxFn {}
+/// Marker: a function returning a future whose first parameter is [`Ctx`].
+pub enum AsyncCtxFn {}
+
+/// Binds `params` to the tuple of the function's parameter types: none, the one type itself
+/// (so a struct takes args and kwargs by name), or a tuple (positional).
+macro_rules! bind {
+    ($params:ident;) => {
+        $params.bind::<()>().map(|()| ())
+    };
+    ($params:ident; $a:ident) => {
+        $params.bind::<$a>().map(|a| (a,))
+    };
+    ($params:ident; $($a:ident),+) => {
+        $params.bind::<($($a,)+)>()
+    };
+}
+
+macro_rules! handlers {
+    ($($a:ident),*) => {
+        #[allow(non_snake_case, unused_variables)]
+        impl<S, F, R, RM, $($a,)*> Handler<S, (SyncFn, RM, $($a,)*)> for F
+        where
+            F: Fn($($a),*) -> R + Send + Sync + 'static,
+            R: IntoResult<RM>,
+            $($a: DeserializeOwned,)*
+        {
+            fn call(&self, _ctx: Ctx<S>, params: Params) -> Reply {
+                Reply::Ready(bind!(params; $($a),*).and_then(|($($a,)*)| self($($a),*).into_result()))
+            }
+        }
+
+        #[allow(non_snake_case, unused_variables)]
+        impl<S, F, Fut, R, RM, $($a,)*> Handler<S, (AsyncFn, RM, $($a,)*)> for F
+        where
+            F: Fn($($a),*) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: IntoResult<RM>,
+            $($a: DeserializeOwned,)*
+        {
+            fn call(&self, _ctx: Ctx<S>, params: Params) -> Reply {
+                match bind!(params; $($a),*) {
+                    Ok(($($a,)*)) => {
+                        let future = self($($a),*);
+                        Reply::Pending(Box::pin(async move { future.await.into_result() }))
+                    }
+                    Err(e) => Reply::Ready(Err(e)),
+                }
+            }
+        }
+
+        #[allow(non_snake_case, unused_variables)]
+        impl<S, F, R, RM, $($a,)*> Handler<S, (SyncCtxFn, RM, $($a,)*)> for F
+        where
+            F: Fn(Ctx<S>, $($a),*) -> R + Send + Sync + 'static,
+            R: IntoResult<RM>,
+            $($a: DeserializeOwned,)*
+        {
+            fn call(&self, ctx: Ctx<S>, params: Params) -> Reply {
+                Reply::Ready(bind!(params; $($a),*).and_then(|($($a,)*)| self(ctx, $($a),*).into_result()))
+            }
+        }
+
+        #[allow(non_snake_case, unused_variables)]
+        impl<S, F, Fut, R, RM, $($a,)*> Handler<S, (AsyncCtxFn, RM, $($a,)*)> for F
+        where
+            F: Fn(Ctx<S>, $($a),*) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: IntoResult<RM>,
+            $($a: DeserializeOwned,)*
+        {
+            fn call(&self, ctx: Ctx<S>, params: Params) -> Reply {
+                match bind!(params; $($a),*) {
+                    Ok(($($a,)*)) => {
+                        let future = self(ctx, $($a),*);
+                        Reply::Pending(Box::pin(async move { future.await.into_result() }))
+                    }
+                    Err(e) => Reply::Ready(Err(e)),
+                }
+            }
+        }
+    };
+}
+
+handlers!();
+handlers!(A1);
+handlers!(A1, A2);
+handlers!(A1, A2, A3);
+handlers!(A1, A2, A3, A4);
+handlers!(A1, A2, A3, A4, A5);
+handlers!(A1, A2, A3, A4, A5, A6);

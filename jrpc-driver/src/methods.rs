@@ -1,0 +1,135 @@
+//! The method table: names mapped to functions, and the hooks that run when a connection
+//! opens and closes. Shared by every connection of a server (or by one client).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use jrpc_proto::Params;
+
+use crate::handler::{BoxFuture, Ctx, Handler, Reply};
+
+type ErasedHandler<S> = dyn Fn(Ctx<S>, Params) -> Reply + Send + Sync;
+type Hook<S> = dyn Fn(Ctx<S>) -> BoxFuture<()> + Send + Sync;
+
+/// Names mapped to Rust functions, plus connection hooks; `S` is the state every call can
+/// reach through [`Ctx::state`].
+///
+/// ```
+/// use jrpc_driver::{Ctx, Methods, RpcError};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Pair { a: f64, b: f64 }
+///
+/// async fn divide(p: Pair) -> Result<f64, RpcError> {
+///     if p.b == 0.0 {
+///         return Err(RpcError::new("ZeroDivisionError", "division by zero"));
+///     }
+///     Ok(p.a / p.b)
+/// }
+///
+/// let methods = Methods::new()
+///     .add("Add", |a: i64, b: i64| a + b)
+///     .add("Divide", divide)
+///     .add("WhoAmI", |ctx: Ctx| ctx.peer().id());
+/// assert!(methods.contains("Divide"));
+/// ```
+pub struct Methods<S = ()> {
+    table: HashMap<String, Arc<ErasedHandler<S>>>,
+    on_open: Option<Arc<Hook<S>>>,
+    on_close: Option<Arc<Hook<S>>>,
+}
+
+impl<S> Default for Methods<S> {
+    fn default() -> Self {
+        Self {
+            table: HashMap::new(),
+            on_open: None,
+            on_close: None,
+        }
+    }
+}
+
+impl<S> fmt::Debug for Methods<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self.table.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("Methods").field("names", &names).finish()
+    }
+}
+
+impl Methods<()> {
+    /// An empty table with no shared state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Methods<S> {
+    /// An empty table whose methods reach `S` through [`Ctx::state`]; the state itself is
+    /// given to the server or client.
+    pub fn with_state() -> Self {
+        Self::default()
+    }
+
+    /// Registers `handler` under `name`, replacing any method of that name.
+    pub fn add<M, H: Handler<S, M>>(mut self, name: impl Into<String>, handler: H) -> Self {
+        self.insert(name, handler);
+        self
+    }
+
+    /// Registers `handler` under `name` in place, replacing any method of that name.
+    pub fn insert<M, H: Handler<S, M>>(&mut self, name: impl Into<String>, handler: H) {
+        let erased = move |ctx: Ctx<S>, params: Params| handler.call(ctx, params);
+        self.table.insert(name.into(), Arc::new(erased));
+    }
+
+    /// Runs `hook` as a task of its own when a connection opens (the original's `onOpen`):
+    /// it may call the peer, e.g. to start pushing to it.
+    pub fn on_open<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Ctx<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_open = Some(Arc::new(move |ctx| Box::pin(hook(ctx))));
+        self
+    }
+
+    /// Runs `hook` as a task of its own once a connection has closed; calls on its peer then
+    /// fail with a connection-closed error.
+    pub fn on_close<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Ctx<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_close = Some(Arc::new(move |ctx| Box::pin(hook(ctx))));
+        self
+    }
+}
+
+impl<S> Methods<S> {
+    /// Whether a method of that name is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        self.table.contains_key(name)
+    }
+
+    /// The names of the registered methods, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.table.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<ErasedHandler<S>>> {
+        self.table.get(name).cloned()
+    }
+
+    pub(crate) fn open_hook(&self) -> Option<Arc<Hook<S>>> {
+        self.on_open.clone()
+    }
+
+    pub(crate) fn close_hook(&self) -> Option<Arc<Hook<S>>> {
+        self.on_close.clone()
+    }
+}

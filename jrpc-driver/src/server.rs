@@ -1,0 +1,223 @@
+//! Where connections are accepted: the listening socket, the handshake with its deadline and
+//! policy, and graceful shutdown.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures_channel::{mpsc, oneshot};
+use futures_util::future::{self, Either};
+use futures_util::{FutureExt, StreamExt};
+
+use crate::connection::{self, ServerLink, ShutdownSignal};
+use crate::handshake::{Guard, Policy};
+use crate::{Config, Methods, Runtime};
+
+/// Builds a [`Server`]: its state, its settings, then [`bind`](Self::bind).
+#[derive(Debug)]
+pub struct ServerBuilder<R, S = ()> {
+    runtime: R,
+    state: S,
+    config: Config,
+}
+
+impl<R: Runtime + Default> Default for ServerBuilder<R, ()> {
+    fn default() -> Self {
+        Self {
+            runtime: R::default(),
+            state: (),
+            config: Config::default(),
+        }
+    }
+}
+
+impl<R: Runtime, S: Clone + Send + Sync + 'static> ServerBuilder<R, S> {
+    /// The state every method reaches through [`Ctx::state`](crate::Ctx::state).
+    pub fn state<T: Clone + Send + Sync + 'static>(self, state: T) -> ServerBuilder<R, T> {
+        ServerBuilder {
+            runtime: self.runtime,
+            state,
+            config: self.config,
+        }
+    }
+
+    /// The settings of the server and its connections.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Listens on `addr` (port 0 picks a free port) and logs the address.
+    pub async fn bind(
+        self,
+        addr: impl ToSocketAddrs,
+        methods: Methods<S>,
+    ) -> io::Result<Server<R, S>> {
+        let mut last_error = None;
+        for candidate in addr.to_socket_addrs()? {
+            match self.runtime.bind(candidate).await {
+                Ok(listener) => {
+                    let local_addr = R::local_addr(&listener)?;
+                    tracing::info!(%local_addr, "JRPC server listening");
+                    let (stop, stopped) = oneshot::channel();
+                    let (tracker, connections) = mpsc::channel(0);
+                    return Ok(Server {
+                        policy: Policy::new(&self.config, local_addr),
+                        runtime: self.runtime,
+                        listener,
+                        local_addr,
+                        methods: Arc::new(methods),
+                        state: self.state,
+                        config: self.config,
+                        signal: stopped.shared(),
+                        tracker,
+                        handle: ServerHandle {
+                            inner: Arc::new(Mutex::new(HandleInner {
+                                stop: Some(stop),
+                                connections: Some(connections),
+                            })),
+                        },
+                    });
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "no address to bind to")
+        }))
+    }
+}
+
+/// A bound JRPC WebSocket server; [`run`](Self::run) accepts connections until
+/// [`ServerHandle::shutdown`].
+pub struct Server<R: Runtime, S = ()> {
+    runtime: R,
+    listener: R::Listener,
+    local_addr: SocketAddr,
+    methods: Arc<Methods<S>>,
+    state: S,
+    config: Config,
+    policy: Policy,
+    signal: ShutdownSignal,
+    /// Each connection task holds a clone; shutdown waits until all are dropped.
+    tracker: mpsc::Sender<()>,
+    handle: ServerHandle,
+}
+
+impl<R: Runtime + Default> Server<R, ()> {
+    /// A builder with default settings and no state.
+    pub fn builder() -> ServerBuilder<R, ()> {
+        ServerBuilder::default()
+    }
+
+    /// Listens on `addr` with default settings, serving `methods`.
+    pub async fn bind(addr: impl ToSocketAddrs, methods: Methods<()>) -> io::Result<Self> {
+        Self::builder().bind(addr, methods).await
+    }
+}
+
+impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle to shut the server down from elsewhere.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Accepts connections until shutdown. Each handshake runs in a task of its own, bounded
+    /// by the handshake timeout; each connection then runs in its own task.
+    pub async fn run(self) {
+        let mut stop = self.signal.clone();
+        loop {
+            let accepted = {
+                let accept = std::pin::pin!(R::accept(&self.listener));
+                match future::select(accept, &mut stop).await {
+                    Either::Left((accepted, _)) => accepted,
+                    Either::Right(_) => break,
+                }
+            };
+            match accepted {
+                Ok((tcp, peer_addr)) => self.handshake(tcp, peer_addr),
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    self.runtime
+                        .sleep_until(Instant::now() + Duration::from_millis(50))
+                        .await;
+                }
+            }
+        }
+        tracing::info!(local_addr = %self.local_addr, "JRPC server stopped accepting");
+    }
+
+    fn handshake(&self, tcp: R::Tcp, peer_addr: SocketAddr) {
+        let guard = Guard {
+            policy: self.policy.clone(),
+            peer: peer_addr,
+        };
+        let runtime = self.runtime.clone();
+        let methods = self.methods.clone();
+        let state = self.state.clone();
+        let config = self.config.clone();
+        let signal = self.signal.clone();
+        let tracker = self.tracker.clone();
+        let deadline = Instant::now() + config.handshake_timeout;
+        self.runtime.spawn(async move {
+            let handshake = std::pin::pin!(R::accept_websocket(tcp, guard, config.websocket()));
+            match future::select(handshake, runtime.sleep_until(deadline)).await {
+                Either::Left((Ok(socket), _)) => {
+                    connection::spawn(
+                        &runtime,
+                        socket,
+                        methods,
+                        state,
+                        &config,
+                        Some(peer_addr),
+                        Some(ServerLink { signal, tracker }),
+                    );
+                }
+                Either::Left((Err(e), _)) => {
+                    tracing::debug!(peer = %peer_addr, error = %e, "handshake failed")
+                }
+                Either::Right(_) => {
+                    tracing::debug!(peer = %peer_addr, "handshake timed out, connection dropped")
+                }
+            }
+        });
+    }
+}
+
+/// Shuts a [`Server`] down: it stops accepting, lets running methods finish within a grace
+/// period, and closes every connection with code 1001.
+#[derive(Clone, Debug)]
+pub struct ServerHandle {
+    inner: Arc<Mutex<HandleInner>>,
+}
+
+#[derive(Debug)]
+struct HandleInner {
+    stop: Option<oneshot::Sender<Instant>>,
+    connections: Option<mpsc::Receiver<()>>,
+}
+
+impl ServerHandle {
+    /// Stops accepting and closes every connection (code 1001) once its running methods have
+    /// finished, or when `grace` has passed. Resolves when every connection has closed.
+    pub async fn shutdown(&self, grace: Duration) {
+        let (stop, connections) = {
+            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            (inner.stop.take(), inner.connections.take())
+        };
+        if let Some(stop) = stop {
+            let _ = stop.send(Instant::now() + grace);
+        }
+        if let Some(mut connections) = connections {
+            // Ends when the accept loop and every connection task have dropped their tracker.
+            while connections.next().await.is_some() {}
+        }
+    }
+}
