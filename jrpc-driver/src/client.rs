@@ -91,3 +91,20 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> ClientBuilder<R, S> {
         ))
     }
 }
+
+/// Entry point of the client side: [`Client::connect`] for a plain client,
+/// [`Client::builder`] for one with methods, state or settings of its own.
+#[derive(Debug)]
+pub struct Client<R>(std::marker::PhantomData<R>);
+
+impl<R: Runtime + Default> Client<R> {
+    /// A builder with default settings and no state.
+    pub fn builder() -> ClientBuilder<R, ()> {
+        ClientBuilder::default()
+    }
+
+    /// Dials `url` with default settings, serving no methods.
+    pub async fn connect(url: &str) -> Result<Peer, ConnectError> {
+        Self::builder().connect(url, Methods::new()).await
+    }
+}

@@ -31,7 +31,7 @@ mod peer;
 mod runtime;
 mod server;
 
-pub use client::{ClientBuilder, ConnectError};
+pub use client::{Client, ClientBuilder, ConnectError};
 pub use config::Config;
 pub use handler::{
     AsyncCtxFn, AsyncFn, BoxFuture, Ctx, Fallible, Handler, IntoResult, Plain, Reply, SyncCtxFn,

@@ -1,0 +1,106 @@
+//! JRPC over WebSockets on tokio: Rust functions become methods a browser page or another
+//! service can call, and either side can call the other.
+//!
+//! ```
+//! use jrpc_tokio::{Client, Methods, Server};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let methods = Methods::new().add("Add", |a: i64, b: i64| a + b);
+//! let server = Server::bind("127.0.0.1:0", methods).await?;
+//! let url = format!("ws://{}", server.local_addr());
+//! let shutdown = server.handle();
+//! tokio::spawn(server.run());
+//!
+//! let peer = Client::connect(&url).await?;
+//! let sum: i64 = peer.request("Add", (5, 10)).await?;
+//! assert_eq!(sum, 15);
+//! shutdown.shutdown(std::time::Duration::from_secs(1)).await;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use jrpc_driver::Sleep;
+use jrpc_driver::tungstenite::Error as WsError;
+use jrpc_driver::tungstenite::handshake::client::{Request, Response};
+use jrpc_driver::tungstenite::handshake::server::Callback;
+use jrpc_driver::tungstenite::protocol::WebSocketConfig;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub use jrpc_driver::{
+    CallError, Config, ConnectError, Ctx, Handler, IntoParams, IntoResult, Methods, Params, Peer,
+    RpcError, ServerHandle,
+};
+
+/// The tokio runtime, as the JRPC driver uses it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tokio;
+
+/// A JRPC WebSocket server on tokio.
+pub type Server<S = ()> = jrpc_driver::Server<Tokio, S>;
+/// Builds a [`Server`] with state or settings of its own.
+pub type ServerBuilder<S = ()> = jrpc_driver::ServerBuilder<Tokio, S>;
+/// Dials a JRPC server on tokio.
+pub type Client = jrpc_driver::Client<Tokio>;
+/// Builds a client connection with methods, state or settings of its own.
+pub type ClientBuilder<S = ()> = jrpc_driver::ClientBuilder<Tokio, S>;
+
+/// Dials `url` (`ws://host:port/path`) with default settings, serving no methods.
+pub async fn connect(url: &str) -> Result<Peer, ConnectError> {
+    Client::connect(url).await
+}
+
+impl jrpc_driver::Runtime for Tokio {
+    type Listener = TcpListener;
+    type Tcp = TcpStream;
+    type ServerSocket = WebSocketStream<TcpStream>;
+    type ClientSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(future);
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
+
+    async fn bind(&self, addr: SocketAddr) -> io::Result<TcpListener> {
+        TcpListener::bind(addr).await
+    }
+
+    fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        let (tcp, addr) = listener.accept().await?;
+        tcp.set_nodelay(true)?;
+        Ok((tcp, addr))
+    }
+
+    async fn accept_websocket<C>(
+        tcp: TcpStream,
+        callback: C,
+        config: WebSocketConfig,
+    ) -> Result<Self::ServerSocket, WsError>
+    where
+        C: Callback + Unpin + Send + 'static,
+    {
+        tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)).await
+    }
+
+    async fn connect(
+        request: Request,
+        config: WebSocketConfig,
+    ) -> Result<(Self::ClientSocket, Response), WsError> {
+        tokio_tungstenite::connect_async_with_config(request, Some(config), true).await
+    }
+}
