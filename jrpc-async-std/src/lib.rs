@@ -1,0 +1,130 @@
+//! JRPC over WebSockets on async-std: the same API as `jrpc-tokio`, so that switching runtime
+//! is a change of crate name, nothing else.
+//!
+//! ```
+//! use jrpc_async_std::{Client, Methods, Server};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # async_std::task::block_on(async {
+//! let methods = Methods::new().add("Add", |a: i64, b: i64| a + b);
+//! let server = Server::bind("127.0.0.1:0", methods).await?;
+//! let url = format!("ws://{}", server.local_addr());
+//! let shutdown = server.handle();
+//! async_std::task::spawn(server.run());
+//!
+//! let peer = Client::connect(&url).await?;
+//! let sum: i64 = peer.request("Add", (5, 10)).await?;
+//! assert_eq!(sum, 15);
+//! shutdown.shutdown(std::time::Duration::from_secs(1)).await;
+//! # Ok(())
+//! # })
+//! # }
+//! ```
+//!
+//! async-std is discontinued upstream; this crate stays for the users who run on it. It
+//! speaks plain `ws://` only (no TLS). It uses async-std's own executor and timers, so it
+//! needs the async-std runtime, not just smol's executor.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use async_std::net::{TcpListener, TcpStream};
+use async_tungstenite::WebSocketStream;
+use jrpc_driver::Sleep;
+use jrpc_driver::tungstenite::Error as WsError;
+use jrpc_driver::tungstenite::handshake::client::{Request, Response};
+use jrpc_driver::tungstenite::handshake::server::Callback;
+use jrpc_driver::tungstenite::protocol::WebSocketConfig;
+
+pub use jrpc_driver::{
+    CallError, Config, ConnectError, Ctx, Handler, IntoParams, IntoResult, Methods, Params, Peer,
+    RpcError, ServerHandle,
+};
+
+/// The async-std runtime, as the JRPC driver uses it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsyncStd;
+
+/// A JRPC WebSocket server on async-std.
+pub type Server<S = ()> = jrpc_driver::Server<AsyncStd, S>;
+/// Builds a [`Server`] with state or settings of its own.
+pub type ServerBuilder<S = ()> = jrpc_driver::ServerBuilder<AsyncStd, S>;
+/// Dials a JRPC server on async-std.
+pub type Client = jrpc_driver::Client<AsyncStd>;
+/// Builds a client connection with methods, state or settings of its own.
+pub type ClientBuilder<S = ()> = jrpc_driver::ClientBuilder<AsyncStd, S>;
+
+/// Dials `url` (`ws://host:port/path`) with default settings, serving no methods.
+pub async fn connect(url: &str) -> Result<Peer, ConnectError> {
+    Client::connect(url).await
+}
+
+impl jrpc_driver::Runtime for AsyncStd {
+    type Listener = TcpListener;
+    type Tcp = TcpStream;
+    type ServerSocket = WebSocketStream<TcpStream>;
+    type ClientSocket = WebSocketStream<TcpStream>;
+
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        async_std::task::spawn(future);
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Box::pin(async_std::task::sleep(
+            deadline.saturating_duration_since(Instant::now()),
+        ))
+    }
+
+    async fn bind(&self, addr: SocketAddr) -> io::Result<TcpListener> {
+        TcpListener::bind(addr).await
+    }
+
+    fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        let (tcp, addr) = listener.accept().await?;
+        tcp.set_nodelay(true)?;
+        Ok((tcp, addr))
+    }
+
+    async fn accept_websocket<C>(
+        tcp: TcpStream,
+        callback: C,
+        config: WebSocketConfig,
+    ) -> Result<Self::ServerSocket, WsError>
+    where
+        C: Callback + Unpin + Send + 'static,
+    {
+        async_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)).await
+    }
+
+    async fn connect(
+        request: Request,
+        config: WebSocketConfig,
+    ) -> Result<(Self::ClientSocket, Response), WsError> {
+        let uri = request.uri();
+        if uri.scheme_str() != Some("ws") {
+            return Err(WsError::Url(
+                jrpc_driver::tungstenite::error::UrlError::UnsupportedUrlScheme,
+            ));
+        }
+        let host = uri
+            .host()
+            .ok_or(WsError::Url(
+                jrpc_driver::tungstenite::error::UrlError::NoHostName,
+            ))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(80);
+        let tcp = TcpStream::connect((host.as_str(), port)).await?;
+        tcp.set_nodelay(true)?;
+        async_tungstenite::client_async_with_config(request, tcp, Some(config)).await
+    }
+}
