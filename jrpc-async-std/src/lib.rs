@@ -37,28 +37,11 @@ use jrpc_driver::tungstenite::handshake::client::{Request, Response};
 use jrpc_driver::tungstenite::handshake::server::Callback;
 use jrpc_driver::tungstenite::protocol::WebSocketConfig;
 
-pub use jrpc_driver::{
-    CallError, Config, ConnectError, Ctx, Handler, IntoParams, IntoResult, Methods, Params, Peer,
-    RpcError, ServerHandle,
-};
+jrpc_driver::adapter_api!(AsyncStd, "async-std");
 
 /// The async-std runtime, as the JRPC driver uses it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AsyncStd;
-
-/// A JRPC WebSocket server on async-std.
-pub type Server<S = ()> = jrpc_driver::Server<AsyncStd, S>;
-/// Builds a [`Server`] with state or settings of its own.
-pub type ServerBuilder<S = ()> = jrpc_driver::ServerBuilder<AsyncStd, S>;
-/// Dials a JRPC server on async-std.
-pub type Client = jrpc_driver::Client<AsyncStd>;
-/// Builds a client connection with methods, state or settings of its own.
-pub type ClientBuilder<S = ()> = jrpc_driver::ClientBuilder<AsyncStd, S>;
-
-/// Dials `url` (`ws://host:port/path`) with default settings, serving no methods.
-pub async fn connect(url: &str) -> Result<Peer, ConnectError> {
-    Client::connect(url).await
-}
 
 impl jrpc_driver::Runtime for AsyncStd {
     type Listener = TcpListener;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tungstenite::client::IntoClientRequest;
 
-use crate::{Config, Methods, Peer, Runtime, connection};
+use crate::{Builder, Methods, Peer, Runtime, connection};
 
 /// Why a client could not connect.
 #[derive(Debug, thiserror::Error)]
@@ -29,41 +29,7 @@ pub enum ConnectError {
     },
 }
 
-/// Builds a client connection: its state, settings and methods, then
-/// [`connect`](Self::connect).
-#[derive(Debug)]
-pub struct ClientBuilder<R, S = ()> {
-    runtime: R,
-    state: S,
-    config: Config,
-}
-
-impl<R: Runtime + Default> Default for ClientBuilder<R, ()> {
-    fn default() -> Self {
-        Self {
-            runtime: R::default(),
-            state: (),
-            config: Config::default(),
-        }
-    }
-}
-
-impl<R: Runtime, S: Clone + Send + Sync + 'static> ClientBuilder<R, S> {
-    /// The state the client's methods reach through [`Ctx::state`](crate::Ctx::state).
-    pub fn state<T: Clone + Send + Sync + 'static>(self, state: T) -> ClientBuilder<R, T> {
-        ClientBuilder {
-            runtime: self.runtime,
-            state,
-            config: self.config,
-        }
-    }
-
-    /// The settings of the connection.
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-
+impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
     /// Dials `url` (`ws://host:port/path`) and serves `methods` to the server on the new
     /// connection. The returned [`Peer`] calls the server.
     pub async fn connect(self, url: &str, methods: Methods<S>) -> Result<Peer, ConnectError> {
@@ -99,8 +65,8 @@ pub struct Client<R>(std::marker::PhantomData<R>);
 
 impl<R: Runtime + Default> Client<R> {
     /// A builder with default settings and no state.
-    pub fn builder() -> ClientBuilder<R, ()> {
-        ClientBuilder::default()
+    pub fn builder() -> Builder<R, ()> {
+        Builder::default()
     }
 
     /// Dials `url` with default settings, serving no methods.

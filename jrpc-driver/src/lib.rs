@@ -21,6 +21,7 @@
 //! assert_eq!(methods.names(), ["Add", "Divide"]);
 //! ```
 
+mod builder;
 mod client;
 mod config;
 mod connection;
@@ -31,7 +32,8 @@ mod peer;
 mod runtime;
 mod server;
 
-pub use client::{Client, ClientBuilder, ConnectError};
+pub use builder::{Builder, ClientBuilder, ServerBuilder};
+pub use client::{Client, ConnectError};
 pub use config::Config;
 pub use handler::{
     AsyncCtxFn, AsyncFn, BoxFuture, Ctx, Fallible, Handler, IntoResult, Plain, Reply, SyncCtxFn,
@@ -41,5 +43,32 @@ pub use jrpc_proto::{CallError, IntoParams, Params, RpcError};
 pub use methods::Methods;
 pub use peer::Peer;
 pub use runtime::{Runtime, Sleep, WebSocket};
-pub use server::{Server, ServerBuilder, ServerHandle};
+pub use server::{Server, ServerHandle};
 pub use tungstenite;
+
+/// Declares an adapter crate's public API over its runtime type: the same names in every
+/// adapter (`Server`, `Client`, `connect`, `Methods`, …), so that switching runtime is a change
+/// of crate name and nothing else.
+#[macro_export]
+macro_rules! adapter_api {
+    ($runtime:ty, $name:literal) => {
+        pub use $crate::{
+            Builder, CallError, Config, ConnectError, Ctx, Handler, IntoParams, IntoResult,
+            Methods, Params, Peer, RpcError, ServerHandle,
+        };
+
+        #[doc = concat!("A JRPC WebSocket server on ", $name, ".")]
+        pub type Server<S = ()> = $crate::Server<$runtime, S>;
+        #[doc = concat!("Builds a [`Server`] on ", $name, " with state or settings of its own.")]
+        pub type ServerBuilder<S = ()> = $crate::Builder<$runtime, S>;
+        #[doc = concat!("Dials a JRPC server on ", $name, ".")]
+        pub type Client = $crate::Client<$runtime>;
+        #[doc = concat!("Builds a client connection on ", $name, " with methods, state or settings of its own.")]
+        pub type ClientBuilder<S = ()> = $crate::Builder<$runtime, S>;
+
+        /// Dials `url` (`ws://host:port/path`) with default settings, serving no methods.
+        pub async fn connect(url: &str) -> Result<Peer, ConnectError> {
+            Client::connect(url).await
+        }
+    };
+}

@@ -12,42 +12,9 @@ use futures_util::{FutureExt, StreamExt};
 
 use crate::connection::{self, ServerLink, ShutdownSignal};
 use crate::handshake::{Guard, Policy};
-use crate::{Config, Methods, Runtime};
+use crate::{Builder, Config, Methods, Runtime};
 
-/// Builds a [`Server`]: its state, its settings, then [`bind`](Self::bind).
-#[derive(Debug)]
-pub struct ServerBuilder<R, S = ()> {
-    runtime: R,
-    state: S,
-    config: Config,
-}
-
-impl<R: Runtime + Default> Default for ServerBuilder<R, ()> {
-    fn default() -> Self {
-        Self {
-            runtime: R::default(),
-            state: (),
-            config: Config::default(),
-        }
-    }
-}
-
-impl<R: Runtime, S: Clone + Send + Sync + 'static> ServerBuilder<R, S> {
-    /// The state every method reaches through [`Ctx::state`](crate::Ctx::state).
-    pub fn state<T: Clone + Send + Sync + 'static>(self, state: T) -> ServerBuilder<R, T> {
-        ServerBuilder {
-            runtime: self.runtime,
-            state,
-            config: self.config,
-        }
-    }
-
-    /// The settings of the server and its connections.
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-
+impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
     /// Listens on `addr` (port 0 picks a free port) and logs the address.
     pub async fn bind(
         self,
@@ -107,8 +74,8 @@ pub struct Server<R: Runtime, S = ()> {
 
 impl<R: Runtime + Default> Server<R, ()> {
     /// A builder with default settings and no state.
-    pub fn builder() -> ServerBuilder<R, ()> {
-        ServerBuilder::default()
+    pub fn builder() -> Builder<R, ()> {
+        Builder::default()
     }
 
     /// Listens on `addr` with default settings, serving `methods`.

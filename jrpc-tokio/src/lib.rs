@@ -32,28 +32,11 @@ use jrpc_driver::tungstenite::protocol::WebSocketConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub use jrpc_driver::{
-    CallError, Config, ConnectError, Ctx, Handler, IntoParams, IntoResult, Methods, Params, Peer,
-    RpcError, ServerHandle,
-};
+jrpc_driver::adapter_api!(Tokio, "tokio");
 
 /// The tokio runtime, as the JRPC driver uses it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tokio;
-
-/// A JRPC WebSocket server on tokio.
-pub type Server<S = ()> = jrpc_driver::Server<Tokio, S>;
-/// Builds a [`Server`] with state or settings of its own.
-pub type ServerBuilder<S = ()> = jrpc_driver::ServerBuilder<Tokio, S>;
-/// Dials a JRPC server on tokio.
-pub type Client = jrpc_driver::Client<Tokio>;
-/// Builds a client connection with methods, state or settings of its own.
-pub type ClientBuilder<S = ()> = jrpc_driver::ClientBuilder<Tokio, S>;
-
-/// Dials `url` (`ws://host:port/path`) with default settings, serving no methods.
-pub async fn connect(url: &str) -> Result<Peer, ConnectError> {
-    Client::connect(url).await
-}
 
 impl jrpc_driver::Runtime for Tokio {
     type Listener = TcpListener;
