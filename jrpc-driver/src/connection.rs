@@ -128,7 +128,6 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         self.endpoint.close();
         self.dispatch_events();
         self.commands.close();
-        drop(closed);
         let frame = match &ending {
             Ending::Gone(_) => None,
             Ending::TooLarge(reason) => Some(close_frame(CloseCode::Size, reason)),
@@ -138,6 +137,8 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         if let Some(frame) = frame {
             self.send_close(frame).await;
         }
+        // Peer::closed() resolves once the close frame is out, so a program may exit then.
+        drop(closed);
         match ending {
             Ending::Gone(Some(e)) => tracing::debug!(peer = peer_id, error = %e, "connection lost"),
             other => tracing::debug!(peer = peer_id, ending = ?other, "connection closed"),
