@@ -333,7 +333,11 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         }
     }
 
-    /// Starts a method as a task of its own, so that it may call back into this connection.
+    /// Starts a method: runs it here, in the order requests arrive (the protocol's "started in
+    /// the order they arrive"), up to its first suspension. A method that finishes at once is
+    /// answered at once; one that suspends goes on as a task of its own, so that it may call
+    /// back into this connection. (Spawning every method instead would leave the start order to
+    /// the runtime's scheduler, which on a multi-thread runtime does not keep it.)
     fn start(&mut self, method: String, params: Params, responder: Option<Responder>) {
         let Some(handler) = self.methods.get(&method) else {
             match responder {
@@ -348,18 +352,32 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             }
             return;
         };
-        self.in_flight += 1;
         let ctx = self.ctx.clone();
+        let mut future = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, params))) {
+            Ok(Reply::Ready(result)) => return self.finish(&method, responder, result),
+            Ok(Reply::Pending(future)) => future,
+            Err(panic) => {
+                let result = Err(panicked(&method, panic.as_ref()));
+                return self.finish(&method, responder, result);
+            }
+        };
+        // The first poll needs no waker: the task spawned below polls the future again at once.
+        let mut first = Context::from_waker(futures_util::task::noop_waker_ref());
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll_unpin(&mut first))) {
+            Ok(Poll::Ready(result)) => return self.finish(&method, responder, result),
+            Ok(Poll::Pending) => {}
+            Err(panic) => {
+                let result = Err(panicked(&method, panic.as_ref()));
+                return self.finish(&method, responder, result);
+            }
+        }
+        self.in_flight += 1;
         let peer = self.ctx.peer.clone();
         self.rt.spawn(async move {
-            let result = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, params))) {
-                Ok(Reply::Ready(result)) => result,
-                Ok(Reply::Pending(future)) => AssertUnwindSafe(future)
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref()))),
-                Err(panic) => Err(panicked(&method, panic.as_ref())),
-            };
+            let result = AssertUnwindSafe(future)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
             if responder.is_none() {
                 if let Err(e) = &result {
                     tracing::warn!(peer = peer.id(), method, error = %e, "notification failed");
@@ -368,6 +386,24 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             // The connection may be gone; its answer is then dropped, as the protocol says.
             let _ = peer.send(Command::Answer { responder, result });
         });
+    }
+
+    /// Answers a method that finished while being started (a notification's outcome is only
+    /// reported locally).
+    fn finish(
+        &mut self,
+        method: &str,
+        responder: Option<Responder>,
+        result: Result<Value, RpcError>,
+    ) {
+        match responder {
+            Some(responder) => self.endpoint.reply(responder, result),
+            None => {
+                if let Err(e) = &result {
+                    tracing::warn!(peer = self.ctx.peer.id(), method, error = %e, "notification failed");
+                }
+            }
+        }
     }
 
     /// Feeds every frame the socket takes, then flushes once for the batch.

@@ -135,3 +135,14 @@ impl From<RpcError> for CallError {
         CallError::Remote(e)
     }
 }
+
+impl From<CallError> for RpcError {
+    /// A method that fails because a call it made failed: the peer's failure passes through
+    /// as it was; a local one (timeout, closed, …) becomes `InternalError` with its message.
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Remote(remote) => remote,
+            local => RpcError::internal(local.to_string()),
+        }
+    }
+}
