@@ -23,7 +23,8 @@ fn drive(ep: &mut Endpoint, stream: TcpStream, calls: usize) -> io::Result<Vec<V
     let mut results = Vec::new();
     flush(ep, &mut out)?;
     for line in BufReader::new(stream).lines() {
-        ep.handle_frame(line?.as_bytes()).map_err(io::Error::other)?;
+        ep.handle_frame(line?.as_bytes())
+            .map_err(io::Error::other)?;
         while let Some(event) = ep.poll_event() {
             match event {
                 Event::Request(req) => {
@@ -50,15 +51,20 @@ fn main() -> io::Result<()> {
         let (stream, _) = listener.accept()?;
         let mut ep = Endpoint::default();
         let args = Params::positional(vec![json!(1), json!(2)]);
-        ep.call("Add", &args, Instant::now(), None).map_err(io::Error::other)?;
+        ep.call("Add", &args, Instant::now(), None)
+            .map_err(io::Error::other)?;
         drive(&mut ep, stream, 1)
     });
     let mut ep = Endpoint::default();
     let args = Params::positional(vec![json!(5), json!(10)]);
-    ep.call("Add", &args, Instant::now(), None).map_err(io::Error::other)?;
-    ep.notify("Log", &Params::positional(vec![json!("hello")])).map_err(io::Error::other)?;
+    ep.call("Add", &args, Instant::now(), None)
+        .map_err(io::Error::other)?;
+    ep.notify("Log", &Params::positional(vec![json!("hello")]))
+        .map_err(io::Error::other)?;
     let client = drive(&mut ep, TcpStream::connect(addr)?, 1)?;
-    let server = server.join().map_err(|_| io::Error::other("server thread panicked"))??;
+    let server = server
+        .join()
+        .map_err(|_| io::Error::other("server thread panicked"))??;
     println!("client got {client:?}, server got {server:?}");
     assert_eq!((client, server), (vec![json!(15)], vec![json!(3)]));
     Ok(())
