@@ -1,0 +1,240 @@
+//! What the runnable examples share (`cargo run --example math` from the repository root):
+//! settings from the environment, logging, a tiny HTTP server for the example's page and the
+//! browser library, and the JRPC WebSocket server itself.
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `JRPC_HTTP_PORT` | `8080` | port of the page (`0`: any free port) |
+//! | `JRPC_WS_PORT` | `9000` | port of the JRPC WebSocket (`0`: any free port) |
+//! | `JRPC_BIND` | `127.0.0.1` | address both listen on (`0.0.0.0` in a container) |
+//! | `JRPC_ALLOW_ORIGINS` | none | more page origins allowed to open the WebSocket, comma-separated |
+//! | `RUST_LOG` | `info` | log filter |
+//!
+//! Only the example's own page may open the WebSocket: `http://localhost:PORT` and
+//! `http://127.0.0.1:PORT` (and `http://[::1]:PORT`) with the HTTP port, plus any origin
+//! listed in `JRPC_ALLOW_ORIGINS`. A page of another site is refused with 403.
+
+mod http;
+
+use std::io::{self, IsTerminal};
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jrpc_tokio::{Config, Methods, Server};
+use tokio::net::TcpListener;
+
+/// The browser library, embedded so that each example binary is self-contained.
+pub const JRPC_JS: &str = include_str!("../../js/jrpc.js");
+
+/// An example: its name (for the logs) and its page, served at `/`.
+///
+/// The page loads `jrpc.js` and `config.js`, which sets `JRPC_WS_PORT` to the WebSocket's
+/// port.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// The example's name.
+    pub name: &'static str,
+    /// Its `index.html`.
+    pub html: &'static str,
+}
+
+/// Where the example listens, read from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The address both servers bind (`JRPC_BIND`).
+    pub bind: String,
+    /// The page's port (`JRPC_HTTP_PORT`).
+    pub http_port: u16,
+    /// The WebSocket's port (`JRPC_WS_PORT`).
+    pub ws_port: u16,
+    /// Page origins allowed besides the example's own (`JRPC_ALLOW_ORIGINS`).
+    pub extra_origins: Vec<String>,
+}
+
+impl Settings {
+    /// Reads the settings from the environment; a malformed port is an error.
+    pub fn from_env() -> io::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let port = |name: &str, default: u16| match var(name) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("{name}={v:?}: {e}"))
+            }),
+        };
+        Ok(Self {
+            bind: var("JRPC_BIND").unwrap_or_else(|| "127.0.0.1".to_owned()),
+            http_port: port("JRPC_HTTP_PORT", 8080)?,
+            ws_port: port("JRPC_WS_PORT", 9000)?,
+            extra_origins: var("JRPC_ALLOW_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// The origins of the page served at `http`: the loopback names, and the bound address when
+/// it is a specific one.
+pub fn page_origins(http: SocketAddr) -> Vec<String> {
+    let port = http.port();
+    let mut origins = vec![
+        format!("http://localhost:{port}"),
+        format!("http://127.0.0.1:{port}"),
+        format!("http://[::1]:{port}"),
+    ];
+    if !http.ip().is_unspecified() && !http.ip().is_loopback() {
+        origins.push(format!("http://{http}"));
+    }
+    origins
+}
+
+/// Logs to stdout, filtered by `RUST_LOG` (default `info`), in color on a terminal.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Already set (by a test, say): keep that one.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
+        .try_init();
+}
+
+/// Serves `page` over HTTP and `methods` over the JRPC WebSocket until Ctrl-C (or SIGTERM),
+/// then shuts down gracefully. Prints the URL to open.
+pub async fn serve<S: Clone + Send + Sync + 'static>(
+    page: Page,
+    methods: Methods<S>,
+    state: S,
+) -> ExitCode {
+    init_tracing();
+    match try_serve(page, methods, state).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(example = page.name, error = %e, "cannot serve");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn try_serve<S: Clone + Send + Sync + 'static>(
+    page: Page,
+    methods: Methods<S>,
+    state: S,
+) -> io::Result<()> {
+    let settings = Settings::from_env()?;
+    let bind = settings.bind.as_str();
+    let http = TcpListener::bind((bind, settings.http_port))
+        .await
+        .map_err(|e| context(e, "HTTP", bind, settings.http_port))?;
+    let http_addr = http.local_addr()?;
+    let mut config = Config::default();
+    for origin in page_origins(http_addr)
+        .into_iter()
+        .chain(settings.extra_origins)
+    {
+        config = config.allow_origin(origin);
+    }
+    let server = Server::builder()
+        .state(state)
+        .config(config)
+        .bind((bind, settings.ws_port), methods)
+        .await
+        .map_err(|e| context(e, "WebSocket", bind, settings.ws_port))?;
+    let ws_port = server.local_addr().port();
+
+    let files: Arc<[http::File]> = Arc::new([
+        (
+            "/index.html",
+            "text/html; charset=utf-8",
+            page.html.to_owned(),
+        ),
+        (
+            "/jrpc.js",
+            "text/javascript; charset=utf-8",
+            JRPC_JS.to_owned(),
+        ),
+        (
+            "/config.js",
+            "text/javascript; charset=utf-8",
+            format!("var JRPC_WS_PORT = {ws_port};\n"),
+        ),
+    ]);
+    tokio::spawn(http::serve(http, files));
+
+    let host = match http_addr.ip() {
+        ip if ip.is_loopback() || ip.is_unspecified() => "localhost".to_owned(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        IpAddr::V4(ip) => ip.to_string(),
+    };
+    tracing::info!(example = page.name, %http_addr, ws_port, "listening");
+    println!(
+        "{} example listening: open http://{host}:{}/ (JRPC WebSocket on ws://{host}:{ws_port}/)",
+        page.name,
+        http_addr.port()
+    );
+
+    let handle = server.handle();
+    let running = tokio::spawn(server.run());
+    stop_signal().await;
+    tracing::info!("shutting down");
+    handle.shutdown(Duration::from_secs(1)).await;
+    // The accept loop has ended by now; its task can only have failed by panicking.
+    let _ = running.await;
+    Ok(())
+}
+
+/// `e`, saying what could not listen where.
+fn context(e: io::Error, what: &str, bind: &str, port: u16) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!("{what} server on {bind} port {port}: {e}"),
+    )
+}
+
+/// Resolves on Ctrl-C, or on SIGTERM (what `docker stop` sends; as PID 1 a process that does
+/// not handle it is never stopped by it).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    // Without a handler, wait for Ctrl-C alone; if even that fails, serve until killed.
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_of_the_page() {
+        let loopback = page_origins("127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            loopback,
+            [
+                "http://localhost:8080",
+                "http://127.0.0.1:8080",
+                "http://[::1]:8080"
+            ]
+        );
+        let any = page_origins("0.0.0.0:8080".parse().unwrap());
+        assert_eq!(any, loopback);
+        let lan = page_origins("192.0.2.7:81".parse().unwrap());
+        assert_eq!(lan.last().map(String::as_str), Some("http://192.0.2.7:81"));
+    }
+}

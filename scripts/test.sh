@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test of the project: the Rust workspace (unit, integration, property and doc
+# tests), the browser library's protocol tests under Node, and its tests in real Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+echo "== Rust: cargo test --workspace"
+cargo test --workspace --all-targets
+cargo test --workspace --doc
+
+echo "== Rust: the jrpc command-line client"
+cargo test -p jrpc-tokio --features cli --test cli --bin jrpc
+
+echo "== Rust: model-based property test, 10,000 cases"
+PROPTEST_CASES=10000 cargo test --release -p jrpc-proto --test model
+
+echo "== JS: node --test"
+(cd js && node --test test/)
+
+if [ -d js/browser-test ]; then
+  echo "== JS: browser tests in Chromium"
+  (cd js && node --test browser-test/)
+fi
