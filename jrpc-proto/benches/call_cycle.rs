@@ -7,6 +7,8 @@
 //! After criterion's groups it times both again with a plain loop and prints
 //! `ratio core/plain-json: X.XX` (the goal is at most 1.3).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -15,6 +15,8 @@
 //!
 //! The number of cases comes from `PROPTEST_CASES` (default 256).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::enum_variant_names)]
+
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
