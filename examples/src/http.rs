@@ -40,16 +40,7 @@ pub(crate) async fn serve(listener: TcpListener, files: Arc<[File]>) {
 async fn respond(mut stream: TcpStream, files: &[File]) -> io::Result<()> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        if head.len() > MAX_HEAD {
-            return reply(
-                &mut stream,
-                "431 Request Header Fields Too Large",
-                "",
-                false,
-            )
-            .await;
-        }
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() <= MAX_HEAD {
         match stream.read(&mut buf).await? {
             0 => return Ok(()),
             n => head.extend_from_slice(&buf[..n]),
@@ -63,45 +54,19 @@ async fn respond(mut stream: TcpStream, files: &[File]) -> io::Result<()> {
         path => path,
     };
     tracing::debug!(method, path, "HTTP request");
-    if method != "GET" && method != "HEAD" {
-        return reply(&mut stream, "405 Method Not Allowed", "", false).await;
-    }
-    let head_only = method == "HEAD";
-    match files.iter().find(|(p, _, _)| *p == path) {
-        Some((_, kind, body)) => {
-            reply(
-                &mut stream,
-                &format!("200 OK\r\nContent-Type: {kind}"),
-                body,
-                head_only,
-            )
-            .await
-        }
-        None => {
-            reply(
-                &mut stream,
-                "404 Not Found\r\nContent-Type: text/plain",
-                "not found\n",
-                head_only,
-            )
-            .await
-        }
-    }
-}
-
-async fn reply(
-    stream: &mut TcpStream,
-    status: &str,
-    body: &str,
-    head_only: bool,
-) -> io::Result<()> {
+    let (status, kind, body) = match files.iter().find(|(p, _, _)| *p == path) {
+        _ if head.len() > MAX_HEAD => ("431 Request Header Fields Too Large", "text/plain", ""),
+        _ if method != "GET" && method != "HEAD" => ("405 Method Not Allowed", "text/plain", ""),
+        Some((_, kind, body)) => ("200 OK", *kind, body.as_str()),
+        None => ("404 Not Found", "text/plain", "not found\n"),
+    };
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\
-         X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await?;
-    if !head_only {
+    if method != "HEAD" {
         stream.write_all(body.as_bytes()).await?;
     }
     stream.shutdown().await

@@ -143,4 +143,17 @@ describe("math example", () => {
       foreign.close();
     }
   });
+
+  test("bound to 0.0.0.0 (JRPC_BIND, as in the Dockerfile) it still serves its own page only", T, async () => {
+    const open = await startExample("math", { env: { JRPC_BIND: "0.0.0.0" } });
+    const tab = await openPage(browser, `http://localhost:${open.httpPort}/`);
+    try {
+      assert.equal(await tab.evaluate(() => rpc.call("Add", ["20", "22"])), 42);
+      await tab.goto("data:text/html,<p>elsewhere</p>");
+      assert.deepEqual(await rawWebSocket(tab, `ws://127.0.0.1:${open.wsPort}/`), { opened: false, code: 1006 });
+    } finally {
+      await tab.context().close();
+      await open.stop();
+    }
+  });
 });

@@ -4,6 +4,7 @@
 
 const { spawn, execFile } = require("node:child_process");
 const { once } = require("node:events");
+const fs = require("node:fs");
 const path = require("node:path");
 const { promisify, isDeepStrictEqual } = require("node:util");
 const assert = require("node:assert/strict");
@@ -53,13 +54,14 @@ async function buildExamples() {
 /**
  * Starts example `name` (built by `buildExamples`) and waits for its "listening" line.
  * Ports 0 (the default) let it pick free ones; pass the ports of an earlier run to restart it
- * on the same ones. Resolves to {child, httpPort, wsPort, url, log(), stop(), pause()}.
+ * on the same ones; `env` adds environment variables. Resolves to {child, httpPort, wsPort, url, log(), stop(), pause()}.
  */
-async function startExample(name, { httpPort = 0, wsPort = 0 } = {}) {
+async function startExample(name, { httpPort = 0, wsPort = 0, env: extra = {} } = {}) {
   assert.ok(targetDir, "buildExamples() first");
   const env = { ...process.env, JRPC_HTTP_PORT: String(httpPort), JRPC_WS_PORT: String(wsPort), RUST_LOG: "info" };
   delete env.JRPC_BIND;
   delete env.JRPC_ALLOW_ORIGINS;
+  Object.assign(env, extra);
   const child = spawn(path.join(targetDir, "debug", "examples", name), [], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
@@ -90,14 +92,45 @@ async function startExample(name, { httpPort = 0, wsPort = 0 } = {}) {
     ...ports,
     url: `http://127.0.0.1:${ports.httpPort}/`,
     log: () => output,
-    /** Freezes the process: connections stay open, nothing is answered. */
-    pause: () => child.kill("SIGSTOP"),
+    /** Freezes the process (resolves once every thread has stopped): connections stay open, nothing is answered. */
+    async pause() {
+      child.kill("SIGSTOP");
+      await waitFor(() => isStopped(child.pid), `${name} did not stop`);
+    },
     /** Kills the process (even a paused one) and waits for its exit. */
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await exited;
     },
   };
+}
+
+/** Whether every thread of process `pid` is stopped (Linux's /proc; elsewhere assumed). */
+function isStopped(pid) {
+  let tasks;
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return true;
+  }
+  return tasks.every((tid) => {
+    try {
+      // "tid (comm) S ...": the state follows the last ')'.
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      return /^[Tt]/.test(stat.slice(stat.lastIndexOf(")") + 2));
+    } catch {
+      return true; // the thread has gone
+    }
+  });
+}
+
+/** Polls `condition()` (in Node) until true; fails with `message` after WAIT_MS. */
+async function waitFor(condition, message) {
+  const deadline = Date.now() + WAIT_MS;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(message + ` (waited ${WAIT_MS} ms)`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** Headless Debian Chromium. */

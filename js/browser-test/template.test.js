@@ -16,6 +16,8 @@ const {
 } = require("./support.js");
 
 const T = { timeout: 30_000 };
+/** JRPC.WebSocket.CONNECTING */
+const JRPC_CONNECTING = 0;
 
 describe("template example and the library in the browser", () => {
   let server, browser, page;
@@ -101,7 +103,7 @@ describe("template example and the library in the browser", () => {
       await waitForText(tab, "#status", "open");
 
       // Frozen, the server reads nothing: the call is sent and stays unanswered.
-      own.pause();
+      await own.pause();
       await tab.evaluate(() => {
         window.lost = rpc.call("Echo", ["lost"]).then(
           (v) => ({ resolved: v }),
@@ -129,6 +131,3 @@ describe("template example and the library in the browser", () => {
     }
   });
 });
-
-/** JRPC.WebSocket.CONNECTING */
-const JRPC_CONNECTING = 0;
