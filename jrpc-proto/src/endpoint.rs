@@ -171,16 +171,19 @@ impl Endpoint {
             Err(e) => self.fallback_response(&id, format!("the result cannot be encoded: {e}")),
         };
         let limit = self.config.outbound_limit();
-        let frame = if frame.len() > limit {
-            let size = frame.len();
-            let message = format!("the result of {size} bytes exceeds the limit of {limit} bytes");
-            let fallback = self.fallback_response(&id, message);
-            self.diagnose(Diagnostic::ReplyTooLarge { id, size, limit });
-            fallback
-        } else {
-            frame
-        };
-        self.transmits.push_back(frame);
+        if frame.len() <= limit {
+            self.transmits.push_back(frame);
+            return;
+        }
+        let size = frame.len();
+        let message = format!("the result of {size} bytes exceeds the limit of {limit} bytes");
+        let fallback = self.fallback_response(&id, message);
+        // Only an id close to the limit itself (the peer's choice) makes even the short
+        // failure too large; then nothing can be sent within the limit.
+        if fallback.len() <= limit {
+            self.transmits.push_back(fallback);
+        }
+        self.diagnose(Diagnostic::ReplyTooLarge { id, size, limit });
     }
 
     /// An `InternalError` response that is sure to encode (the id came from JSON; the message

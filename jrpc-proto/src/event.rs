@@ -87,7 +87,7 @@ pub enum Diagnostic {
         id: Value,
     },
     /// Our answer to a request was larger than the outbound limit; an `InternalError` response
-    /// was sent in its place.
+    /// was sent in its place, unless the request's own id made even that too large.
     ReplyTooLarge {
         /// The request's id.
         id: Value,

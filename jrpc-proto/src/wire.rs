@@ -1,7 +1,8 @@
 //! Where a frame is parsed and written: the JSON shapes of requests and responses, and the
 //! classification of an inbound message exactly as PROTOCOL.md's "Telling messages apart" says.
 
-use serde::Serialize;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::{Params, RpcError};
@@ -35,7 +36,7 @@ pub(crate) fn parse(frame: &[u8]) -> Inbound {
     let mut object = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(object)) => object,
         Ok(other) => return malformed(format!("not a JSON object but {}", kind_of(&other))),
-        Err(e) => return malformed(format!("not JSON: {e}")),
+        Err(e) => return undecodable(text, e),
     };
     if let Some(method) = object.remove("method") {
         return request(method, &mut object);
@@ -45,6 +46,36 @@ pub(crate) fn parse(frame: &[u8]) -> Inbound {
         return response(&mut object);
     }
     malformed("an object that is neither a request nor a response".to_owned())
+}
+
+/// The keys that tell messages apart, read without decoding the other values: what a message
+/// that is well-formed JSON, but holds a string Rust cannot represent (a lone UTF-16 surrogate
+/// escape such as `"\ud800"`, which JavaScript writes), still says about itself.
+#[derive(Deserialize)]
+struct Probe {
+    method: Option<IgnoredAny>,
+    id: Option<Value>,
+    result: Option<IgnoredAny>,
+    error: Option<IgnoredAny>,
+}
+
+/// A message `serde_json` would not decode. If its structure still shows a request with an id,
+/// or a response, it is answered or resolved rather than dropped, so that no call waits for a
+/// timeout because of one bad string.
+fn undecodable(text: &str, error: serde_json::Error) -> Inbound {
+    let reason = format!("not valid JSON: {error}");
+    let Ok(probe) = serde_json::from_str::<Probe>(text) else {
+        return malformed(reason);
+    };
+    let id = probe.id.filter(|id| !id.is_null());
+    match (probe.method, id) {
+        (Some(_), id) => Inbound::InvalidRequest { id, reason },
+        (None, Some(id)) if probe.result.is_some() || probe.error.is_some() => Inbound::Response {
+            id,
+            outcome: Err(RpcError::new(RpcError::INVALID_RESPONSE, reason)),
+        },
+        _ => malformed(reason),
+    }
 }
 
 fn malformed(reason: String) -> Inbound {

@@ -634,3 +634,58 @@ fn response_with_non_string_error_fails_its_call() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A request that is JSON but holds a string Rust cannot represent (a lone UTF-16 surrogate
+/// escape, which JavaScript writes) is still answered, `InvalidRequest`, rather than left to
+/// time out; the same for a response, which fails its call.
+#[test]
+fn undecodable_strings_are_answered_not_dropped() {
+    let mut ep = Endpoint::default();
+    ep.handle_frame(br#"{"method": "Echo", "args": ["\ud800"], "kwargs": {}, "id": 1}"#)
+        .unwrap();
+    let ev = events(&mut ep);
+    assert!(matches!(
+        diagnostics(&ev).as_slice(),
+        [Diagnostic::InvalidRequest { id: Some(_), .. }]
+    ));
+    let out = sent(&mut ep);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["id"], json!(1));
+    assert_eq!(out[0]["error"], json!("InvalidRequest"));
+
+    let a = call(&mut ep, "A");
+    sent(&mut ep);
+    let frame = format!(
+        r#"{{"id": {}, "result": "\udc00", "error": null}}"#,
+        a.get()
+    );
+    ep.handle_frame(frame.as_bytes()).unwrap();
+    match outcomes(events(&mut ep)).as_slice() {
+        [(id, Err(CallError::Remote(e)))] => {
+            assert_eq!(*id, a);
+            assert_eq!(e.kind, RpcError::INVALID_RESPONSE);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Without an id it is a notification: nothing is sent.
+    ep.handle_frame(br#"{"method": "Echo", "args": ["\ud800"]}"#)
+        .unwrap();
+    assert!(sent(&mut ep).is_empty());
+}
+
+/// No frame exceeds the outbound limit, even when the peer's own id is too large for the
+/// short `InternalError` that replaces an oversized answer: then nothing is sent.
+#[test]
+fn no_frame_exceeds_the_outbound_limit() {
+    let mut ep = Endpoint::new(Config::default().max_outbound_message(1_024));
+    let id = "i".repeat(3_000);
+    feed(&mut ep, json!({"method": "M", "id": id}));
+    let req = requests(events(&mut ep)).remove(0);
+    ep.reply(req.responder, Ok(json!(1)));
+    assert!(sent(&mut ep).is_empty());
+    assert!(matches!(
+        diagnostics(&events(&mut ep)).as_slice(),
+        [Diagnostic::ReplyTooLarge { .. }]
+    ));
+}
