@@ -1,6 +1,7 @@
 //! What the runnable examples share (`cargo run --example math` from the repository root):
 //! settings from the environment, logging, a tiny HTTP server for the example's page and the
-//! browser library, and the JRPC WebSocket server itself.
+//! browser library, and the JRPC WebSocket server itself, on either runtime:
+//! [`serve`]`::<R, _>` with `R` = `jrpc_tokio::Tokio` or `jrpc_async_std::AsyncStd`.
 //!
 //! | variable | default | meaning |
 //! | --- | --- | --- |
@@ -13,17 +14,21 @@
 //! Only the example's own page may open the WebSocket: `http://localhost:PORT` and
 //! `http://127.0.0.1:PORT` (and `http://[::1]:PORT`) with the HTTP port, plus any origin
 //! listed in `JRPC_ALLOW_ORIGINS`. A page of another site is refused with 403.
+//!
+//! What does not depend on the runtime runs on threads of its own: the page's HTTP server
+//! (blocking `std::net`, src/http.rs) and the watch for Ctrl-C and SIGTERM (tokio's signal
+//! handling on a one-thread tokio runtime of its own, whichever runtime serves JRPC).
 
 mod http;
 
 use std::io::{self, IsTerminal};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jrpc_tokio::{Config, Methods, Server};
-use tokio::net::TcpListener;
+use futures_channel::oneshot;
+use jrpc_driver::{Config, Methods, Runtime, Server};
 
 /// The browser library, embedded so that each example binary is self-contained.
 pub const JRPC_JS: &str = include_str!("../../js/jrpc.js");
@@ -105,15 +110,18 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// Serves `page` over HTTP and `methods` over the JRPC WebSocket until Ctrl-C (or SIGTERM),
-/// then shuts down gracefully. Prints the URL to open.
-pub async fn serve<S: Clone + Send + Sync + 'static>(
-    page: Page,
-    methods: Methods<S>,
-    state: S,
-) -> ExitCode {
+/// Serves `page` over HTTP and `methods` over the JRPC WebSocket on runtime `R` until Ctrl-C
+/// (or SIGTERM), then shuts down gracefully. Prints the URL to open.
+///
+/// Call it from within `R`'s runtime, e.g. from `#[tokio::main]` with `R` =
+/// `jrpc_tokio::Tokio`, or from `#[async_std::main]` with `R` = `jrpc_async_std::AsyncStd`.
+pub async fn serve<R, S>(page: Page, methods: Methods<S>, state: S) -> ExitCode
+where
+    R: Runtime + Default,
+    S: Clone + Send + Sync + 'static,
+{
     init_tracing();
-    match try_serve(page, methods, state).await {
+    match try_serve::<R, S>(page, methods, state).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(example = page.name, error = %e, "cannot serve");
@@ -122,15 +130,16 @@ pub async fn serve<S: Clone + Send + Sync + 'static>(
     }
 }
 
-async fn try_serve<S: Clone + Send + Sync + 'static>(
-    page: Page,
-    methods: Methods<S>,
-    state: S,
-) -> io::Result<()> {
+async fn try_serve<R, S>(page: Page, methods: Methods<S>, state: S) -> io::Result<()>
+where
+    R: Runtime + Default,
+    S: Clone + Send + Sync + 'static,
+{
     let settings = Settings::from_env()?;
     let bind = settings.bind.as_str();
+    // Watched from the start: a signal while binding still stops the example.
+    let stop = stop_signal()?;
     let http = TcpListener::bind((bind, settings.http_port))
-        .await
         .map_err(|e| context(e, "HTTP", bind, settings.http_port))?;
     let http_addr = http.local_addr()?;
     let mut config = Config::default();
@@ -140,7 +149,7 @@ async fn try_serve<S: Clone + Send + Sync + 'static>(
     {
         config = config.allow_origin(origin);
     }
-    let server = Server::builder()
+    let server = Server::<R>::builder()
         .state(state)
         .config(config)
         .bind((bind, settings.ws_port), methods)
@@ -165,7 +174,7 @@ async fn try_serve<S: Clone + Send + Sync + 'static>(
             format!("var JRPC_WS_PORT = {ws_port};\n"),
         ),
     ]);
-    tokio::spawn(http::serve(http, files));
+    http::spawn(http, files)?;
 
     let host = match http_addr.ip() {
         ip if ip.is_loopback() || ip.is_unspecified() => "localhost".to_owned(),
@@ -180,12 +189,14 @@ async fn try_serve<S: Clone + Send + Sync + 'static>(
     );
 
     let handle = server.handle();
-    let running = tokio::spawn(server.run());
-    stop_signal().await;
+    R::default().spawn(server.run());
+    // No signal handling at all (the watch failed to start): serve until killed.
+    if stop.await.is_err() {
+        std::future::pending::<()>().await;
+    }
     tracing::info!("shutting down");
+    // Resolves once the accept loop and every connection have ended.
     handle.shutdown(Duration::from_secs(1)).await;
-    // The accept loop has ended by now; its task can only have failed by panicking.
-    let _ = running.await;
     Ok(())
 }
 
@@ -198,24 +209,57 @@ fn context(e: io::Error, what: &str, bind: &str, port: u16) -> io::Error {
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM (what `docker stop` sends; as PID 1 a process that does
-/// not handle it is never stopped by it).
-async fn stop_signal() {
+/// not handle it is never stopped by it). Fails (the sender dropped) when no signal can be
+/// watched.
+///
+/// A thread of its own runs tokio's signal handling on a one-thread runtime, so that the
+/// receiver can be awaited on any runtime.
+fn stop_signal() -> io::Result<oneshot::Receiver<()>> {
+    let (stopped, stop) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("signals".to_owned())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch for Ctrl-C: serving until killed");
+                    return;
+                }
+            };
+            if runtime.block_on(signalled()) {
+                let _ = stopped.send(());
+            } else {
+                tracing::warn!("cannot watch for Ctrl-C: serving until killed");
+            }
+        })?;
+    Ok(stop)
+}
+
+/// Waits for Ctrl-C or SIGTERM: true once one came, false if none can be watched.
+async fn signalled() -> bool {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+            // A branch whose pattern fails is disabled; with both disabled, `else` runs.
+            return tokio::select! {
+                Ok(()) = tokio::signal::ctrl_c() => true,
+                Some(()) = term.recv() => true,
+                else => false,
+            };
         }
     }
-    // Without a handler, wait for Ctrl-C alone; if even that fails, serve until killed.
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
+    tokio::signal::ctrl_c().await.is_ok()
 }
+
+/// The README's Rust blocks, compiled (and run, unless marked `no_run`) by `cargo test --doc`;
+/// its HTML and JavaScript blocks are quotes that `tests/readme.rs` finds in the files they name.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 #[cfg(test)]
 mod tests {

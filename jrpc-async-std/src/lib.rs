@@ -22,8 +22,15 @@
 //! ```
 //!
 //! async-std is discontinued upstream; this crate stays for the users who run on it. It
-//! speaks plain `ws://` only (no TLS). It uses async-std's own executor and timers, so it
-//! needs the async-std runtime, not just smol's executor.
+//! speaks plain `ws://` only (no TLS).
+//!
+//! **It works on smol too.** A program driven by `smol::block_on`, with its own tasks on a
+//! smol executor, uses this crate as it is: its sockets and timers are async-io's, the reactor
+//! smol drives as well, and the task it spawns for each connection runs on async-std's global
+//! executor, whose threads start on first use — nothing has to start an async-std runtime,
+//! though async-std comes along as a dependency. `tests/smol.rs` checks it: the whole
+//! integration suite under `smol::block_on`, and a server whose accept loop is a smol task,
+//! called both ways.
 
 use std::io;
 use std::net::SocketAddr;

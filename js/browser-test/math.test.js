@@ -1,6 +1,8 @@
 "use strict";
-// The original walkthrough's calculator (examples/math) in real Chromium: the page, its buttons,
-// its alert on failure, keyword arguments, and the Origin allow-list of the WebSocket.
+// The original walkthrough's calculator in real Chromium: the page, its buttons, its alert on
+// failure, keyword arguments, and the Origin allow-list of the WebSocket. The same cases run
+// against each build of it: `math` (tokio) and `math-async-std` (the same calculator.rs on
+// async-std).
 
 const { test, describe, before, after } = require("node:test");
 const assert = require("node:assert/strict");
@@ -19,13 +21,16 @@ const {
 
 const T = { timeout: 30_000 };
 
-describe("math example", () => {
+/** The examples that serve the calculator, one per runtime. */
+const EXAMPLES = ["math", "math-async-std"];
+
+for (const example of EXAMPLES) describe(`${example} example`, () => {
   let server, browser, page;
 
   before(
     async () => {
       await buildExamples();
-      server = await startExample("math");
+      server = await startExample(example);
       browser = await launchBrowser();
       page = await openPage(browser, server.url);
     },
@@ -145,7 +150,7 @@ describe("math example", () => {
   });
 
   test("bound to 0.0.0.0 (JRPC_BIND, as in the Dockerfile) it still serves its own page only", T, async () => {
-    const open = await startExample("math", { env: { JRPC_BIND: "0.0.0.0" } });
+    const open = await startExample(example, { env: { JRPC_BIND: "0.0.0.0" } });
     const tab = await openPage(browser, `http://localhost:${open.httpPort}/`);
     try {
       assert.equal(await tab.evaluate(() => rpc.call("Add", ["20", "22"])), 42);
