@@ -134,8 +134,10 @@ impl Config {
         self.max_in_flight
     }
 
-    /// The tungstenite settings these make.
-    pub(crate) fn websocket(&self) -> WebSocketConfig {
+    /// The tungstenite settings a connection made with these runs on (buffer sizes, message and
+    /// frame size limits): for programs that drive a WebSocket of their own exactly as a JRPC
+    /// connection would, such as the Autobahn conformance echo servers.
+    pub fn websocket(&self) -> WebSocketConfig {
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer)
             .write_buffer_size(32 << 10)

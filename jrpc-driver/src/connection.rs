@@ -1,6 +1,6 @@
 //! Where a socket is read and written: one task per connection owns its endpoint and its
 //! WebSocket, feeds inbound messages to the endpoint, starts methods as tasks of their own,
-//! and writes every ready frame with one flush per batch.
+//! and writes every ready frame with one flush per batch (per wake-up, not per message).
 
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -26,7 +26,7 @@ use crate::peer::Command;
 use crate::runtime::{Runtime, Sleep, WebSocket};
 use crate::{Config, Methods, Peer};
 
-/// Most inputs handled in one wake-up before the task yields to others.
+/// Most inputs (messages and commands) handled in one wake-up before the task yields to others.
 const BUDGET: usize = 128;
 
 /// A signal that the server is shutting down: when it fires, the connection stops reading,
@@ -165,14 +165,24 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     }
 
     /// Handles whatever is ready; returns once the connection must end.
+    ///
+    /// Each turn takes the commands, then every message the socket has ready (each request
+    /// started as it comes, in arrival order), then feeds the answers to the socket; the flush
+    /// comes once, when nothing more is ready (or the budget is spent), so that a batch of
+    /// requests costs one write, not one per answer.
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
-        for _ in 0..BUDGET {
+        let mut inputs = 0;
+        loop {
             let mut progress = false;
 
-            while let Poll::Ready(Some(command)) = self.commands.poll_next_unpin(cx) {
+            while inputs < BUDGET {
+                let Poll::Ready(Some(command)) = self.commands.poll_next_unpin(cx) else {
+                    break;
+                };
                 if let Some(ending) = self.apply(command) {
                     return Poll::Ready(ending);
                 }
+                inputs += 1;
                 progress = true;
             }
 
@@ -188,34 +198,53 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 }
             }
 
-            if self.may_read() {
-                match self.socket.poll_next_unpin(cx) {
-                    Poll::Ready(Some(Ok(message))) => {
-                        if let Some(ending) = self.receive(message) {
-                            return Poll::Ready(ending);
-                        }
-                        progress = true;
-                    }
-                    Poll::Ready(Some(Err(e))) => return Poll::Ready(ending_for(e)),
+            while inputs < BUDGET && self.may_read() {
+                let ending = match self.socket.poll_next_unpin(cx) {
+                    Poll::Ready(Some(Ok(message))) => self.receive(message),
+                    Poll::Ready(Some(Err(e))) => Some(ending_for(e)),
                     Poll::Ready(None) => return Poll::Ready(Ending::Gone(None)),
-                    Poll::Pending => {}
+                    Poll::Pending => break,
+                };
+                if let Some(ending) = ending {
+                    if let Ending::TooLarge(_) = ending {
+                        // The answers to the messages before it go out ahead of the close frame.
+                        let _ = self.feed(cx);
+                    }
+                    return Poll::Ready(ending);
                 }
+                // Started now, so that `may_read` counts what this message started.
+                self.dispatch_events();
+                inputs += 1;
+                progress = true;
             }
 
             self.dispatch_events();
 
-            if let Err(e) = self.poll_write(cx) {
+            // Paused, reading gets no wake-up: if the feed makes room, go round to read.
+            let paused = !self.may_read();
+            if let Err(e) = self.feed(cx) {
                 return Poll::Ready(Ending::Gone(Some(e)));
+            }
+            if paused && self.may_read() {
+                progress = true;
             }
             self.arm_timer(cx);
 
-            if !progress {
+            if !progress || inputs >= BUDGET {
+                if let Err(e) = self.flush(cx) {
+                    return Poll::Ready(Ending::Gone(Some(e)));
+                }
+                // A flush may have been all that a shutting-down connection waited for.
+                if let Some(ending) = self.poll_shutdown(cx) {
+                    return Poll::Ready(ending);
+                }
+                if progress {
+                    // Out of budget with work left: let other tasks run, then come back.
+                    cx.waker().wake_by_ref();
+                }
                 return Poll::Pending;
             }
         }
-        // Out of budget with work left: let other tasks run, then come back.
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 
     /// Reading pauses while the peer's requests fill the in-flight limit, while answers wait
@@ -406,8 +435,9 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         }
     }
 
-    /// Feeds every frame the socket takes, then flushes once for the batch.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), WsError> {
+    /// Feeds every queued frame the socket takes (tungstenite buffers them, writing to the
+    /// socket only past its write buffer size).
+    fn feed(&mut self, cx: &mut Context<'_>) -> Result<(), WsError> {
         while self.endpoint.queued_transmits() > 0 {
             match self.socket.poll_ready_unpin(cx) {
                 Poll::Ready(Ok(())) => {
@@ -420,6 +450,11 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 Poll::Pending => break,
             }
         }
+        Ok(())
+    }
+
+    /// Flushes what was fed: once per batch.
+    fn flush(&mut self, cx: &mut Context<'_>) -> Result<(), WsError> {
         if self.flush_needed {
             if let Poll::Ready(result) = self.socket.poll_flush_unpin(cx) {
                 result?;

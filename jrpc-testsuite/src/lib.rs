@@ -19,6 +19,15 @@
 // A test suite: a failed expectation is a failed test, and says so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod autobahn;
+mod faults;
+pub mod flood;
+mod hostile;
+mod tcp;
+
+pub use faults::*;
+pub use hostile::*;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -72,6 +81,17 @@ macro_rules! instantiate {
             typed_params_and_errors,
             malformed_input_is_survived,
             connection_local_state_and_closed,
+            hostile_json_is_survived,
+            hostile_responses_are_ignored,
+            hostile_sizes_are_bounded,
+            hostile_frames_are_survived,
+            hostile_floods_are_absorbed,
+            hostile_reader_that_stops_reading,
+            hostile_handshakes_are_dropped,
+            hostile_connection_churn,
+            fault_child,
+            killed_client_process_mid_call,
+            killed_server_process_fails_calls_at_once,
         );
     };
     (@cases $runtime:ty, $block_on:path; $($(#[$meta:meta])* $case:ident),* $(,)?) => {
