@@ -1,7 +1,7 @@
 //! Where a frame is parsed and written: the JSON shapes of requests and responses, and the
 //! classification of an inbound message exactly as PROTOCOL.md's "Telling messages apart" says.
 
-use serde::de::IgnoredAny;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -33,17 +33,18 @@ pub(crate) fn parse(frame: &[u8]) -> Inbound {
         Ok(text) => text,
         Err(e) => return malformed(format!("not UTF-8: {e}")),
     };
-    let mut object = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(object)) => object,
-        Ok(other) => return malformed(format!("not a JSON object but {}", kind_of(&other))),
+    let fields = match serde_json::from_str::<Top>(text) {
+        Ok(Top::Object(fields)) => fields,
+        Ok(Top::Other(kind)) => return malformed(format!("not a JSON object but {kind}")),
         Err(e) => return undecodable(text, e),
     };
-    if let Some(method) = object.remove("method") {
-        return request(method, &mut object);
+    if let Some(method) = fields.method {
+        return request(method, fields.args, fields.kwargs, fields.id);
     }
-    if object.contains_key("id") && (object.contains_key("result") || object.contains_key("error"))
-    {
-        return response(&mut object);
+    if let Some(id) = fields.id {
+        if fields.result.is_some() || fields.error.is_some() {
+            return response(id, fields.result, fields.error);
+        }
     }
     malformed("an object that is neither a request nor a response".to_owned())
 }
@@ -53,10 +54,19 @@ pub(crate) fn parse(frame: &[u8]) -> Inbound {
 /// escape such as `"\ud800"`, which JavaScript writes), still says about itself.
 #[derive(Deserialize)]
 struct Probe {
+    #[serde(default, deserialize_with = "present")]
     method: Option<IgnoredAny>,
     id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     result: Option<IgnoredAny>,
+    #[serde(default, deserialize_with = "present")]
     error: Option<IgnoredAny>,
+}
+
+/// `Some` for a key that is there, even with `null` (plain `Option` would read `null` as absent,
+/// and `{"method": null, ...}` is still a request).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<IgnoredAny>, D::Error> {
+    IgnoredAny::deserialize(d).map(Some)
 }
 
 /// A message `serde_json` would not decode. If its structure still shows a request with an id,
@@ -64,6 +74,10 @@ struct Probe {
 /// timeout because of one bad string.
 fn undecodable(text: &str, error: serde_json::Error) -> Inbound {
     let reason = format!("not valid JSON: {error}");
+    // A struct also deserializes from an array; only an object can be a message.
+    if !text.trim_start().starts_with('{') {
+        return malformed(reason);
+    }
     let Ok(probe) = serde_json::from_str::<Probe>(text) else {
         return malformed(reason);
     };
@@ -82,8 +96,145 @@ fn malformed(reason: String) -> Inbound {
     Inbound::Malformed { reason }
 }
 
-fn request(method: Value, object: &mut Map<String, Value>) -> Inbound {
-    let id = object.remove("id").filter(|id| !id.is_null());
+/// The keys of a message that mean something, each as it came (`Some(Value::Null)` for a key
+/// present with `null`, `None` for an absent key).
+///
+/// Parsed in one pass straight from the text: the same as parsing a [`Value`] and taking the
+/// keys out of its map (the same grammar, depth limit and number rules, every value still
+/// parsed as a `Value`, unknown keys included, and the last of duplicate keys winning), without
+/// building the map.
+#[derive(Default)]
+struct Fields {
+    method: Option<Value>,
+    args: Option<Value>,
+    kwargs: Option<Value>,
+    id: Option<Value>,
+    result: Option<Value>,
+    error: Option<Value>,
+}
+
+/// A whole message: an object's fields, or the kind of anything else.
+enum Top {
+    Object(Fields),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Top {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TopVisitor)
+    }
+}
+
+struct TopVisitor;
+
+impl<'de> Visitor<'de> for TopVisitor {
+    type Value = Top;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Top, E> {
+        Ok(Top::Other("a boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Top, E> {
+        Ok(Top::Other("a number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Top, E> {
+        Ok(Top::Other("a number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Top, E> {
+        Ok(Top::Other("a number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Top, E> {
+        Ok(Top::Other("a string"))
+    }
+
+    fn visit_unit<E>(self) -> Result<Top, E> {
+        Ok(Top::Other("null"))
+    }
+
+    fn visit_none<E>(self) -> Result<Top, E> {
+        Ok(Top::Other("null"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top, A::Error> {
+        // Parsed as values, so that what a `Value` refuses (a number out of range) is refused.
+        while seq.next_element::<Value>()?.is_some() {}
+        Ok(Top::Other("an array"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let value = map.next_value::<Value>()?;
+            let slot = match key {
+                Key::Method => &mut fields.method,
+                Key::Args => &mut fields.args,
+                Key::Kwargs => &mut fields.kwargs,
+                Key::Id => &mut fields.id,
+                Key::Result => &mut fields.result,
+                Key::Error => &mut fields.error,
+                Key::Other => continue,
+            };
+            *slot = Some(value);
+        }
+        Ok(Top::Object(fields))
+    }
+}
+
+/// Which field a key names.
+enum Key {
+    Method,
+    Args,
+    Kwargs,
+    Id,
+    Result,
+    Error,
+    Other,
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
+        deserializer.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Key, E> {
+        Ok(match key {
+            "method" => Key::Method,
+            "args" => Key::Args,
+            "kwargs" => Key::Kwargs,
+            "id" => Key::Id,
+            "result" => Key::Result,
+            "error" => Key::Error,
+            _ => Key::Other,
+        })
+    }
+}
+
+fn request(
+    method: Value,
+    args: Option<Value>,
+    kwargs: Option<Value>,
+    id: Option<Value>,
+) -> Inbound {
+    let id = id.filter(|id| !id.is_null());
     let checked = (|| {
         let Value::String(method) = method else {
             return Err(format!(
@@ -91,12 +242,12 @@ fn request(method: Value, object: &mut Map<String, Value>) -> Inbound {
                 kind_of(&method)
             ));
         };
-        let args = match object.remove("args") {
+        let args = match args {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(args)) => args,
             Some(other) => return Err(format!("'args' must be an array, not {}", kind_of(&other))),
         };
-        let kwargs = match object.remove("kwargs") {
+        let kwargs = match kwargs {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(kwargs)) => kwargs,
             Some(other) => {
@@ -114,10 +265,9 @@ fn request(method: Value, object: &mut Map<String, Value>) -> Inbound {
     }
 }
 
-fn response(object: &mut Map<String, Value>) -> Inbound {
-    let id = object.remove("id").unwrap_or(Value::Null);
-    let result = object.remove("result").unwrap_or(Value::Null);
-    let outcome = match object.remove("error") {
+fn response(id: Value, result: Option<Value>, error: Option<Value>) -> Inbound {
+    let result = result.unwrap_or(Value::Null);
+    let outcome = match error {
         None | Some(Value::Null) => Ok(result),
         Some(Value::String(kind)) => Err(RpcError::new(kind, result)),
         // Not a string: still the answer to the call this id names, so the call is failed with
@@ -191,4 +341,105 @@ pub(crate) fn encode_response(
         },
     };
     serde_json::to_string(&frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The classification as it was first written, over a parsed [`Value`]: the reference the
+    /// one-pass parse must agree with.
+    fn reference(frame: &[u8]) -> Inbound {
+        let text = match std::str::from_utf8(frame) {
+            Ok(text) => text,
+            Err(e) => return malformed(format!("not UTF-8: {e}")),
+        };
+        let mut object = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(object)) => object,
+            Ok(other) => return malformed(format!("not a JSON object but {}", kind_of(&other))),
+            Err(e) => return undecodable(text, e),
+        };
+        if let Some(method) = object.remove("method") {
+            let (args, kwargs, id) = (
+                object.remove("args"),
+                object.remove("kwargs"),
+                object.remove("id"),
+            );
+            return request(method, args, kwargs, id);
+        }
+        if object.contains_key("id")
+            && (object.contains_key("result") || object.contains_key("error"))
+        {
+            let id = object.remove("id").unwrap_or(Value::Null);
+            return response(id, object.remove("result"), object.remove("error"));
+        }
+        malformed("an object that is neither a request nor a response".to_owned())
+    }
+
+    fn agree(frame: &[u8]) {
+        let (ours, theirs) = (
+            format!("{:?}", parse(frame)),
+            format!("{:?}", reference(frame)),
+        );
+        assert_eq!(ours, theirs, "{}", String::from_utf8_lossy(frame));
+    }
+
+    #[test]
+    fn one_pass_parse_classifies_as_the_value_parse() {
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let deep_unknown = format!(
+            r#"{{"method":"a","x":{}1{}}}"#,
+            "[".repeat(127),
+            "]".repeat(127)
+        );
+        let cases: Vec<String> = [
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":1}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":null}"#,
+            r#"{"method":"add"}"#,
+            r#"{"method":null,"id":3}"#,
+            r#"{"method":5,"id":"x"}"#,
+            r#"{"method":"a","args":{},"id":1}"#,
+            r#"{"method":"a","args":null,"kwargs":null,"id":1}"#,
+            r#"{"method":"a","kwargs":[],"id":[1]}"#,
+            r#"{"method":"a","method":"b","id":1,"id":2}"#,
+            r#"{"meth\u006fd":"a","id":1}"#,
+            r#"{"method":"a","x":1e400}"#,
+            r#"{"method":"a","x":"\ud800","id":4}"#,
+            r#"{"method":"\ud800","id":4}"#,
+            r#"{"id":1,"result":15,"error":null}"#,
+            r#"{"id":1,"result":"division by zero","error":"ZeroDivisionError"}"#,
+            r#"{"id":1,"error":{"code":1}}"#,
+            r#"{"id":1,"result":null}"#,
+            r#"{"id":null,"error":null}"#,
+            r#"{"id":1}"#,
+            r#"{"result":1}"#,
+            r#"{"id":1,"result":"\udc00"}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#"[1,2"#,
+            r#"[1e400]"#,
+            r#""text""#,
+            r#"12"#,
+            r#"-1.5e3"#,
+            r#"1e400"#,
+            r#"true"#,
+            r#"null"#,
+            r#""#,
+            r#"   "#,
+            r#"{"method":"a",}"#,
+            r#"{"method":"a"} x"#,
+            r#"{"method":"a"}   "#,
+            r#"{1:2}"#,
+            r#"{"method":"a","id":1"#,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain([deep, deep_unknown])
+        .collect();
+        for case in &cases {
+            agree(case.as_bytes());
+        }
+        agree(b"\xff\xfe");
+        agree(b"{\"method\":\"\xc3\x28\"}");
+    }
 }

@@ -2,7 +2,8 @@
 //! joined by a "network" that may drop, duplicate and reorder frames, with hand-made and hostile
 //! frames injected on either side. After every step the endpoints are compared with a reference
 //! model written from PROTOCOL.md: the exact frames each endpoint queues, the exact events it
-//! reports, `outstanding()`, `poll_timeout()` and `is_closed()`.
+//! reports, `outstanding()`, `poll_timeout()`, `queued_transmits()` and `is_closed()`.
+//! `deadlines_follow_the_model` does the same for many calls with deadlines on one endpoint.
 //!
 //! Invariants checked on top of the step-by-step comparison:
 //! - every call resolves exactly once, and after `close()` every call has resolved;
@@ -11,6 +12,7 @@
 //! - ids are never reused on an endpoint (every id written in a request frame is new);
 //! - nothing is sent in answer to a notification, and a request is answered at most as many
 //!   times as it was received;
+//! - no frame exceeds the sender's outbound limit;
 //! - nothing panics.
 //!
 //! The number of cases comes from `PROPTEST_CASES` (default 256).
@@ -216,12 +218,33 @@ fn leaf() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
         (0u64..50).prop_map(|n| json!(n)),
-        // Floats whose decimal form serde_json parses back exactly: without its
-        // `float_roundtrip` feature it may be one ulp off for others (see
-        // `floats_in_arguments_arrive_exactly` below).
-        (-(1i64 << 30)..(1i64 << 30)).prop_map(|n| json!(n as f64 / 64.0)),
+        // Any double (NaN and the infinities become null): the workspace enables serde_json's
+        // `float_roundtrip`, without which some come back one ulp off (see
+        // `floats_in_arguments_arrive_exactly`).
+        any::<f64>().prop_map(|f| json!(f)),
+        // Becomes a lone surrogate escape in injected frames (see `LONE`).
+        Just(json!(LONE)),
         "[a-zé\"\\\\ ]{0,6}".prop_map(Value::String),
     ]
+}
+
+/// A string that injected frames carry as `"\ud800"`: a lone UTF-16 surrogate escape, valid
+/// JSON that JavaScript and Python write, but no Rust string.
+const LONE: &str = "@@lone@@";
+
+/// The text of an injected frame: `v` with every `LONE` string written as a lone surrogate.
+fn with_lone_surrogates(v: &Value) -> String {
+    v.to_string().replace(&format!("\"{LONE}\""), r#""\ud800""#)
+}
+
+/// Whether `v` holds the `LONE` string anywhere.
+fn holds_lone(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s == LONE,
+        Value::Array(a) => a.iter().any(holds_lone),
+        Value::Object(o) => o.values().any(holds_lone),
+        _ => false,
+    }
 }
 
 /// Any JSON value, small. Object keys are one or two letters a-d, so never `re`: the key of
@@ -436,15 +459,55 @@ enum Class {
         id: Value,
         outcome: Result<Value, RpcError>,
     },
+    /// A response whose id could be read but not the rest.
+    Undecodable {
+        id: Value,
+    },
 }
 
 fn classify(frame: &[u8]) -> Class {
     let Ok(text) = std::str::from_utf8(frame) else {
         return Class::Malformed;
     };
-    let Ok(Value::Object(mut o)) = serde_json::from_str::<Value>(text) else {
+    let Ok(Value::Object(o)) = serde_json::from_str::<Value>(text) else {
         return Class::Malformed;
     };
+    classify_object(o)
+}
+
+/// How the core classifies `frame`, an injected frame that may hold lone surrogate escapes
+/// (`LONE` in `v`, the same frame with the marker string in their place).
+///
+/// A message that is JSON but holds a string Rust cannot represent is still answered if its
+/// structure shows a request with an id (`InvalidRequest`), and still fails the call if it
+/// shows a response to one; it is malformed when the id itself is what cannot be decoded.
+fn classify_injected(v: &Value, frame: &[u8]) -> Class {
+    let Value::Object(o) = v else {
+        return classify(frame);
+    };
+    if !holds_lone(v) {
+        return classify(frame);
+    }
+    if o.get("id").is_some_and(holds_lone) {
+        return Class::Malformed;
+    }
+    let mut o = o.clone();
+    if CORE_PROBE_TAKES_NULL_FOR_ABSENT {
+        o.retain(|k, v| !(matches!(k.as_str(), "method" | "result" | "error") && v.is_null()));
+    }
+    match classify_object(o) {
+        Class::Request { id, .. } | Class::InvalidRequest { id } => Class::InvalidRequest { id },
+        Class::Response { id, .. } if !id.is_null() => Class::Undecodable { id },
+        Class::Response { .. } | Class::Malformed | Class::Undecodable { .. } => Class::Malformed,
+    }
+}
+
+/// The core reads the keys of a message it cannot decode as `Option`s, so a `null` `method`,
+/// `result` or `error` counts as absent there, unlike in a message it can decode
+/// (`undecodable_frames_are_told_apart_by_their_keys`). Set to false once that is fixed.
+const CORE_PROBE_TAKES_NULL_FOR_ABSENT: bool = false;
+
+fn classify_object(mut o: Map<String, Value>) -> Class {
     if let Some(method) = o.remove("method") {
         let id = o.remove("id").filter(|id| !id.is_null());
         let Value::String(method) = method else {
@@ -495,6 +558,8 @@ enum Ev {
         params: Params,
     },
     Outcome(CallId, Result<Value, CallError>),
+    /// An outcome `InvalidResponse` whose details the model does not know.
+    OutcomeInvalid(CallId),
     Malformed,
     InvalidRequest(Option<Value>),
     Unknown(Value),
@@ -522,6 +587,9 @@ impl Ev {
                     limit: limit2,
                 },
             ) => id == id2 && limit == limit2 && size2 > limit2,
+            (Ev::OutcomeInvalid(id), Ev::Outcome(id2, Err(CallError::Remote(e)))) => {
+                id == id2 && e.kind == RpcError::INVALID_RESPONSE
+            }
             _ => self == actual,
         }
     }
@@ -530,7 +598,7 @@ impl Ev {
     /// several calls at once; their order is not part of the contract), the rest as they came.
     fn sort_key(&self) -> u64 {
         match self {
-            Ev::Outcome(id, _) => id.get(),
+            Ev::Outcome(id, _) | Ev::OutcomeInvalid(id) => id.get(),
             _ => 0,
         }
     }
@@ -786,14 +854,29 @@ impl Peer {
         };
         let size = len_of(&frame);
         if size > self.limits.outbound {
+            self.model_fallback(&id, size);
             expected.push(Ev::ReplyTooLarge {
-                id: id.clone(),
+                id,
                 size: Some(size),
                 limit: self.limits.outbound,
             });
-            self.tx.push_back(Expect::Fallback(id));
         } else {
             self.tx.push_back(Expect::Exact(frame));
+        }
+    }
+
+    /// Model of the `InternalError` that replaces an answer of `size` bytes over the outbound
+    /// limit: sent, unless the request's own id makes even it too large.
+    fn model_fallback(&mut self, id: &Value, size: usize) {
+        let limit = self.limits.outbound;
+        let message = format!("the result of {size} bytes exceeds the limit of {limit} bytes");
+        let fallback = len_of(&json!({"id": id, "result": message, "error": "InternalError"}));
+        assert!(
+            fallback.abs_diff(limit) > 16,
+            "test bug: a replacement answer of ambiguous size"
+        );
+        if fallback <= limit {
+            self.tx.push_back(Expect::Fallback(id.clone()));
         }
     }
 
@@ -812,6 +895,11 @@ impl Peer {
 
     /// `handle_frame`, checked against the model.
     fn receive(&mut self, frame: &[u8], what: &str) {
+        self.receive_as(frame, classify(frame), what);
+    }
+
+    /// `handle_frame` of a frame the model classified.
+    fn receive_as(&mut self, frame: &[u8], class: Class, what: &str) {
         let mut expected = Vec::new();
         let expected_result = if self.closed {
             Ok(())
@@ -822,7 +910,7 @@ impl Peer {
                 limit: self.limits.inbound,
             })
         } else {
-            match classify(frame) {
+            match class {
                 Class::Malformed => expected.push(Ev::Malformed),
                 Class::Request {
                     method,
@@ -843,12 +931,12 @@ impl Peer {
                             len_of(&json!({"id": id, "result": "", "error": "InvalidRequest"}));
                         let limit = self.limits.outbound;
                         if bare > limit {
+                            self.model_fallback(id, bare);
                             expected.push(Ev::ReplyTooLarge {
                                 id: id.clone(),
                                 size: None,
                                 limit,
                             });
-                            self.tx.push_back(Expect::Fallback(id.clone()));
                         } else {
                             assert!(bare + 200 <= limit, "test bug: ambiguous size");
                             self.tx.push_back(Expect::InvalidRequest(id.clone()));
@@ -861,6 +949,12 @@ impl Peer {
                         Some((call, _)) => {
                             expected.push(Ev::Outcome(call, outcome.map_err(CallError::Remote)));
                         }
+                        None => expected.push(Ev::Unknown(id)),
+                    }
+                }
+                Class::Undecodable { id } => {
+                    match id.as_u64().and_then(|n| self.pending.remove(&n)) {
+                        Some((call, _)) => expected.push(Ev::OutcomeInvalid(call)),
                         None => expected.push(Ev::Unknown(id)),
                     }
                 }
@@ -911,10 +1005,6 @@ impl Peer {
                     assert!((1..=MAX_ID).contains(&id));
                     assert!(self.written.insert(id), "{side:?} wrote id {id} twice");
                 }
-                assert!(
-                    text.len() <= self.limits.outbound,
-                    "{side:?} sent a request over its outbound limit"
-                );
             } else {
                 // A response: result and error always written; only to a request received
                 // with an id, and at most once per time it was received.
@@ -924,10 +1014,12 @@ impl Peer {
                     Some(n) if *n > 0 => *n -= 1,
                     _ => panic!("{side:?} sent an answer to no request it received: {text}"),
                 }
-                if !matches!(expect, Expect::Fallback(_)) {
-                    assert!(text.len() <= self.limits.outbound);
-                }
             }
+            assert!(
+                text.len() <= self.limits.outbound,
+                "{side:?} sent {} bytes, over its outbound limit",
+                text.len()
+            );
             out.push(text.into_bytes());
         }
         assert!(
@@ -1000,6 +1092,11 @@ impl Peer {
             "{side:?}: outstanding()"
         );
         assert_eq!(self.ep.is_closed(), self.closed, "{side:?}: is_closed()");
+        assert_eq!(
+            self.ep.queued_transmits(),
+            self.tx.len(),
+            "{side:?}: queued_transmits()"
+        );
     }
 
     fn check_deadline(&mut self, base: Instant) {
@@ -1183,7 +1280,13 @@ impl World {
             Inject::NullId => json!({"id": null, "result": "boom", "error": "TypeError"})
                 .to_string()
                 .into_bytes(),
-            Inject::Shaped(v) | Inject::Json(v) => v.to_string().into_bytes(),
+            Inject::Shaped(v) | Inject::Json(v) => {
+                let frame = with_lone_surrogates(v).into_bytes();
+                let class = classify_injected(v, &frame);
+                self.peer(to)
+                    .receive_as(&frame, class, &format!("injected {what:?}"));
+                return;
+            }
             Inject::Bytes(b) => b.clone(),
             Inject::Truncated(pick, at) => {
                 let wire = self.wire(to.other());
@@ -1479,7 +1582,7 @@ fn one_request(ep: &mut Endpoint, frame: &str) -> jrpc_proto::IncomingRequest {
 
 /// A number in a request reaches the method as the double nearest to its decimal text
 /// (RFC 8259 §6, and what every JavaScript and Python peer decodes). serde_json without its
-/// `float_roundtrip` feature may decode it one ulp off.
+/// `float_roundtrip` feature decodes these two one ulp off; the workspace enables it.
 #[test]
 fn floats_in_arguments_arrive_exactly() {
     let mut ep = Endpoint::default();
@@ -1507,42 +1610,31 @@ fn big_integer_ids_are_echoed_verbatim() {
     );
 }
 
-/// The outbound limit holds for every frame: a reply over it is replaced by an
-/// `InternalError`, but when the request's own id is what makes the answer too large, that
-/// replacement (which must echo the id) is sent over the limit anyway.
+/// "An object with a `method` key: a request. Otherwise, an object with an `id` key and a
+/// `result` or `error` key: a response." A message the core cannot decode (a lone surrogate
+/// escape) is still answered or still fails its call, but only if those keys are not `null`:
+/// the core's probe reads `"result": null` or `"method": null` as an absent key.
 #[test]
-#[ignore = "core edge case: the InternalError that replaces an oversized reply can itself exceed max_outbound_message"]
-fn no_frame_exceeds_the_outbound_limit() {
-    let mut ep = Endpoint::new(
-        Config::default()
-            .max_inbound_message(65_536)
-            .max_outbound_message(1_024),
-    );
-    let id = "i".repeat(3_000);
-    let req = one_request(&mut ep, &format!(r#"{{"method": "M", "id": "{id}"}}"#));
-    ep.reply(req.responder, Ok(json!(1)));
-    while let Some(frame) = ep.poll_transmit() {
-        assert!(frame.len() <= 1_024, "sent {} bytes", frame.len());
-    }
-}
-
-/// "With an id the sender wants an answer: the receiver sends exactly one response." A string
-/// with a lone UTF-16 surrogate escape (`"\ud800"`) is valid JSON by RFC 8259's grammar, and
-/// what JavaScript's `JSON.stringify` and Python's `json.dumps` write for such a string; the
-/// core takes the whole request for malformed and never answers it, so the caller waits for
-/// its timeout.
-#[test]
-#[ignore = "core bug: a request whose strings hold a lone surrogate escape is never answered"]
-fn requests_with_lone_surrogates_are_answered() {
+fn undecodable_frames_are_told_apart_by_their_keys() {
     let mut ep = Endpoint::default();
-    ep.handle_frame(br#"{"method": "Echo", "args": ["\ud800"], "kwargs": {}, "id": 1}"#)
-        .expect("under the limit");
-    while let Some(event) = ep.poll_event() {
-        if let Event::Request(r) = event {
-            ep.reply(r.responder, Ok(json!(null)));
-        }
+    let a = ep
+        .call("A", &Params::default(), Instant::now(), None)
+        .unwrap();
+    ep.poll_transmit();
+    let answer = format!(
+        r#"{{"id": {}, "result": null, "error": null, "note": "\ud800"}}"#,
+        a.get()
+    );
+    ep.handle_frame(answer.as_bytes()).unwrap();
+    match ep.poll_event() {
+        Some(Event::Outcome(o)) => assert_eq!(o.id, a),
+        other => panic!("call {a} is left to time out: {other:?}"),
     }
-    let answer = ep.poll_transmit().expect("an answer to request 1");
-    let answer: Value = serde_json::from_str(&answer).expect("JSON");
-    assert_eq!(answer["id"], json!(1));
+    ep.handle_frame(br#"{"method": null, "args": ["\ud800"], "id": 7}"#)
+        .unwrap();
+    while ep.poll_event().is_some() {}
+    let reply = ep
+        .poll_transmit()
+        .expect("an InvalidRequest answer to request 7");
+    assert!(reply.starts_with(r#"{"id":7,"#), "{reply}");
 }
