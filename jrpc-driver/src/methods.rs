@@ -16,6 +16,14 @@ type Hook<S> = dyn Fn(Ctx<S>) -> BoxFuture<()> + Send + Sync;
 /// Names mapped to Rust functions, plus connection hooks; `S` is the state every call can
 /// reach through [`Ctx::state`].
 ///
+/// How a method runs: requests are started in the order they arrive, on the connection's own
+/// task, up to the method's first `.await`; a method that finishes there (every plain `fn`) is
+/// answered with no task and no channel hop. A method that awaits goes on as a task of its own,
+/// so it may call back into its peer (`ctx.peer().request(..)`) without deadlocking, and a slow
+/// one never holds up the others. So a method that blocks or computes for long should be an
+/// `async fn` that moves that work off (e.g. `tokio::task::spawn_blocking`): until its first
+/// `.await` it holds up its own connection (never the others).
+///
 /// ```
 /// use jrpc_driver::{Ctx, Methods, RpcError};
 ///
