@@ -172,6 +172,10 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     /// requests costs one write, not one per answer.
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
         let mut inputs = 0;
+        // Once the socket said Pending it is not asked again in this wake-up: its waker is set,
+        // and on some runtimes (async-io) each asking costs a read and an epoll_ctl.
+        let mut read_pending = false;
+        let mut first = true;
         loop {
             let mut progress = false;
 
@@ -186,9 +190,10 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 progress = true;
             }
 
-            if let Some(ending) = self.poll_shutdown(cx) {
+            if let Some(ending) = self.poll_shutdown(cx, first) {
                 return Poll::Ready(ending);
             }
+            first = false;
 
             if let Some((_, sleep)) = &mut self.timer {
                 if sleep.poll_unpin(cx).is_ready() {
@@ -198,12 +203,15 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 }
             }
 
-            while inputs < BUDGET && self.may_read() {
+            while !read_pending && inputs < BUDGET && self.may_read() {
                 let ending = match self.socket.poll_next_unpin(cx) {
                     Poll::Ready(Some(Ok(message))) => self.receive(message),
                     Poll::Ready(Some(Err(e))) => Some(ending_for(e)),
                     Poll::Ready(None) => return Poll::Ready(Ending::Gone(None)),
-                    Poll::Pending => break,
+                    Poll::Pending => {
+                        read_pending = true;
+                        break;
+                    }
                 };
                 if let Some(ending) = ending {
                     if let Ending::TooLarge(_) = ending {
@@ -235,7 +243,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                     return Poll::Ready(Ending::Gone(Some(e)));
                 }
                 // A flush may have been all that a shutting-down connection waited for.
-                if let Some(ending) = self.poll_shutdown(cx) {
+                if let Some(ending) = self.poll_shutdown(cx, false) {
                     return Poll::Ready(ending);
                 }
                 if progress {
@@ -316,8 +324,11 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         self.calls.len() < before
     }
 
-    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Option<Ending> {
-        if let Some(signal) = &mut self.shutdown {
+    /// Whether shutdown has come and this connection may close now. The signal itself is
+    /// asked only when `ask_signal` (once per wake-up: its waker is then set, and asking costs
+    /// a lock).
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>, ask_signal: bool) -> Option<Ending> {
+        if let Some(signal) = self.shutdown.as_mut().filter(|_| ask_signal) {
             if let Poll::Ready(deadline) = signal.poll_unpin(cx) {
                 self.shutdown = None;
                 // A dropped signal (server gone without a shutdown) means no grace at all.
@@ -336,7 +347,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
 
     fn receive(&mut self, message: Message) -> Option<Ending> {
         let result = match &message {
-            Message::Text(text) => self.endpoint.handle_frame(text.as_bytes()),
+            Message::Text(text) => self.endpoint.handle_text(text.as_str()),
             Message::Binary(bytes) => self.endpoint.handle_frame(bytes),
             // tungstenite answers pings and close frames itself; the stream ends after a close.
             Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => Ok(()),

@@ -29,15 +29,25 @@ pub(crate) enum Inbound {
 
 /// Parses and classifies one WebSocket message payload.
 pub(crate) fn parse(frame: &[u8]) -> Inbound {
-    let text = match std::str::from_utf8(frame) {
-        Ok(text) => text,
-        Err(e) => return malformed(format!("not UTF-8: {e}")),
-    };
-    let fields = match serde_json::from_str::<Top>(text) {
-        Ok(Top::Object(fields)) => fields,
+    match std::str::from_utf8(frame) {
+        Ok(text) => parse_text(text),
+        Err(e) => malformed(format!("not UTF-8: {e}")),
+    }
+}
+
+/// [`parse`] for a payload already known to be UTF-8.
+pub(crate) fn parse_text(text: &str) -> Inbound {
+    // What `serde_json::from_str` does, with the fields written in place.
+    let mut fields = Fields::default();
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let top = TopVisitor(&mut fields)
+        .deserialize(&mut deserializer)
+        .and_then(|top| deserializer.end().map(|()| top));
+    match top {
+        Ok(Top::Object) => {}
         Ok(Top::Other(kind)) => return malformed(format!("not a JSON object but {kind}")),
         Err(e) => return undecodable(text, e),
-    };
+    }
     if let Some(method) = fields.method {
         return request(method, fields.args, fields.kwargs, fields.id);
     }
@@ -113,21 +123,25 @@ struct Fields {
     error: Option<Value>,
 }
 
-/// A whole message: an object's fields, or the kind of anything else.
+/// A whole message: an object (whose fields the visitor wrote), or the kind of anything else.
 enum Top {
-    Object(Fields),
+    Object,
     Other(&'static str),
 }
 
-impl<'de> Deserialize<'de> for Top {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(TopVisitor)
+/// Reads a whole message, writing an object's fields in place (they are a few hundred bytes:
+/// not moved around on every message).
+struct TopVisitor<'a>(&'a mut Fields);
+
+impl<'de> DeserializeSeed<'de> for TopVisitor<'_> {
+    type Value = Top;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Top, D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
-struct TopVisitor;
-
-impl<'de> Visitor<'de> for TopVisitor {
+impl<'de> Visitor<'de> for TopVisitor<'_> {
     type Value = Top;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -169,7 +183,7 @@ impl<'de> Visitor<'de> for TopVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
-        let mut fields = Fields::default();
+        let fields = self.0;
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let value = map.next_value::<Value>()?;
             let slot = match key {
@@ -183,7 +197,7 @@ impl<'de> Visitor<'de> for TopVisitor {
             };
             *slot = Some(value);
         }
-        Ok(Top::Object(fields))
+        Ok(Top::Object)
     }
 }
 
@@ -301,14 +315,6 @@ struct RequestFrame<'a> {
     id: Option<u64>,
 }
 
-/// A response as written: `result` and `error` always present.
-#[derive(Serialize)]
-struct ResponseFrame<'a> {
-    id: &'a Value,
-    result: &'a Value,
-    error: Option<&'a str>,
-}
-
 /// Encodes a request; `id` is `None` for a notification (written as `"id": null`).
 pub(crate) fn encode_request(
     method: &str,
@@ -323,24 +329,31 @@ pub(crate) fn encode_request(
     })
 }
 
-/// Encodes the response to request `id`.
+/// Encodes the response to request `id`: `{"id":…,"result":…,"error":…}`, `result` and
+/// `error` always present. Written piece by piece (the same bytes as serializing a struct of
+/// the three fields with `serde_json`, without escaping the constant keys on every answer).
 pub(crate) fn encode_response(
     id: &Value,
     outcome: &Result<Value, RpcError>,
 ) -> Result<String, serde_json::Error> {
-    let frame = match outcome {
-        Ok(result) => ResponseFrame {
-            id,
-            result,
-            error: None,
-        },
-        Err(e) => ResponseFrame {
-            id,
-            result: &e.details,
-            error: Some(&e.kind),
-        },
+    let (result, error) = match outcome {
+        Ok(result) => (result, None),
+        Err(e) => (&e.details, Some(e.kind.as_str())),
     };
-    serde_json::to_string(&frame)
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(br#"{"id":"#);
+    serde_json::to_writer(&mut out, id)?;
+    out.extend_from_slice(br#","result":"#);
+    serde_json::to_writer(&mut out, result)?;
+    out.extend_from_slice(br#","error":"#);
+    match error {
+        None => out.extend_from_slice(b"null"),
+        Some(kind) => serde_json::to_writer(&mut out, kind)?,
+    }
+    out.push(b'}');
+    // serde_json writes UTF-8, and so do the pieces above: the fallback is never taken.
+    Ok(String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 #[cfg(test)]
@@ -382,6 +395,39 @@ mod tests {
             format!("{:?}", reference(frame)),
         );
         assert_eq!(ours, theirs, "{}", String::from_utf8_lossy(frame));
+    }
+
+    #[test]
+    fn responses_encode_as_a_struct_of_the_three_fields_would() {
+        #[derive(Serialize)]
+        struct ResponseFrame<'a> {
+            id: &'a Value,
+            result: &'a Value,
+            error: Option<&'a str>,
+        }
+        let values = [
+            serde_json::json!(1),
+            serde_json::json!(3.0),
+            serde_json::json!(-0.5e-300),
+            serde_json::json!(u64::MAX),
+            serde_json::json!("x\"\\\u{1}é\u{2028}😀"),
+            serde_json::json!(null),
+            serde_json::json!([1, {"a": [true, null]}]),
+            serde_json::json!({"b": "c", "a": {}}),
+        ];
+        for id in &values {
+            for result in &values {
+                for error in [None, Some("ZeroDivisionError"), Some("a \"quoted\"\n kind")] {
+                    let expected = serde_json::to_string(&ResponseFrame { id, result, error })
+                        .expect("encodes");
+                    let outcome = match error {
+                        None => Ok(result.clone()),
+                        Some(kind) => Err(RpcError::new(kind, result.clone())),
+                    };
+                    assert_eq!(encode_response(id, &outcome).expect("encodes"), expected);
+                }
+            }
+        }
     }
 
     #[test]
