@@ -80,7 +80,8 @@ fn frame_seeds_and_regressions() {
 
 #[test]
 fn ops_seeds_and_regressions() {
-    replay_target("ops");
+    let n = replay_target("ops");
+    assert!(n >= 20, "only {n} seeds: is fuzz/seeds/ops there?");
 }
 
 #[test]
