@@ -1,8 +1,11 @@
 //! Where a frame is parsed and written: the JSON shapes of requests and responses, and the
 //! classification of an inbound message exactly as PROTOCOL.md's "Telling messages apart" says.
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::{Params, RpcError};
@@ -59,45 +62,37 @@ pub(crate) fn parse_text(text: &str) -> Inbound {
     malformed("an object that is neither a request nor a response".to_owned())
 }
 
-/// The keys that tell messages apart, read without decoding the other values: what a message
-/// that is well-formed JSON, but holds a string Rust cannot represent (a lone UTF-16 surrogate
-/// escape such as `"\ud800"`, which JavaScript writes), still says about itself.
-#[derive(Deserialize)]
-struct Probe {
-    #[serde(default, deserialize_with = "present")]
-    method: Option<IgnoredAny>,
-    id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    result: Option<IgnoredAny>,
-    #[serde(default, deserialize_with = "present")]
-    error: Option<IgnoredAny>,
-}
-
-/// `Some` for a key that is there, even with `null` (plain `Option` would read `null` as absent,
-/// and `{"method": null, ...}` is still a request).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<IgnoredAny>, D::Error> {
-    IgnoredAny::deserialize(d).map(Some)
-}
-
 /// A message `serde_json` would not decode. If its structure still shows a request with an id,
 /// or a response, it is answered or resolved rather than dropped, so that no call waits for a
 /// timeout because of one bad string.
+///
+/// Such a message is well-formed JSON that holds a string Rust cannot represent (a lone UTF-16
+/// surrogate escape such as `"\ud800"`, which JavaScript writes) or a number beyond a double.
+/// Its keys are read with every value left raw (undecoded): a key present with `null` counts as
+/// present and the last of duplicate keys wins, as in a decodable message. Keys themselves are
+/// decoded strictly, so text that is not JSON at all is still malformed.
 fn undecodable(text: &str, error: serde_json::Error) -> Inbound {
     let reason = format!("not valid JSON: {error}");
-    // A struct also deserializes from an array; only an object can be a message.
-    if !text.trim_start().starts_with('{') {
-        return malformed(reason);
-    }
-    let Ok(probe) = serde_json::from_str::<Probe>(text) else {
+    let Ok(keys) = serde_json::from_str::<HashMap<String, Box<RawValue>>>(text) else {
         return malformed(reason);
     };
-    let id = probe.id.filter(|id| !id.is_null());
-    match (probe.method, id) {
-        (Some(_), id) => Inbound::InvalidRequest { id, reason },
-        (None, Some(id)) if probe.result.is_some() || probe.error.is_some() => Inbound::Response {
-            id,
-            outcome: Err(RpcError::new(RpcError::INVALID_RESPONSE, reason)),
-        },
+    let id = match keys
+        .get("id")
+        .map(|raw| serde_json::from_str::<Value>(raw.get()))
+    {
+        None => None,
+        Some(Ok(id)) => Some(id).filter(|id| !id.is_null()),
+        // An id that cannot be read cannot be answered.
+        Some(Err(_)) => return malformed(reason),
+    };
+    match (keys.contains_key("method"), id) {
+        (true, id) => Inbound::InvalidRequest { id, reason },
+        (false, Some(id)) if keys.contains_key("result") || keys.contains_key("error") => {
+            Inbound::Response {
+                id,
+                outcome: Err(RpcError::new(RpcError::INVALID_RESPONSE, reason)),
+            }
+        }
         _ => malformed(reason),
     }
 }

@@ -25,9 +25,8 @@
 //! UTF-16 surrogate escape such as `"\ud800"`, a number beyond the range of a double) is told
 //! apart by its keys, read without decoding the values, as the core does: a request (even with a
 //! `null` method) is answered `InvalidRequest` when it has an id, a response with an id fails
-//! the call it names with `InvalidResponse`. The keys are read the way serde reads a struct, so
-//! a key repeated, or a key that is itself undecodable, makes such a message malformed here as
-//! in the core, though the protocol would have it answered (see `tests/fuzz_regressions.rs`).
+//! the call it names with `InvalidResponse`. The keys are read with the values left raw: the last
+//! of repeated keys wins; a key (or an id) that is itself undecodable makes it malformed.
 //! Also not asserted: integer ids beyond 64 bits come back as floats (equal as parsed JSON
 //! values, which is what is compared here; an ignored test in `tests/model.rs`).
 
@@ -38,8 +37,7 @@ use jrpc_proto::{
     CallError, CallId, Config, Diagnostic, Endpoint, Event, InboundError, MAX_ID, Params,
     Responder, RpcError,
 };
-use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::len_of;
@@ -74,23 +72,6 @@ enum Class {
     },
 }
 
-/// The keys of a message that serde_json will not decode, the values left undecoded.
-#[derive(Deserialize)]
-struct Keys {
-    #[serde(default, deserialize_with = "present")]
-    method: Option<()>,
-    id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    result: Option<()>,
-    #[serde(default, deserialize_with = "present")]
-    error: Option<()>,
-}
-
-/// `Some` for a key that is there, `null` included.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
-    IgnoredAny::deserialize(d).map(|_| Some(()))
-}
-
 fn classify(frame: &[u8]) -> Class {
     let Ok(text) = std::str::from_utf8(frame) else {
         return Class::Malformed;
@@ -103,15 +84,22 @@ fn classify(frame: &[u8]) -> Class {
                 .trim_start_matches([' ', '\t', '\n', '\r'])
                 .starts_with('{');
             let Some(keys) = object
-                .then(|| serde_json::from_str::<Keys>(text).ok())
+                .then(|| serde_json::from_str::<HashMap<String, Box<RawValue>>>(text).ok())
                 .flatten()
             else {
                 return Class::Malformed;
             };
-            let id = keys.id.filter(|id| !id.is_null());
-            return match (keys.method, id) {
-                (Some(()), id) => Class::InvalidRequest { id },
-                (None, Some(id)) if keys.result.is_some() || keys.error.is_some() => {
+            let id = match keys
+                .get("id")
+                .map(|raw| serde_json::from_str::<Value>(raw.get()))
+            {
+                None => None,
+                Some(Ok(id)) => Some(id).filter(|id| !id.is_null()),
+                Some(Err(_)) => return Class::Malformed,
+            };
+            return match (keys.contains_key("method"), id) {
+                (true, id) => Class::InvalidRequest { id },
+                (false, Some(id)) if keys.contains_key("result") || keys.contains_key("error") => {
                     Class::Undecodable { id }
                 }
                 _ => Class::Malformed,
