@@ -392,8 +392,9 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             }
             return;
         };
-        let ctx = self.ctx.clone();
-        let mut future = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, params))) {
+        let ctx = &self.ctx;
+        let reply = std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, params)));
+        let mut future = match reply {
             Ok(Reply::Ready(result)) => return self.finish(&method, responder, result),
             Ok(Reply::Pending(future)) => future,
             Err(panic) => {

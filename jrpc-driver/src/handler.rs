@@ -81,8 +81,9 @@ fn encode<T: Serialize>(value: T) -> Result<Value, RpcError> {
 /// A function that can serve as an RPC method. `M` is a marker that tells the shapes apart;
 /// it is inferred, never written.
 pub trait Handler<S, M>: Send + Sync + 'static {
-    /// Calls the function with arguments bound from `params`.
-    fn call(&self, ctx: Ctx<S>, params: Params) -> Reply;
+    /// Calls the function with arguments bound from `params`. The context is borrowed: only a
+    /// function that takes it pays for a copy.
+    fn call(&self, ctx: &Ctx<S>, params: Params) -> Reply;
 }
 
 /// Marker: a plain function.
@@ -117,7 +118,7 @@ macro_rules! handlers {
             R: IntoResult<RM>,
             $($a: DeserializeOwned,)*
         {
-            fn call(&self, _ctx: Ctx<S>, params: Params) -> Reply {
+            fn call(&self, _ctx: &Ctx<S>, params: Params) -> Reply {
                 Reply::Ready(bind!(params; $($a),*).and_then(|($($a,)*)| self($($a),*).into_result()))
             }
         }
@@ -130,7 +131,7 @@ macro_rules! handlers {
             R: IntoResult<RM>,
             $($a: DeserializeOwned,)*
         {
-            fn call(&self, _ctx: Ctx<S>, params: Params) -> Reply {
+            fn call(&self, _ctx: &Ctx<S>, params: Params) -> Reply {
                 match bind!(params; $($a),*) {
                     Ok(($($a,)*)) => {
                         let future = self($($a),*);
@@ -144,27 +145,29 @@ macro_rules! handlers {
         #[allow(non_snake_case, unused_variables)]
         impl<S, F, R, RM, $($a,)*> Handler<S, (SyncCtxFn, RM, $($a,)*)> for F
         where
+            S: Clone,
             F: Fn(Ctx<S>, $($a),*) -> R + Send + Sync + 'static,
             R: IntoResult<RM>,
             $($a: DeserializeOwned,)*
         {
-            fn call(&self, ctx: Ctx<S>, params: Params) -> Reply {
-                Reply::Ready(bind!(params; $($a),*).and_then(|($($a,)*)| self(ctx, $($a),*).into_result()))
+            fn call(&self, ctx: &Ctx<S>, params: Params) -> Reply {
+                Reply::Ready(bind!(params; $($a),*).and_then(|($($a,)*)| self(ctx.clone(), $($a),*).into_result()))
             }
         }
 
         #[allow(non_snake_case, unused_variables)]
         impl<S, F, Fut, R, RM, $($a,)*> Handler<S, (AsyncCtxFn, RM, $($a,)*)> for F
         where
+            S: Clone,
             F: Fn(Ctx<S>, $($a),*) -> Fut + Send + Sync + 'static,
             Fut: Future<Output = R> + Send + 'static,
             R: IntoResult<RM>,
             $($a: DeserializeOwned,)*
         {
-            fn call(&self, ctx: Ctx<S>, params: Params) -> Reply {
+            fn call(&self, ctx: &Ctx<S>, params: Params) -> Reply {
                 match bind!(params; $($a),*) {
                     Ok(($($a,)*)) => {
-                        let future = self(ctx, $($a),*);
+                        let future = self(ctx.clone(), $($a),*);
                         Reply::Pending(Box::pin(async move { future.await.into_result() }))
                     }
                     Err(e) => Reply::Ready(Err(e)),
