@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::event::{Diagnostic, IncomingNotification, IncomingRequest, Outcome, Responder};
 use crate::outstanding::Outstanding;
-use crate::wire::{self, Inbound};
+use crate::wire::{self, Inbound, RequestId};
 use crate::{CallError, CallId, Config, Event, Params, RpcError};
 
 /// Why [`Endpoint::handle_frame`] refused a message. The endpoint is closed afterwards.
@@ -160,6 +160,7 @@ impl Endpoint {
                     let error = RpcError::invalid_request(reason.clone());
                     self.reply(Responder { id: id.clone() }, Err(error));
                 }
+                let id = id.map(|id| id.value);
                 self.diagnose(Diagnostic::InvalidRequest { id, reason });
             }
             Inbound::Response { id, outcome } => match self.calls.take_wire(&id) {
@@ -195,12 +196,16 @@ impl Endpoint {
         if fallback.len() <= limit {
             self.transmits.push_back(fallback);
         }
-        self.diagnose(Diagnostic::ReplyTooLarge { id, size, limit });
+        self.diagnose(Diagnostic::ReplyTooLarge {
+            id: id.value,
+            size,
+            limit,
+        });
     }
 
     /// An `InternalError` response that is sure to encode (the id came from JSON; the message
     /// is a string).
-    fn fallback_response(&self, id: &Value, message: String) -> String {
+    fn fallback_response(&self, id: &RequestId, message: String) -> String {
         let error = Err(RpcError::internal(message));
         wire::encode_response(id, &error).unwrap_or_else(|_| {
             format!(

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::wire::RequestId;
 use crate::{CallError, CallId, Params};
 
 /// Something that happened on an endpoint.
@@ -46,13 +47,14 @@ pub struct IncomingNotification {
 /// answered at most once; the id it carries is echoed back verbatim.
 #[derive(Debug, PartialEq)]
 pub struct Responder {
-    pub(crate) id: Value,
+    pub(crate) id: RequestId,
 }
 
 impl Responder {
-    /// The request's id, as the peer wrote it.
+    /// The request's id, as the peer wrote it (an integer beyond 64 bits is a float here, but
+    /// the answer echoes its exact text).
     pub fn id(&self) -> &Value {
-        &self.id
+        &self.id.value
     }
 }
 

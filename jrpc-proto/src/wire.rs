@@ -17,10 +17,13 @@ pub(crate) enum Inbound {
     Request {
         method: String,
         params: Params,
-        id: Option<Value>,
+        id: Option<RequestId>,
     },
     /// A request-shaped object whose fields have the wrong types.
-    InvalidRequest { id: Option<Value>, reason: String },
+    InvalidRequest {
+        id: Option<RequestId>,
+        reason: String,
+    },
     /// A response to one of our calls (or to nothing: the caller checks the id).
     Response {
         id: Value,
@@ -28,6 +31,77 @@ pub(crate) enum Inbound {
     },
     /// Not UTF-8, not JSON, not an object, or neither a request nor a response.
     Malformed { reason: String },
+}
+
+/// The id of a request, to be echoed in its answer as "the same JSON value" (PROTOCOL.md).
+///
+/// Its [`Value`] writes every id back the same, except a number `serde_json` holds as a float:
+/// an integer beyond 64 bits (`18446744073709551617` would come back as
+/// `18446744073709552000.0`, which a Python peer does not take for its id). Such an id keeps
+/// its text too, and is written back verbatim.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId {
+    pub(crate) value: Value,
+    verbatim: Option<Box<RawValue>>,
+}
+
+impl RequestId {
+    /// The id `value` of the message `text`: its text is looked up again only when `value`
+    /// holds a float, so the usual id costs nothing more.
+    fn read(text: &str, value: Value) -> Self {
+        let verbatim = if holds_float(&value) {
+            // The last `id` key wins, as it did for `value`.
+            serde_json::from_str::<HashMap<String, Box<RawValue>>>(text)
+                .ok()
+                .and_then(|mut keys| keys.remove("id"))
+        } else {
+            None
+        };
+        Self { value, verbatim }
+    }
+
+    /// The id as the message wrote it.
+    fn from_raw(raw: Box<RawValue>, value: Value) -> Self {
+        let verbatim = holds_float(&value).then_some(raw);
+        Self { value, verbatim }
+    }
+}
+
+impl From<Value> for RequestId {
+    fn from(value: Value) -> Self {
+        Self {
+            value,
+            verbatim: None,
+        }
+    }
+}
+
+impl PartialEq for RequestId {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+            && self.verbatim.as_ref().map(|raw| raw.get())
+                == other.verbatim.as_ref().map(|raw| raw.get())
+    }
+}
+
+impl Serialize for RequestId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.verbatim {
+            Some(raw) => raw.serialize(serializer),
+            None => self.value.serialize(serializer),
+        }
+    }
+}
+
+/// Whether `value` holds a number that `serde_json` parsed as a float (and might not write
+/// back as it came).
+fn holds_float(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(items) => items.iter().any(holds_float),
+        Value::Object(map) => map.values().any(holds_float),
+        _ => false,
+    }
 }
 
 /// Parses and classifies one WebSocket message payload.
@@ -52,7 +126,11 @@ pub(crate) fn parse_text(text: &str) -> Inbound {
         Err(e) => return undecodable(text, e),
     }
     if let Some(method) = fields.method {
-        return request(method, fields.args, fields.kwargs, fields.id);
+        let id = fields
+            .id
+            .filter(|id| !id.is_null())
+            .map(|id| RequestId::read(text, id));
+        return request(method, fields.args, fields.kwargs, id);
     }
     if let Some(id) = fields.id {
         if fields.result.is_some() || fields.error.is_some() {
@@ -73,26 +151,26 @@ pub(crate) fn parse_text(text: &str) -> Inbound {
 /// decoded strictly, so text that is not JSON at all is still malformed.
 fn undecodable(text: &str, error: serde_json::Error) -> Inbound {
     let reason = format!("not valid JSON: {error}");
-    let Ok(keys) = serde_json::from_str::<HashMap<String, Box<RawValue>>>(text) else {
+    let Ok(mut keys) = serde_json::from_str::<HashMap<String, Box<RawValue>>>(text) else {
         return malformed(reason);
     };
-    let id = match keys
-        .get("id")
-        .map(|raw| serde_json::from_str::<Value>(raw.get()))
-    {
+    let is_request = keys.contains_key("method");
+    let is_response = keys.contains_key("result") || keys.contains_key("error");
+    let id = match keys.remove("id").map(|raw| {
+        let value = serde_json::from_str::<Value>(raw.get());
+        value.map(|value| RequestId::from_raw(raw, value))
+    }) {
         None => None,
-        Some(Ok(id)) => Some(id).filter(|id| !id.is_null()),
+        Some(Ok(id)) => Some(id).filter(|id| !id.value.is_null()),
         // An id that cannot be read cannot be answered.
         Some(Err(_)) => return malformed(reason),
     };
-    match (keys.contains_key("method"), id) {
+    match (is_request, id) {
         (true, id) => Inbound::InvalidRequest { id, reason },
-        (false, Some(id)) if keys.contains_key("result") || keys.contains_key("error") => {
-            Inbound::Response {
-                id,
-                outcome: Err(RpcError::new(RpcError::INVALID_RESPONSE, reason)),
-            }
-        }
+        (false, Some(id)) if is_response => Inbound::Response {
+            id: id.value,
+            outcome: Err(RpcError::new(RpcError::INVALID_RESPONSE, reason)),
+        },
         _ => malformed(reason),
     }
 }
@@ -241,9 +319,8 @@ fn request(
     method: Value,
     args: Option<Value>,
     kwargs: Option<Value>,
-    id: Option<Value>,
+    id: Option<RequestId>,
 ) -> Inbound {
-    let id = id.filter(|id| !id.is_null());
     let checked = (|| {
         let Value::String(method) = method else {
             return Err(format!(
@@ -328,7 +405,7 @@ pub(crate) fn encode_request(
 /// `error` always present. Written piece by piece (the same bytes as serializing a struct of
 /// the three fields with `serde_json`, without escaping the constant keys on every answer).
 pub(crate) fn encode_response(
-    id: &Value,
+    id: &RequestId,
     outcome: &Result<Value, RpcError>,
 ) -> Result<String, serde_json::Error> {
     let (result, error) = match outcome {
@@ -373,6 +450,9 @@ mod tests {
                 object.remove("kwargs"),
                 object.remove("id"),
             );
+            let id = id
+                .filter(|id| !id.is_null())
+                .map(|id| RequestId::read(text, id));
             return request(method, args, kwargs, id);
         }
         if object.contains_key("id")
@@ -419,7 +499,8 @@ mod tests {
                         None => Ok(result.clone()),
                         Some(kind) => Err(RpcError::new(kind, result.clone())),
                     };
-                    assert_eq!(encode_response(id, &outcome).expect("encodes"), expected);
+                    let id = RequestId::from(id.clone());
+                    assert_eq!(encode_response(&id, &outcome).expect("encodes"), expected);
                 }
             }
         }

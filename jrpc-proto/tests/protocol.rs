@@ -91,6 +91,49 @@ fn request_with_id_gets_one_response_with_the_same_id() {
     }
 }
 
+/// "The same JSON value", to the letter: ids that a 64-bit integer or a double cannot hold
+/// (integers beyond 64 bits, alone or inside an array or object, and numbers written with more
+/// digits than a double keeps) come back as the peer wrote them, also in an `InvalidRequest`
+/// answer and in the answer to a message the core could not decode.
+#[test]
+fn ids_beyond_64_bits_are_echoed_as_written() {
+    for id in [
+        "18446744073709551617",
+        "-99999999999999999999999",
+        "123456789012345678901234567890.5",
+        "[1, 18446744073709551617]",
+        r#"{"n": 340282366920938463463374607431768211456}"#,
+        "0.1000000000000000000000001",
+    ] {
+        let frames = [
+            (format!(r#"{{"method": "M", "id": {id}}}"#), "null"),
+            (
+                format!(r#"{{"method": 5, "id": {id}}}"#),
+                r#""InvalidRequest""#,
+            ),
+            (
+                format!(r#"{{"method": "M", "args": ["\ud800"], "id": {id}}}"#),
+                r#""InvalidRequest""#,
+            ),
+        ];
+        for (frame, error) in frames {
+            let mut ep = Endpoint::default();
+            ep.handle_text(&frame).expect("within the limit");
+            for event in events(&mut ep) {
+                if let Event::Request(req) = event {
+                    ep.reply(req.responder, Ok(Value::Null));
+                }
+            }
+            let answer = ep.poll_transmit().expect("one answer");
+            assert!(
+                answer.starts_with(&format!(r#"{{"id":{id},"#))
+                    && answer.ends_with(&format!(r#""error":{error}}}"#)),
+                "{frame} was answered {answer}"
+            );
+        }
+    }
+}
+
 /// `args` absent or null means `[]`; `kwargs` absent or null means `{}`.
 #[test]
 fn absent_or_null_args_and_kwargs_mean_empty() {
