@@ -435,7 +435,7 @@ fn summary(out: &mut String, runs: &[Run]) {
         }
     }
     let distances: Vec<AsyncStdDistance> = runs.iter().filter_map(async_std_distance).collect();
-    let rows: [(&str, fn(&AsyncStdDistance) -> Option<(f64, usize)>); 3] = [
+    let rows: [(&str, Pick); 3] = [
         (
             "jrpc-async-std within 1.25× of jrpc-tokio on every figure (worst figure)",
             |d| Some(d.as_set),
@@ -503,6 +503,9 @@ struct AsyncStdDistance {
     runtime: Option<(f64, usize)>,
     over_floor: Option<(f64, usize)>,
 }
+
+/// One of the three distances of an [`AsyncStdDistance`].
+type Pick = fn(&AsyncStdDistance) -> Option<(f64, usize)>;
 
 fn async_std_distance(run: &Run) -> Option<AsyncStdDistance> {
     let tokio = run.get("jrpc-tokio")?;
