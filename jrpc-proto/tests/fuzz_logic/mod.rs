@@ -71,7 +71,7 @@ pub fn frame(data: &[u8]) {
     peer.check_state();
     let mut first = true;
     while peer.open_requests() > 0 {
-        peer.reply(0, |method, params| {
+        peer.reply(0, |_, method, params| {
             let echo = json!({"args": params.args, "kwargs": params.kwargs});
             if std::mem::take(&mut first) {
                 Ok(echo)

@@ -369,7 +369,7 @@ impl World {
                     value = json!([value, pad]);
                 }
                 self.peer(*side)
-                    .reply(usize::from(*pick), |_, _| match error {
+                    .reply(usize::from(*pick), |_, _, _| match error {
                         None => Ok(value),
                         Some(kind) => Err(RpcError::new(kind.clone(), value)),
                     });
