@@ -26,6 +26,7 @@
     reason = "a test oracle: any surprise must panic, and each fuzz target uses one entry point"
 )]
 
+pub mod net;
 pub mod ops;
 pub mod peer;
 pub mod signatures;
