@@ -1,6 +1,8 @@
 //! The bodies of the fuzz targets in `fuzz/`, written once: the libFuzzer targets include this
 //! module by path, and `tests/fuzz_regressions.rs` replays the seed corpus and every input that
-//! once failed through the same functions, in plain `cargo test` on stable.
+//! once failed through the same functions, in plain `cargo test` on stable. Its reference model
+//! of an endpoint ([`peer::Peer`]) and of two joined by a network ([`net::Net`]) are also the
+//! ones `tests/model.rs` drives with proptest: one oracle, three drivers.
 //!
 //! Each function takes the raw input, drives the core, and panics when a rule of PROTOCOL.md
 //! is broken:

@@ -1,6 +1,7 @@
 //! An endpoint wrapped in the protocol's rules: every operation goes through [`Peer`], which
 //! says what the endpoint must do (events, frames queued, counts, next deadline) and panics when
-//! it does something else.
+//! it does something else. It is the one reference model of `Endpoint`: the fuzz targets use it,
+//! and so does the proptest model of `tests/model.rs` (which includes this folder by path).
 //!
 //! The rules checked, from PROTOCOL.md and the core's API documentation:
 //! - an inbound message is classified as "Telling messages apart" says, and produces exactly the
