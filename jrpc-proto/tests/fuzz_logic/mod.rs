@@ -1,6 +1,8 @@
 //! The bodies of the fuzz targets in `fuzz/`, written once: the libFuzzer targets include this
 //! module by path, and `tests/fuzz_regressions.rs` replays the seed corpus and every input that
-//! once failed through the same functions, in plain `cargo test` on stable.
+//! once failed through the same functions, in plain `cargo test` on stable. Its reference model
+//! of an endpoint ([`peer::Peer`]) and of two joined by a network ([`net::Net`]) are also the
+//! ones `tests/model.rs` drives with proptest: one oracle, three drivers.
 //!
 //! Each function takes the raw input, drives the core, and panics when a rule of PROTOCOL.md
 //! is broken:
@@ -26,6 +28,7 @@
     reason = "a test oracle: any surprise must panic, and each fuzz target uses one entry point"
 )]
 
+pub mod net;
 pub mod ops;
 pub mod peer;
 pub mod signatures;
@@ -71,7 +74,7 @@ pub fn frame(data: &[u8]) {
     peer.check_state();
     let mut first = true;
     while peer.open_requests() > 0 {
-        peer.reply(0, |method, params| {
+        peer.reply(0, |_, method, params| {
             let echo = json!({"args": params.args, "kwargs": params.kwargs});
             if std::mem::take(&mut first) {
                 Ok(echo)

@@ -3,13 +3,11 @@
 //! `arbitrary`. Every operation goes through [`Peer`], which checks it; at the end both sides
 //! close and every call has resolved exactly once.
 
-use std::collections::VecDeque;
-use std::time::Instant;
-
 use arbitrary::{Arbitrary, Unstructured};
 use jrpc_proto::{MAX_ID, Params, RpcError};
 use serde_json::{Map, Value, json};
 
+use super::net::{Fate, Net, Side};
 use super::peer::{Limits, Peer};
 
 /// At most this many operations per input, so that one input stays fast.
@@ -66,21 +64,6 @@ fn key(u: &mut Unstructured<'_>) -> arbitrary::Result<String> {
     }
 }
 
-#[derive(Debug, Clone, Copy, Arbitrary)]
-enum Side {
-    A,
-    B,
-}
-
-impl Side {
-    fn other(self) -> Side {
-        match self {
-            Side::A => Side::B,
-            Side::B => Side::A,
-        }
-    }
-}
-
 /// A method name: usually one of a few, sometimes anything.
 #[derive(Debug, Arbitrary)]
 enum Method {
@@ -120,18 +103,6 @@ impl Pad {
             Pad::Large(n) => Some("P".repeat(usize::from(n) % 10_000)),
         }
     }
-}
-
-#[derive(Debug, Arbitrary)]
-enum Fate {
-    /// Deliver the oldest frame.
-    Head,
-    /// Deliver some frame, overtaking the older ones.
-    Reorder(u16),
-    /// Lose a frame.
-    Drop(u16),
-    /// Deliver a copy of a frame and keep it in flight.
-    Duplicate(u16),
 }
 
 /// The `error` of a hand-made response.
@@ -254,212 +225,145 @@ fn limits(u: &mut Unstructured<'_>) -> arbitrary::Result<Limits> {
     })
 }
 
-struct World {
-    now_ms: u64,
-    a: Peer,
-    b: Peer,
-    /// Frames in flight from A to B, and from B to A.
-    ab: VecDeque<Vec<u8>>,
-    ba: VecDeque<Vec<u8>>,
+/// The value of a hand-made frame's `id` for `peer`.
+fn wire_id(peer: &Peer, id: &Id) -> Value {
+    let pick = |ids: Vec<u64>, i: u16| match ids.len() {
+        0 => json!(1),
+        n => json!(ids[usize::from(i) % n]),
+    };
+    match id {
+        Id::Pending(i) => pick(peer.pending_ids(), *i),
+        Id::Resolved(i) => pick(peer.resolved_ids(), *i),
+        Id::Small(n) => json!(n),
+        Id::Max => json!(MAX_ID),
+        Id::OverMax => json!(MAX_ID + 1),
+        Id::Huge => json!(u64::MAX),
+        Id::Negative => json!(-1),
+        Id::Float => json!(1.0),
+        Id::Text => json!("1"),
+        Id::Any(v) => v.0.clone(),
+    }
 }
 
-impl World {
-    fn peer(&mut self, side: Side) -> &mut Peer {
-        match side {
-            Side::A => &mut self.a,
-            Side::B => &mut self.b,
-        }
-    }
+/// The arguments, with the padding as one more if there is any.
+fn padded(args: &[Json], pad: Pad) -> Vec<Value> {
+    let mut args: Vec<Value> = args.iter().map(|v| v.0.clone()).collect();
+    args.extend(pad.text().map(Value::String));
+    args
+}
 
-    /// Frames in flight from `side`.
-    fn wire(&mut self, from: Side) -> &mut VecDeque<Vec<u8>> {
-        match from {
-            Side::A => &mut self.ab,
-            Side::B => &mut self.ba,
+/// One operation.
+fn step(net: &mut Net, op: &Op) {
+    let now = net.now_ms;
+    match op {
+        Op::Call {
+            side,
+            method,
+            args,
+            kwargs,
+            pad,
+            timeout_ms,
+        } => {
+            let args = padded(args, *pad);
+            let kwargs = kwargs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.0.clone()))
+                .collect();
+            let timeout = timeout_ms.map(u64::from);
+            net.peer(*side)
+                .call(method.name(), Params::new(args, kwargs), now, timeout);
         }
-    }
-
-    fn id(&mut self, to: Side, id: &Id) -> Value {
-        let peer = self.peer(to);
-        let pick = |ids: Vec<u64>, i: u16| match ids.len() {
-            0 => json!(1),
-            n => json!(ids[usize::from(i) % n]),
-        };
-        match id {
-            Id::Pending(i) => pick(peer.pending_ids(), *i),
-            Id::Resolved(i) => pick(peer.resolved_ids(), *i),
-            Id::Small(n) => json!(n),
-            Id::Max => json!(MAX_ID),
-            Id::OverMax => json!(MAX_ID + 1),
-            Id::Huge => json!(u64::MAX),
-            Id::Negative => json!(-1),
-            Id::Float => json!(1.0),
-            Id::Text => json!("1"),
-            Id::Any(v) => v.0.clone(),
+        Op::Notify {
+            side,
+            method,
+            args,
+            pad,
+        } => {
+            let args = padded(args, *pad);
+            net.peer(*side)
+                .notify(method.name(), Params::positional(args));
         }
-    }
-
-    fn step(&mut self, op: &Op) {
-        let now = self.now_ms;
-        match op {
-            Op::Call {
-                side,
-                method,
-                args,
-                kwargs,
-                pad,
-                timeout_ms,
-            } => {
-                let mut args: Vec<Value> = args.iter().map(|v| v.0.clone()).collect();
-                args.extend(pad.text().map(Value::String));
-                let kwargs = kwargs
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.0.clone()))
-                    .collect();
-                let timeout = timeout_ms.map(u64::from);
-                self.peer(*side)
-                    .call(method.name(), Params::new(args, kwargs), now, timeout);
+        Op::Flush(side) => net.flush(*side),
+        Op::Deliver { from, fate } => net.deliver(*from, fate),
+        Op::Reply {
+            side,
+            pick,
+            error,
+            value,
+            pad,
+        } => {
+            let mut value = value.0.clone();
+            if let Some(pad) = pad.text() {
+                value = json!([value, pad]);
             }
-            Op::Notify {
-                side,
-                method,
-                args,
-                pad,
-            } => {
-                let mut args: Vec<Value> = args.iter().map(|v| v.0.clone()).collect();
-                args.extend(pad.text().map(Value::String));
-                self.peer(*side)
-                    .notify(method.name(), Params::positional(args));
-            }
-            Op::Flush(side) => {
-                let frames = self.peer(*side).flush();
-                self.wire(*side).extend(frames);
-            }
-            Op::Deliver { from, fate } => {
-                let wire = self.wire(*from);
-                if wire.is_empty() {
-                    return;
-                }
-                let at = |i: &u16| usize::from(*i) % wire.len();
-                let frame = match fate {
-                    Fate::Head => wire.pop_front(),
-                    Fate::Reorder(i) => wire.remove(at(i)),
-                    Fate::Drop(i) => {
-                        wire.remove(at(i));
-                        None
-                    }
-                    Fate::Duplicate(i) => wire.get(at(i)).cloned(),
-                };
-                if let Some(frame) = frame {
-                    // What an endpoint sends is text, and goes as a text message.
-                    let text = String::from_utf8(frame).expect("an endpoint sends UTF-8");
-                    self.peer(from.other())
-                        .receive_text(&text, "a frame from the peer");
-                }
-            }
-            Op::Reply {
-                side,
-                pick,
-                error,
-                value,
-                pad,
-            } => {
-                let mut value = value.0.clone();
-                if let Some(pad) = pad.text() {
-                    value = json!([value, pad]);
-                }
-                self.peer(*side)
-                    .reply(usize::from(*pick), |_, _| match error {
-                        None => Ok(value),
-                        Some(kind) => Err(RpcError::new(kind.clone(), value)),
-                    });
-            }
-            Op::Respond {
-                to,
-                id,
-                result,
-                error,
-            } => {
-                let mut o = Map::new();
-                o.insert("id".to_owned(), self.id(*to, id));
-                if let Some(result) = result {
-                    o.insert("result".to_owned(), result.0.clone());
-                }
-                match error {
-                    ErrorForm::Null => {
-                        o.insert("error".to_owned(), Value::Null);
-                    }
-                    ErrorForm::Absent => {}
-                    ErrorForm::Kind(kind) => {
-                        o.insert("error".to_owned(), json!(kind));
-                    }
-                    ErrorForm::Other(v) => {
-                        o.insert("error".to_owned(), v.0.clone());
-                    }
-                }
-                let frame = Value::Object(o).to_string();
-                self.peer(*to).receive_text(&frame, "a hand-made response");
-            }
-            Op::Shaped {
-                to,
-                method,
-                args,
-                kwargs,
-                id,
-                result,
-                error,
-            } => {
-                let mut o = Map::new();
-                let id = id.as_ref().map(|id| self.id(*to, id));
-                for (k, v) in [
-                    ("method", method.as_ref().map(|v| v.0.clone())),
-                    ("args", args.as_ref().map(|v| v.0.clone())),
-                    ("kwargs", kwargs.as_ref().map(|v| v.0.clone())),
-                    ("id", id),
-                    ("result", result.as_ref().map(|v| v.0.clone())),
-                    ("error", error.as_ref().map(|v| v.0.clone())),
-                ] {
-                    if let Some(v) = v {
-                        o.insert(k.to_owned(), v);
-                    }
-                }
-                let frame = Value::Object(o).to_string();
-                self.peer(*to).receive_text(&frame, "a hand-made object");
-            }
-            Op::Json { to, value } => {
-                let frame = value.0.to_string();
-                self.peer(*to).receive_text(&frame, "a JSON value");
-            }
-            Op::Bytes { to, bytes } => self.peer(*to).receive(bytes, "bytes"),
-            Op::Truncate { to, pick, at } => {
-                let wire = self.wire(to.other());
-                if wire.is_empty() {
-                    return;
-                }
-                let frame = &wire[usize::from(*pick) % wire.len()];
-                let cut = frame[..usize::from(*at) % frame.len().max(1)].to_vec();
-                self.peer(*to).receive(&cut, "a frame cut short");
-            }
-            Op::Oversized { to, extra } => {
-                let peer = self.peer(*to);
-                let pad = "o".repeat(peer.limits().inbound + usize::from(*extra));
-                let frame = json!({"method": "Log", "args": [pad]}).to_string();
-                peer.receive_text(&frame, "an oversized message");
-            }
-            Op::Advance { ms, who } => {
-                self.now_ms += u64::from(*ms);
-                let now = self.now_ms;
-                match who {
-                    Some(side) => self.peer(*side).timeout(now),
-                    None => {
-                        self.a.timeout(now);
-                        self.b.timeout(now);
-                    }
-                }
-            }
-            Op::Cancel { side, pick } => self.peer(*side).cancel(usize::from(*pick)),
-            Op::Close(side) => self.peer(*side).close(),
+            net.peer(*side)
+                .reply(usize::from(*pick), |_, _, _| match error {
+                    None => Ok(value),
+                    Some(kind) => Err(RpcError::new(kind.clone(), value)),
+                });
         }
+        Op::Respond {
+            to,
+            id,
+            result,
+            error,
+        } => {
+            let mut o = Map::new();
+            o.insert("id".to_owned(), wire_id(net.peer(*to), id));
+            if let Some(result) = result {
+                o.insert("result".to_owned(), result.0.clone());
+            }
+            match error {
+                ErrorForm::Null => {
+                    o.insert("error".to_owned(), Value::Null);
+                }
+                ErrorForm::Absent => {}
+                ErrorForm::Kind(kind) => {
+                    o.insert("error".to_owned(), json!(kind));
+                }
+                ErrorForm::Other(v) => {
+                    o.insert("error".to_owned(), v.0.clone());
+                }
+            }
+            let frame = Value::Object(o).to_string();
+            net.peer(*to).receive_text(&frame, "a hand-made response");
+        }
+        Op::Shaped {
+            to,
+            method,
+            args,
+            kwargs,
+            id,
+            result,
+            error,
+        } => {
+            let mut o = Map::new();
+            let id = id.as_ref().map(|id| wire_id(net.peer(*to), id));
+            for (k, v) in [
+                ("method", method.as_ref().map(|v| v.0.clone())),
+                ("args", args.as_ref().map(|v| v.0.clone())),
+                ("kwargs", kwargs.as_ref().map(|v| v.0.clone())),
+                ("id", id),
+                ("result", result.as_ref().map(|v| v.0.clone())),
+                ("error", error.as_ref().map(|v| v.0.clone())),
+            ] {
+                if let Some(v) = v {
+                    o.insert(k.to_owned(), v);
+                }
+            }
+            let frame = Value::Object(o).to_string();
+            net.peer(*to).receive_text(&frame, "a hand-made object");
+        }
+        Op::Json { to, value } => {
+            let frame = value.0.to_string();
+            net.peer(*to).receive_text(&frame, "a JSON value");
+        }
+        Op::Bytes { to, bytes } => net.peer(*to).receive(bytes, "bytes"),
+        Op::Truncate { to, pick, at } => net.truncate(*to, *pick, *at),
+        Op::Oversized { to, extra } => net.oversized(*to, u16::from(*extra)),
+        Op::Advance { ms, who } => net.advance(u64::from(*ms), *who),
+        Op::Cancel { side, pick } => net.peer(*side).cancel(usize::from(*pick)),
+        Op::Close(side) => net.peer(*side).close(),
     }
 }
 
@@ -471,14 +375,7 @@ pub fn run(data: &[u8]) {
     let (Ok(la), Ok(lb)) = (limits(&mut u), limits(&mut u)) else {
         return;
     };
-    let base = Instant::now();
-    let mut world = World {
-        now_ms: 0,
-        a: Peer::new("A", la, base),
-        b: Peer::new("B", lb, base),
-        ab: VecDeque::new(),
-        ba: VecDeque::new(),
-    };
+    let mut net = Net::new(la, lb);
     for _ in 0..MAX_OPS {
         if u.is_empty() {
             break;
@@ -486,24 +383,8 @@ pub fn run(data: &[u8]) {
         let Ok(op) = Op::arbitrary(&mut u) else {
             break;
         };
-        world.step(&op);
-        world.a.check_state();
-        world.b.check_state();
+        step(&mut net, &op);
+        net.check_state();
     }
-    // The end: the queues drain onto the wire, every frame in flight arrives, both close.
-    for _ in 0..2 {
-        for side in [Side::A, Side::B] {
-            let frames = world.peer(side).flush();
-            world.wire(side).extend(frames);
-        }
-        for side in [Side::A, Side::B] {
-            while let Some(frame) = world.wire(side).pop_front() {
-                world
-                    .peer(side.other())
-                    .receive(&frame, "a frame at the end");
-            }
-        }
-    }
-    world.a.finish();
-    world.b.finish();
+    net.finish();
 }

@@ -1,6 +1,7 @@
 //! An endpoint wrapped in the protocol's rules: every operation goes through [`Peer`], which
 //! says what the endpoint must do (events, frames queued, counts, next deadline) and panics when
-//! it does something else.
+//! it does something else. It is the one reference model of `Endpoint`: the fuzz targets use it,
+//! and so does the proptest model of `tests/model.rs` (which includes this folder by path).
 //!
 //! The rules checked, from PROTOCOL.md and the core's API documentation:
 //! - an inbound message is classified as "Telling messages apart" says, and produces exactly the
@@ -8,13 +9,16 @@
 //!   has an id, the outcome of the call its id names, or a diagnostic;
 //! - every call resolves exactly once, by the response whose id names it or locally (timeout,
 //!   cancel, close); after `close()` every call has resolved and nothing more is sent;
-//! - no response resolves a call other than the one its id names;
+//! - no response resolves a call other than the one its id names (and, with
+//!   [`Peer::check_echo`], an answer that carries its request's id under a key carries the
+//!   id of the call it resolves);
 //! - ids of our requests are in 1..=2^53 − 1 and never written twice on one endpoint;
 //! - nothing is sent in answer to a notification, and a request is answered at most as many
 //!   times as it was received, with its id echoed;
-//! - every frame sent is JSON with the keys the protocol says a sender writes, and no frame is
-//!   larger than the outbound limit: an answer over it is replaced by an `InternalError`, which
-//!   is itself dropped only when the request's id alone makes it too large;
+//! - every frame sent is exactly the one expected (an `InvalidRequest` answer carries the reason
+//!   of its diagnostic), and no frame is larger than the outbound limit: an answer over it is
+//!   replaced by an `InternalError` that says so, which is itself dropped only when the request's
+//!   id alone makes it too large;
 //! - a message over the inbound limit is refused and closes the endpoint; refusals of `call` and
 //!   `notify` are the ones the state calls for;
 //! - `outstanding()`, `queued_transmits()`, `is_closed()` and `poll_timeout()` agree with the
@@ -160,7 +164,8 @@ enum Ev {
     /// An outcome `InvalidResponse` whose details are the parser's wording.
     OutcomeInvalid(CallId),
     Malformed,
-    /// The reason is the core's own wording: compared only with itself.
+    /// The reason is the core's own wording: the expected event takes it from the actual one,
+    /// and the `InvalidRequest` answer must carry that same reason.
     InvalidRequest(Option<Value>, String),
     Unknown(Value),
     ReplyTooLarge {
@@ -191,29 +196,17 @@ impl Ev {
     }
 }
 
-/// A frame the endpoint must have queued.
-#[derive(Debug)]
-enum Expect {
-    /// Exactly this JSON value.
-    Exact(Value),
-    /// The endpoint's own answer to request `id`: an `error` of this kind, a string `result`.
-    /// An `optional` one may be left out (see [`Peer::model_answer`]).
-    Answer {
-        id: Value,
-        kind: &'static str,
-        optional: bool,
-    },
-}
-
-impl Expect {
-    fn optional(&self) -> bool {
-        matches!(self, Expect::Answer { optional: true, .. })
-    }
-}
-
 /// Key of a request id in [`Peer::answerable`]: its JSON text.
 fn key(id: &Value) -> String {
     serde_json::to_string(id).expect("JSON encodes")
+}
+
+/// The answer the core writes for request `id`.
+fn answer_frame(id: &Value, result: &Result<Value, RpcError>) -> Value {
+    match result {
+        Ok(v) => json!({"id": id, "result": v, "error": null}),
+        Err(e) => json!({"id": id, "result": e.details, "error": e.kind}),
+    }
 }
 
 /// One endpoint and what the protocol says about it.
@@ -230,14 +223,16 @@ pub struct Peer {
     issued_set: HashSet<CallId>,
     /// Calls whose outcome came out.
     resolved: HashSet<CallId>,
-    /// Frames the endpoint must have queued and not yet given to `poll_transmit`.
-    tx: VecDeque<Expect>,
+    /// Frames the endpoint must have queued and not yet given to `poll_transmit`, exactly.
+    tx: VecDeque<Value>,
     /// Every id written in one of our request frames.
     written: HashSet<u64>,
     /// Requests received and not yet answered: the ticket, the method and its arguments.
     open: Vec<(Responder, String, Params)>,
     /// For each request id received (by its JSON text): how many answers may still be sent.
     answerable: HashMap<String, usize>,
+    /// See [`Peer::check_echo`].
+    echo_key: Option<&'static str>,
 }
 
 impl Peer {
@@ -260,7 +255,16 @@ impl Peer {
             written: HashSet::new(),
             open: Vec::new(),
             answerable: HashMap::new(),
+            echo_key: None,
         }
+    }
+
+    /// Also checks that an outcome whose value (or error details) is an object with the key
+    /// `key` resolves the call whose wire id is there: for a driver whose replies echo the
+    /// request's id under `key`, and whose peer never writes `key` otherwise, this shows that
+    /// no response resolved a call other than the one its id names, end to end.
+    pub fn check_echo(&mut self, key: &'static str) {
+        self.echo_key = Some(key);
     }
 
     pub fn limits(&self) -> Limits {
@@ -276,12 +280,18 @@ impl Peer {
         self.open.len()
     }
 
+    /// Number of calls `call` ever returned.
+    pub fn issued_count(&self) -> usize {
+        self.issued.len()
+    }
+
     /// Wire ids of the calls outstanding, in order.
     pub fn pending_ids(&self) -> Vec<u64> {
         self.pending.keys().copied().collect()
     }
 
-    /// Wire ids of the calls that resolved (answered, timed out, cancelled, closed).
+    /// Wire ids of the calls that resolved (answered, timed out, cancelled, closed), in the
+    /// order they were made.
     pub fn resolved_ids(&self) -> Vec<u64> {
         self.issued
             .iter()
@@ -329,6 +339,20 @@ impl Peer {
                         o.id,
                         o.result
                     );
+                    let carried = match &o.result {
+                        Ok(v) => Some(v),
+                        Err(CallError::Remote(e)) => Some(&e.details),
+                        Err(_) => None,
+                    };
+                    let echoed = self.echo_key.zip(carried).and_then(|(k, v)| v.get(k));
+                    if let Some(echoed) = echoed {
+                        assert_eq!(
+                            echoed,
+                            &json!(o.id.get()),
+                            "{name}: call {} resolved by the answer to another id",
+                            o.id
+                        );
+                    }
                     Ev::Outcome(o.id, o.result)
                 }
                 Event::Diagnostic(Diagnostic::Malformed { reason }) => {
@@ -381,8 +405,8 @@ impl Peer {
     /// A call at `now_ms`, with a deadline `timeout_ms` later if any.
     pub fn call(&mut self, method: &str, params: Params, now_ms: u64, timeout_ms: Option<u64>) {
         let name = self.name;
-        let frame = |id: Option<u64>| json!({"method": method, "args": params.args, "kwargs": params.kwargs, "id": id});
-        let (shortest, longest) = (len_of(&frame(Some(1))), len_of(&frame(Some(MAX_ID))));
+        let frame = |id: u64| json!({"method": method, "args": params.args, "kwargs": params.kwargs, "id": id});
+        let (shortest, longest) = (len_of(&frame(1)), len_of(&frame(MAX_ID)));
         let limit = self.limits.outbound;
         let got = self.ep.call(
             method,
@@ -398,11 +422,14 @@ impl Peer {
                     "{name}: a call over the limit of {}",
                     self.limits.outstanding
                 );
-                assert!(shortest <= limit, "{name}: a request over the limit");
                 assert!(
                     (1..=MAX_ID).contains(&id.get()),
                     "{name}: id {id} out of range"
                 );
+                // The frame with this id, exactly: what `flush` expects, within the limit.
+                let frame = frame(id.get());
+                let size = len_of(&frame);
+                assert!(size <= limit, "{name}: a request of {size} bytes accepted");
                 assert!(
                     self.issued_set.insert(id),
                     "{name}: `call` returned id {id} twice"
@@ -410,7 +437,7 @@ impl Peer {
                 self.issued.push(id);
                 let deadline = timeout_ms.map(|t| now_ms + t);
                 self.pending.insert(id.get(), (id, deadline));
-                self.tx.push_back(Expect::Exact(frame(Some(id.get()))));
+                self.tx.push_back(frame);
             }
             Err(e) => {
                 if self.closed {
@@ -429,7 +456,6 @@ impl Peer {
                             if l == limit && size > limit && (shortest..=longest).contains(&size)),
                         "{name}: call of {shortest}..{longest} bytes refused with {e:?}"
                     );
-                    assert!(longest > limit, "{name}: call refused with {e:?}");
                 }
             }
         }
@@ -453,54 +479,54 @@ impl Peer {
         };
         assert_eq!(got, expected, "{}: notify", self.name);
         if got.is_ok() {
-            self.tx.push_back(Expect::Exact(frame));
+            self.tx.push_back(frame);
         }
         self.check_events(Vec::new(), "notify");
     }
 
     /// Answers the open request `pick` (modulo their number) with what `result` makes of its
-    /// method and arguments.
+    /// id, method and arguments.
     pub fn reply(
         &mut self,
         pick: usize,
-        result: impl FnOnce(&str, &Params) -> Result<Value, RpcError>,
+        result: impl FnOnce(&Value, &str, &Params) -> Result<Value, RpcError>,
     ) {
         if self.open.is_empty() {
             return;
         }
         let (responder, method, params) = self.open.remove(pick % self.open.len());
         let id = responder.id().clone();
-        let result = result(&method, &params);
+        let result = result(&id, &method, &params);
         let mut expected = Vec::new();
         if !self.closed {
-            let frame = match &result {
-                Ok(v) => json!({"id": id, "result": v, "error": null}),
-                Err(e) => json!({"id": id, "result": e.details, "error": e.kind}),
-            };
-            let size = len_of(&frame);
-            self.model_answer(&id, Expect::Exact(frame), size, &mut expected);
+            self.model_answer(&id, &result, &mut expected);
         }
         self.ep.reply(responder, result);
         self.check_events(expected, "reply");
     }
 
-    /// The answer of `size` bytes to request `id`: queued as it is if it fits the outbound
-    /// limit; else an `InternalError` goes in its place, with a `ReplyTooLarge` diagnostic,
-    /// and that replacement is itself dropped when the id alone makes it too large. Its
-    /// message is the core's wording: sent for sure when even 80 bytes of it fit.
-    fn model_answer(&mut self, id: &Value, answer: Expect, size: usize, expected: &mut Vec<Ev>) {
+    /// The answer `result` to request `id`: queued as it is if it fits the outbound limit;
+    /// else an `InternalError` that gives the size and the limit goes in its place, with a
+    /// `ReplyTooLarge` diagnostic, and that replacement is itself dropped when the id alone
+    /// makes it too large.
+    fn model_answer(
+        &mut self,
+        id: &Value,
+        result: &Result<Value, RpcError>,
+        expected: &mut Vec<Ev>,
+    ) {
         let limit = self.limits.outbound;
+        let answer = answer_frame(id, result);
+        let size = len_of(&answer);
         if size <= limit {
             self.tx.push_back(answer);
             return;
         }
-        let bare = len_of(&json!({"id": id, "result": "", "error": RpcError::INTERNAL_ERROR}));
-        if bare <= limit {
-            self.tx.push_back(Expect::Answer {
-                id: id.clone(),
-                kind: RpcError::INTERNAL_ERROR,
-                optional: bare + 80 > limit,
-            });
+        // The core's wording (`Endpoint::reply`): the replacement is compared exactly.
+        let message = format!("the result of {size} bytes exceeds the limit of {limit} bytes");
+        let fallback = answer_frame(id, &Err(RpcError::internal(message)));
+        if len_of(&fallback) <= limit {
+            self.tx.push_back(fallback);
         }
         expected.push(Ev::ReplyTooLarge {
             id: id.clone(),
@@ -560,8 +586,8 @@ impl Peer {
                 id: None,
             }) => expected.push(Ev::Notification { method, params }),
             Some(Class::InvalidRequest { id }) => {
-                // The answer's `result` is the reason of the diagnostic: its size decides
-                // whether the answer fits the outbound limit.
+                // The answer's `result` is the reason of the diagnostic: the answer is
+                // compared with it, and its size decides whether it fits the outbound limit.
                 let reason = actual
                     .iter()
                     .find_map(|ev| match ev {
@@ -573,13 +599,8 @@ impl Peer {
                     });
                 if let Some(id) = &id {
                     *self.answerable.entry(key(id)).or_default() += 1;
-                    let answer = json!({"id": id, "result": reason, "error": "InvalidRequest"});
-                    let expect = Expect::Answer {
-                        id: id.clone(),
-                        kind: RpcError::INVALID_REQUEST,
-                        optional: false,
-                    };
-                    self.model_answer(id, expect, len_of(&answer), &mut expected);
+                    let error = RpcError::new(RpcError::INVALID_REQUEST, json!(reason));
+                    self.model_answer(id, &Err(error), &mut expected);
                 }
                 expected.push(Ev::InvalidRequest(id, reason));
             }
@@ -610,16 +631,6 @@ impl Peer {
         while let Some(text) = self.ep.poll_transmit() {
             let frame: Value = serde_json::from_str(&text)
                 .unwrap_or_else(|e| panic!("{name} sent a frame that is not JSON ({e}): {text}"));
-            let answers = |e: &Expect| match e {
-                Expect::Answer { id, kind, .. } => {
-                    &frame["id"] == id && frame["error"] == json!(kind)
-                }
-                Expect::Exact(_) => false,
-            };
-            // Optional answers not sent are passed over.
-            while self.tx.front().is_some_and(|e| e.optional() && !answers(e)) {
-                self.tx.pop_front();
-            }
             let expect = self
                 .tx
                 .pop_front()
@@ -630,15 +641,7 @@ impl Peer {
                 text.len(),
                 self.limits.outbound
             );
-            match &expect {
-                Expect::Exact(v) => assert_eq!(&frame, v, "{name} sent"),
-                Expect::Answer { id, kind, .. } => {
-                    assert_eq!(&frame["id"], id, "{name} sent {text}");
-                    assert_eq!(frame["error"], json!(kind), "{name} sent {text}");
-                    assert!(frame["result"].is_string(), "{name} sent {text}");
-                    assert_eq!(frame.as_object().map(Map::len), Some(3), "{name}: {text}");
-                }
-            }
+            assert_eq!(frame, expect, "{name} sent {text:.200}");
             if frame.get("method").is_some() {
                 // A request of ours: all four keys; a new id, or null for a notification.
                 for k in ["args", "kwargs", "id"] {
@@ -663,7 +666,6 @@ impl Peer {
             }
             out.push(text.into_bytes());
         }
-        self.tx.retain(|e| !e.optional());
         assert!(
             self.tx.is_empty(),
             "{name} did not send the expected frames {:?}",
@@ -724,6 +726,13 @@ impl Peer {
 
     /// The state, checked after every step: no event left, the counts, the next deadline.
     pub fn check_state(&mut self) {
+        self.check_counts();
+        self.check_deadline();
+    }
+
+    /// No event left, and the counts: [`Peer::check_state`] without `poll_timeout()`, which a
+    /// driver may ask only now and then.
+    pub fn check_counts(&mut self) {
         let name = self.name;
         let left = self.drain();
         assert!(left.is_empty(), "{name}: unexpected events {left:?}");
@@ -733,18 +742,21 @@ impl Peer {
             "{name}: outstanding()"
         );
         assert_eq!(self.ep.is_closed(), self.closed, "{name}: is_closed()");
-        let queued = self.ep.queued_transmits();
-        let sure = self.tx.iter().filter(|e| !e.optional()).count();
-        assert!(
-            (sure..=self.tx.len()).contains(&queued),
-            "{name}: queued_transmits() is {queued}, expected {sure}..={}",
-            self.tx.len()
+        assert_eq!(
+            self.ep.queued_transmits(),
+            self.tx.len(),
+            "{name}: queued_transmits()"
         );
+    }
+
+    /// `poll_timeout()`: the earliest deadline of the calls outstanding.
+    pub fn check_deadline(&mut self) {
         let earliest = self.pending.values().filter_map(|(_, d)| *d).min();
         assert_eq!(
             self.ep.poll_timeout(),
             earliest.map(|ms| self.at(ms)),
-            "{name}: poll_timeout()"
+            "{}: poll_timeout()",
+            self.name
         );
     }
 
