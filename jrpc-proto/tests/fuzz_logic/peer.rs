@@ -31,8 +31,8 @@
 //! `null` method) is answered `InvalidRequest` when it has an id, a response with an id fails
 //! the call it names with `InvalidResponse`. The keys are read with the values left raw: the last
 //! of repeated keys wins; a key (or an id) that is itself undecodable makes it malformed.
-//! Also not asserted: integer ids beyond 64 bits come back as floats (equal as parsed JSON
-//! values, which is what is compared here; an ignored test in `tests/model.rs`).
+//! Ids are compared as parsed JSON values; that an id a double cannot hold (an integer beyond
+//! 64 bits) comes back as written, digit for digit, is tested in `tests/protocol.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
