@@ -201,6 +201,26 @@ fn key(id: &Value) -> String {
     serde_json::to_string(id).expect("JSON encodes")
 }
 
+/// The text of the id of `frame` as the peer wrote it, when the core echoes that text rather
+/// than write the id anew: when the id holds a number `serde_json` keeps as a float (an
+/// integer beyond 64 bits, or any decimal), whose text written anew may differ.
+fn id_text(frame: &[u8], id: &Value) -> Option<String> {
+    fn holds_float(value: &Value) -> bool {
+        match value {
+            Value::Number(n) => !n.is_i64() && !n.is_u64(),
+            Value::Array(items) => items.iter().any(holds_float),
+            Value::Object(map) => map.values().any(holds_float),
+            _ => false,
+        }
+    }
+    if !holds_float(id) {
+        return None;
+    }
+    // The last `id` key wins, as for every key.
+    let keys: HashMap<String, Box<RawValue>> = serde_json::from_slice(frame).ok()?;
+    keys.get("id").map(|raw| raw.get().to_owned())
+}
+
 /// The answer the core writes for request `id`.
 fn answer_frame(id: &Value, result: &Result<Value, RpcError>) -> Value {
     match result {
@@ -227,8 +247,9 @@ pub struct Peer {
     tx: VecDeque<Value>,
     /// Every id written in one of our request frames.
     written: HashSet<u64>,
-    /// Requests received and not yet answered: the ticket, the method and its arguments.
-    open: Vec<(Responder, String, Params)>,
+    /// Requests received and not yet answered: the ticket, the method, its arguments, and the
+    /// id's text as the peer wrote it when the core echoes that text (see [`id_text`]).
+    open: Vec<(Responder, String, Params, Option<String>)>,
     /// For each request id received (by its JSON text): how many answers may still be sent.
     answerable: HashMap<String, usize>,
     /// See [`Peer::check_echo`].
@@ -316,7 +337,7 @@ impl Peer {
                     assert!(!id.is_null(), "{name}: a request with a null id");
                     *self.answerable.entry(key(&id)).or_default() += 1;
                     self.open
-                        .push((r.responder, r.method.clone(), r.params.clone()));
+                        .push((r.responder, r.method.clone(), r.params.clone(), None));
                     Ev::Request {
                         method: r.method,
                         params: r.params,
@@ -494,12 +515,12 @@ impl Peer {
         if self.open.is_empty() {
             return;
         }
-        let (responder, method, params) = self.open.remove(pick % self.open.len());
+        let (responder, method, params, text) = self.open.remove(pick % self.open.len());
         let id = responder.id().clone();
         let result = result(&id, &method, &params);
         let mut expected = Vec::new();
         if !self.closed {
-            self.model_answer(&id, &result, &mut expected);
+            self.model_answer(&id, text.as_deref(), &result, &mut expected);
         }
         self.ep.reply(responder, result);
         self.check_events(expected, "reply");
@@ -509,15 +530,23 @@ impl Peer {
     /// else an `InternalError` that gives the size and the limit goes in its place, with a
     /// `ReplyTooLarge` diagnostic, and that replacement is itself dropped when the id alone
     /// makes it too large.
+    ///
+    /// An id that holds a float is written as the peer wrote it (`text`), which may be longer
+    /// or shorter than its value written anew: the sizes count that text.
     fn model_answer(
         &mut self,
         id: &Value,
+        text: Option<&str>,
         result: &Result<Value, RpcError>,
         expected: &mut Vec<Ev>,
     ) {
         let limit = self.limits.outbound;
+        let written = |frame: &Value| match text {
+            Some(text) => len_of(frame) - key(id).len() + text.len(),
+            None => len_of(frame),
+        };
         let answer = answer_frame(id, result);
-        let size = len_of(&answer);
+        let size = written(&answer);
         if size <= limit {
             self.tx.push_back(answer);
             return;
@@ -525,7 +554,7 @@ impl Peer {
         // The core's wording (`Endpoint::reply`): the replacement is compared exactly.
         let message = format!("the result of {size} bytes exceeds the limit of {limit} bytes");
         let fallback = answer_frame(id, &Err(RpcError::internal(message)));
-        if len_of(&fallback) <= limit {
+        if written(&fallback) <= limit {
             self.tx.push_back(fallback);
         }
         expected.push(Ev::ReplyTooLarge {
@@ -572,6 +601,13 @@ impl Peer {
             frame.len()
         );
         let actual = self.drain();
+        if let (Some(Class::Request { id: Some(id), .. }), Some(open)) =
+            (&class, self.open.last_mut())
+        {
+            if open.3.is_none() && open.0.id() == id {
+                open.3 = id_text(frame, id);
+            }
+        }
         match class {
             None => {}
             Some(Class::Malformed) => expected.push(Ev::Malformed),
@@ -600,7 +636,8 @@ impl Peer {
                 if let Some(id) = &id {
                     *self.answerable.entry(key(id)).or_default() += 1;
                     let error = RpcError::new(RpcError::INVALID_REQUEST, json!(reason));
-                    self.model_answer(id, &Err(error), &mut expected);
+                    let text = id_text(frame, id);
+                    self.model_answer(id, text.as_deref(), &Err(error), &mut expected);
                 }
                 expected.push(Ev::InvalidRequest(id, reason));
             }
