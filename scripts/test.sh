@@ -10,6 +10,11 @@ echo "== Rust: cargo test --workspace"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 
+echo "== Rust: wss:// clients (the adapters' rustls feature)"
+cargo test -p jrpc-tokio -p jrpc-async-std --features jrpc-tokio/rustls,jrpc-async-std/rustls --test suite wss
+echo "== Rust: the driver on its own (no TLS: wss:// is refused with a hint)"
+cargo test -p jrpc-driver --lib
+
 echo "== Rust: the jrpc command-line client"
 cargo test -p jrpc-tokio --features cli --test cli --bin jrpc
 

@@ -21,8 +21,8 @@
 //! # }
 //! ```
 //!
-//! async-std is discontinued upstream; this crate stays for the users who run on it. It
-//! speaks plain `ws://` only (no TLS).
+//! async-std is discontinued upstream; this crate stays for the users who run on it. Clients
+//! dial `ws://`, and `wss://` with the `rustls` feature (as in `jrpc-tokio`).
 //!
 //! **It works on smol too.** A program driven by `smol::block_on`, with its own tasks on a
 //! smol executor, uses this crate as it is: its sockets and timers are async-io's, the reactor
@@ -38,13 +38,22 @@ use std::time::Instant;
 
 use async_std::net::{TcpListener, TcpStream};
 use async_tungstenite::WebSocketStream;
-use jrpc_driver::Sleep;
 use jrpc_driver::tungstenite::Error as WsError;
+use jrpc_driver::tungstenite::error::UrlError;
 use jrpc_driver::tungstenite::handshake::client::{Request, Response};
 use jrpc_driver::tungstenite::handshake::server::Callback;
 use jrpc_driver::tungstenite::protocol::WebSocketConfig;
+use jrpc_driver::{Dial, Sleep};
 
 jrpc_driver::adapter_api!(AsyncStd, "async-std");
+
+/// What a client's WebSocket runs over: TCP, or TLS over TCP for a `wss://` URL.
+#[cfg(feature = "rustls")]
+pub type ClientStream =
+    futures_util::future::Either<TcpStream, futures_rustls::client::TlsStream<TcpStream>>;
+/// What a client's WebSocket runs over: TCP (`wss://` needs the `rustls` feature).
+#[cfg(not(feature = "rustls"))]
+pub type ClientStream = TcpStream;
 
 /// The async-std runtime, as the JRPC driver uses it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,7 +63,7 @@ impl jrpc_driver::Runtime for AsyncStd {
     type Listener = TcpListener;
     type Tcp = TcpStream;
     type ServerSocket = WebSocketStream<TcpStream>;
-    type ClientSocket = WebSocketStream<TcpStream>;
+    type ClientSocket = WebSocketStream<ClientStream>;
 
     fn spawn<F>(&self, future: F)
     where
@@ -96,25 +105,48 @@ impl jrpc_driver::Runtime for AsyncStd {
 
     async fn connect(
         request: Request,
-        config: WebSocketConfig,
+        dial: Dial,
     ) -> Result<(Self::ClientSocket, Response), WsError> {
         let uri = request.uri();
-        if uri.scheme_str() != Some("ws") {
-            return Err(WsError::Url(
-                jrpc_driver::tungstenite::error::UrlError::UnsupportedUrlScheme,
-            ));
-        }
+        let secure = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") => true,
+            _ => return Err(WsError::Url(UrlError::UnsupportedUrlScheme)),
+        };
         let host = uri
             .host()
-            .ok_or(WsError::Url(
-                jrpc_driver::tungstenite::error::UrlError::NoHostName,
-            ))?
+            .ok_or(WsError::Url(UrlError::NoHostName))?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
         let tcp = TcpStream::connect((host.as_str(), port)).await?;
         tcp.set_nodelay(true)?;
-        async_tungstenite::client_async_with_config(request, tcp, Some(config)).await
+        let config = Some(dial.websocket);
+        #[cfg(feature = "rustls")]
+        {
+            use futures_util::future::Either;
+            let stream = match (secure, dial.tls) {
+                (false, _) => Either::Left(tcp),
+                (true, Some(tls)) => {
+                    let name = futures_rustls::rustls::pki_types::ServerName::try_from(host)
+                        .map_err(|_| WsError::Url(UrlError::NoHostName))?;
+                    Either::Right(
+                        futures_rustls::TlsConnector::from(tls)
+                            .connect(name, tcp)
+                            .await?,
+                    )
+                }
+                (true, None) => return Err(WsError::Url(UrlError::TlsFeatureNotEnabled)),
+            };
+            async_tungstenite::client_async_with_config(request, stream, config).await
+        }
+        #[cfg(not(feature = "rustls"))]
+        {
+            if secure {
+                return Err(WsError::Url(UrlError::TlsFeatureNotEnabled));
+            }
+            async_tungstenite::client_async_with_config(request, tcp, config).await
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tungstenite::client::IntoClientRequest;
 
-use crate::{Builder, Methods, Peer, Runtime, connection};
+use crate::{Builder, Dial, Methods, Peer, Runtime, connection};
 
 /// Why a client could not connect.
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +18,16 @@ pub enum ConnectError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The TCP connection or the WebSocket handshake failed.
+    /// The TLS settings of a `wss://` URL are unusable (a root certificate that does not
+    /// parse).
+    #[error("cannot set up TLS for {url}: {reason}")]
+    Tls {
+        /// The URL dialled.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The TCP connection, the TLS handshake or the WebSocket handshake failed.
     #[error("cannot connect to {url}: {source}")]
     Handshake {
         /// The URL dialled.
@@ -30,17 +39,29 @@ pub enum ConnectError {
 }
 
 impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
-    /// Dials `url` (`ws://host:port/path`) and serves `methods` to the server on the new
-    /// connection. The returned [`Peer`] calls the server.
+    /// Dials `url` (`ws://host:port/path`, or `wss://` with the `rustls` feature) and serves
+    /// `methods` to the server on the new connection. The returned [`Peer`] calls the server.
     pub async fn connect(self, url: &str, methods: Methods<S>) -> Result<Peer, ConnectError> {
+        let invalid = |reason: String| ConnectError::InvalidUrl {
+            url: url.to_owned(),
+            reason,
+        };
         let request = url
             .into_client_request()
-            .map_err(|e| ConnectError::InvalidUrl {
-                url: url.to_owned(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| invalid(e.to_string()))?;
+        let secure = match request.uri().scheme_str() {
+            Some("ws") => false,
+            Some("wss") => true,
+            other => {
+                let scheme = other.unwrap_or("none");
+                return Err(invalid(format!(
+                    "the scheme must be ws:// or wss://, not {scheme}"
+                )));
+            }
+        };
+        let dial = self.dial(url, secure)?;
         let (socket, _response) =
-            R::connect(request, self.config.websocket())
+            R::connect(request, dial)
                 .await
                 .map_err(|e| ConnectError::Handshake {
                     url: url.to_owned(),
@@ -58,6 +79,38 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
     }
 }
 
+impl<R, S> Builder<R, S> {
+    /// How to dial: TLS settings for a `wss://` URL.
+    #[cfg(feature = "rustls")]
+    fn dial(&self, url: &str, secure: bool) -> Result<Dial, ConnectError> {
+        let tls = match secure {
+            false => None,
+            true => Some(self.config.tls().map_err(|e| ConnectError::Tls {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?),
+        };
+        Ok(Dial {
+            websocket: self.config.websocket(),
+            tls,
+        })
+    }
+
+    /// How to dial: without the `rustls` feature, only `ws://`.
+    #[cfg(not(feature = "rustls"))]
+    fn dial(&self, url: &str, secure: bool) -> Result<Dial, ConnectError> {
+        if secure {
+            return Err(ConnectError::InvalidUrl {
+                url: url.to_owned(),
+                reason: "wss:// needs TLS: enable the `rustls` feature of jrpc-tokio or \
+                         jrpc-async-std"
+                    .to_owned(),
+            });
+        }
+        Ok(Dial::plain(self.config.websocket()))
+    }
+}
+
 /// Entry point of the client side: [`Client::connect`] for a plain client,
 /// [`Client::builder`] for one with methods, state or settings of its own.
 #[derive(Debug)]
@@ -72,5 +125,29 @@ impl<R: Runtime + Default> Client<R> {
     /// Dials `url` with default settings, serving no methods.
     pub async fn connect(url: &str) -> Result<Peer, ConnectError> {
         Self::builder().connect(url, Methods::new()).await
+    }
+}
+
+#[cfg(all(test, not(feature = "rustls")))]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    /// Without TLS compiled in, a `wss://` URL is refused before dialling, with the feature to
+    /// enable.
+    #[test]
+    fn wss_without_rustls_names_the_feature() {
+        let builder = Builder {
+            runtime: (),
+            state: (),
+            config: Config::default(),
+        };
+        match builder.dial("wss://localhost/", true) {
+            Err(ConnectError::InvalidUrl { reason, .. }) => {
+                assert!(reason.contains("`rustls` feature"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(builder.dial("ws://localhost/", false).is_ok());
     }
 }

@@ -26,6 +26,9 @@ pub struct Config {
     pub(crate) close_timeout: Duration,
     pub(crate) allowed_origins: Option<Vec<String>>,
     pub(crate) check_host: bool,
+    /// Roots trusted for `wss://` besides the Mozilla ones (DER certificates).
+    #[cfg(feature = "rustls")]
+    pub(crate) tls_roots: Vec<Vec<u8>>,
 }
 
 impl Default for Config {
@@ -40,6 +43,8 @@ impl Default for Config {
             close_timeout: Duration::from_secs(1),
             allowed_origins: None,
             check_host: true,
+            #[cfg(feature = "rustls")]
+            tls_roots: Vec::new(),
         }
     }
 }
@@ -127,6 +132,34 @@ impl Config {
     pub fn check_host(mut self, check: bool) -> Self {
         self.check_host = check;
         self
+    }
+
+    /// Trusts `der`, a DER-encoded X.509 certificate, as a root for `wss://` connections,
+    /// besides the Mozilla roots of `webpki-roots`: a private certificate authority, or the
+    /// one a development server's certificate was made with. (Feature `rustls`.)
+    #[cfg(feature = "rustls")]
+    pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots.push(der.into());
+        self
+    }
+
+    /// The TLS settings of a `wss://` connection: TLS 1.2 and 1.3 on rustls' ring provider
+    /// (chosen here rather than left to rustls' process-wide default, which is ambiguous when
+    /// a program links both providers), trusting the Mozilla roots and the added ones.
+    #[cfg(feature = "rustls")]
+    pub(crate) fn tls(&self) -> Result<std::sync::Arc<rustls::ClientConfig>, rustls::Error> {
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for der in &self.tls_roots {
+            roots.add(rustls::pki_types::CertificateDer::from(der.clone()))?;
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(std::sync::Arc::new(config))
     }
 
     /// The limit of requests running at once on one connection.

@@ -42,7 +42,10 @@ pub use handler::{
 pub use jrpc_proto::{CallError, IntoParams, Params, RpcError};
 pub use methods::Methods;
 pub use peer::Peer;
-pub use runtime::{Runtime, Sleep, WebSocket};
+pub use runtime::{Dial, Runtime, Sleep, WebSocket};
+/// The TLS library of `wss://` connections (feature `rustls`).
+#[cfg(feature = "rustls")]
+pub use rustls;
 pub use server::{Server, ServerHandle};
 pub use tungstenite;
 
@@ -66,7 +69,12 @@ macro_rules! adapter_api {
         #[doc = concat!("Builds a client connection on ", $name, " with methods, state or settings of its own.")]
         pub type ClientBuilder<S = ()> = $crate::Builder<$runtime, S>;
 
-        /// Dials `url` (`ws://host:port/path`) with default settings, serving no methods.
+        /// The TLS library of `wss://` connections, for root certificates in PEM and the like.
+        #[cfg(feature = "rustls")]
+        pub use $crate::rustls;
+
+        /// Dials `url` (`ws://host:port/path`, or `wss://` with the `rustls` feature) with
+        /// default settings, serving no methods.
         pub async fn connect(url: &str) -> Result<Peer, ConnectError> {
             Client::connect(url).await
         }

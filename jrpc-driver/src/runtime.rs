@@ -28,6 +28,28 @@ impl<T> WebSocket for T where
 {
 }
 
+/// How a client dials: the WebSocket settings of the connection and, for a `wss://` URL, the
+/// TLS settings (built from [`Config`](crate::Config) with the `rustls` feature).
+#[derive(Debug, Clone)]
+pub struct Dial {
+    /// Buffer sizes and message limits of the connection.
+    pub websocket: WebSocketConfig,
+    /// The TLS client settings for a `wss://` URL; `None` for `ws://`.
+    #[cfg(feature = "rustls")]
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl Dial {
+    /// Dialling without TLS (a `ws://` URL) with these WebSocket settings.
+    pub fn plain(websocket: WebSocketConfig) -> Self {
+        Self {
+            websocket,
+            #[cfg(feature = "rustls")]
+            tls: None,
+        }
+    }
+}
+
 /// A timer future.
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -74,9 +96,10 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     where
         C: Callback + Unpin + Send + 'static;
 
-    /// Dials a `ws://` URL and runs the client side of the handshake.
+    /// Dials a `ws://` URL (or a `wss://` one when `dial` carries TLS settings) and runs the
+    /// client side of the handshake.
     fn connect(
         request: ClientRequest,
-        config: WebSocketConfig,
+        dial: Dial,
     ) -> impl Future<Output = Result<(Self::ClientSocket, ClientResponse), WsError>> + Send;
 }

@@ -12,7 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use jrpc_driver::tungstenite::client::IntoClientRequest;
 use jrpc_driver::tungstenite::handshake::server::NoCallback;
 use jrpc_driver::tungstenite::{Error as WsError, Message};
-use jrpc_driver::{Config, Runtime, WebSocket};
+use jrpc_driver::{Config, Dial, Runtime, WebSocket};
 
 /// Serves WebSocket echo on `addr` until the process ends; prints the bound address first.
 pub async fn echo_server<R: Runtime + Default>(addr: SocketAddr, config: Config) -> io::Result<()> {
@@ -57,7 +57,11 @@ pub async fn echo_client<R: Runtime + Default>(
     config: Config,
 ) -> Result<usize, WsError> {
     let count_url = format!("{base}/getCaseCount");
-    let (mut socket, _) = R::connect(count_url.into_client_request()?, config.websocket()).await?;
+    let (mut socket, _) = R::connect(
+        count_url.into_client_request()?,
+        Dial::plain(config.websocket()),
+    )
+    .await?;
     let count = match socket.next().await {
         Some(Ok(Message::Text(text))) => text.as_str().trim().parse::<usize>().unwrap_or(0),
         other => {
@@ -70,14 +74,16 @@ pub async fn echo_client<R: Runtime + Default>(
 
     for case in 1..=count {
         let url = format!("{base}/runCase?case={case}&agent={agent}");
-        match R::connect(url.into_client_request()?, config.websocket()).await {
+        match R::connect(url.into_client_request()?, Dial::plain(config.websocket())).await {
             Ok((socket, _)) => echo(socket).await,
             Err(e) => eprintln!("case {case}: connect failed: {e}"),
         }
     }
 
     let url = format!("{base}/updateReports?agent={agent}");
-    if let Ok((mut socket, _)) = R::connect(url.into_client_request()?, config.websocket()).await {
+    if let Ok((mut socket, _)) =
+        R::connect(url.into_client_request()?, Dial::plain(config.websocket())).await
+    {
         let _ = socket.close().await;
         while let Some(Ok(_)) = socket.next().await {}
     }

@@ -24,9 +24,16 @@ mod faults;
 pub mod flood;
 mod hostile;
 mod tcp;
+#[cfg(feature = "rustls")]
+pub mod tls;
 
 pub use faults::*;
 pub use hostile::*;
+#[cfg(feature = "rustls")]
+pub use tls::{
+    wss_calls_a_server_it_trusts, wss_refuses_a_server_it_does_not_trust,
+    wss_reports_an_unusable_root,
+};
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -46,8 +53,8 @@ use jrpc_driver::tungstenite::protocol::WebSocketConfig;
 use jrpc_driver::tungstenite::protocol::frame::coding::CloseCode;
 use jrpc_driver::tungstenite::{Error as WsError, Message};
 use jrpc_driver::{
-    CallError, Client, Config, Ctx, Methods, Params, Peer, RpcError, Runtime, Server, ServerHandle,
-    Sleep,
+    CallError, Client, Config, Ctx, Dial, Methods, Params, Peer, RpcError, Runtime, Server,
+    ServerHandle, Sleep,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -92,6 +99,10 @@ macro_rules! instantiate {
             fault_child,
             killed_client_process_mid_call,
             killed_server_process_fails_calls_at_once,
+            // Run when the adapter is built with its `rustls` feature.
+            #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
+            #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,
+            #[cfg(feature = "rustls")] wss_reports_an_unusable_root,
         );
     };
     (@cases $runtime:ty, $block_on:path; $($(#[$meta:meta])* $case:ident),* $(,)?) => {
@@ -254,7 +265,7 @@ impl<R: Runtime + Default> Raw<R> {
     }
 
     async fn handshake(request: Request) -> Result<Self, WsError> {
-        let connect = R::connect(request, WebSocketConfig::default());
+        let connect = R::connect(request, Dial::plain(WebSocketConfig::default()));
         let (socket, _response) = within::<R, _>("a handshake", connect).await?;
         Ok(Self { socket })
     }

@@ -19,16 +19,20 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Features: `rustls` lets clients dial `wss://` (TLS by rustls, trusting the Mozilla roots and
+//! any root added with [`Config::add_root_certificate`](jrpc_driver::Config)); `cli` builds the
+//! `jrpc` command-line client (`cargo jrpc Add -a 5,10` from the checkout).
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use jrpc_driver::Sleep;
 use jrpc_driver::tungstenite::Error as WsError;
 use jrpc_driver::tungstenite::handshake::client::{Request, Response};
 use jrpc_driver::tungstenite::handshake::server::Callback;
 use jrpc_driver::tungstenite::protocol::WebSocketConfig;
+use jrpc_driver::{Dial, Sleep};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -82,8 +86,15 @@ impl jrpc_driver::Runtime for Tokio {
 
     async fn connect(
         request: Request,
-        config: WebSocketConfig,
+        dial: Dial,
     ) -> Result<(Self::ClientSocket, Response), WsError> {
-        tokio_tungstenite::connect_async_with_config(request, Some(config), true).await
+        #[cfg(feature = "rustls")]
+        {
+            let connector = dial.tls.map(tokio_tungstenite::Connector::Rustls);
+            let config = Some(dial.websocket);
+            tokio_tungstenite::connect_async_tls_with_config(request, config, true, connector).await
+        }
+        #[cfg(not(feature = "rustls"))]
+        tokio_tungstenite::connect_async_with_config(request, Some(dial.websocket), true).await
     }
 }

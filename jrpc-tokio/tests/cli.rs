@@ -283,3 +283,37 @@ async fn help_documents_the_rules() {
         assert!(help.contains(needle), "{needle} missing from:\n{help}");
     }
 }
+
+/// `--url wss://…`: over TLS, trusting the certificate authority given with `--root-cert` (in
+/// DER or PEM); without it the server's certificate is refused, in one line, exit 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn wss_with_a_root_certificate() {
+    let url = format!("wss://localhost:{}/", jrpc_testsuite::tls::serve().port());
+    let dir = std::env::temp_dir().join(format!("jrpc-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let der = dir.join("ca.der");
+    std::fs::write(&der, jrpc_testsuite::tls::TEST_CA).unwrap();
+    let pem = dir.join("ca.pem");
+    std::fs::write(&pem, jrpc_testsuite::tls::TEST_CA_PEM).unwrap();
+    let roots = [der, pem];
+    for root in &roots {
+        let root = root.to_string_lossy().into_owned();
+        let args = ["Add", "-a", "5,10", "--url", &url, "--root-cert", &root];
+        let output = run(args.map(str::to_owned).to_vec(), None).await;
+        assert_prints(&output, "15");
+    }
+    let output = run(
+        ["Add", "-a", "5,10", "--url", &url]
+            .map(str::to_owned)
+            .to_vec(),
+        None,
+    )
+    .await;
+    assert_fails(&output, 3, "jrpc: cannot connect to wss://localhost:");
+    assert!(
+        stderr(&output).contains("certificate"),
+        "{}",
+        stderr(&output)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,11 +10,14 @@
 //! Built with the `cli` feature: `cargo jrpc Add -a 5,10` from the checkout.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use jrpc_tokio::{CallError, Client, Params, Peer};
+use jrpc_tokio::rustls::pki_types::CertificateDer;
+use jrpc_tokio::rustls::pki_types::pem::PemObject;
+use jrpc_tokio::{CallError, Client, Config, Methods, Params, Peer};
 use serde_json::{Map, Value};
 
 /// Exit status of a call the server answered with a failure (`Kind:details` on stderr).
@@ -59,9 +62,14 @@ struct Cli {
           value_parser = parse_kwargs)]
     kwargs: Vec<Map<String, Value>>,
 
-    /// WebSocket URL of the server.
+    /// WebSocket URL of the server (ws:// or wss://).
     #[arg(long, env = "JRPC_URL", default_value = "ws://localhost:9000")]
     url: String,
+
+    /// A certificate to trust for wss:// besides the usual (Mozilla) roots, in PEM or DER: a
+    /// private certificate authority, or a development server's. May be repeated.
+    #[arg(long, value_name = "FILE")]
+    root_cert: Vec<PathBuf>,
 
     /// Seconds to wait for the connection and for the answer (0: no limit).
     #[arg(long, value_name = "S", default_value = "30", value_parser = parse_timeout)]
@@ -111,7 +119,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     );
     // Zero: no limit.
     let timeout = Some(cli.timeout).filter(|t| !t.is_zero());
-    let connect = Client::connect(&cli.url);
+    let mut config = Config::default();
+    for path in &cli.root_cert {
+        config = config.add_root_certificate(read_certificate(path)?);
+    }
+    let connect = Client::builder()
+        .config(config)
+        .connect(&cli.url, Methods::new());
     let peer = match timeout {
         Some(limit) => tokio::time::timeout(limit, connect).await.map_err(|_| {
             Failure::Local(format!(
@@ -139,6 +153,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     };
     close(&peer).await;
     outcome
+}
+
+/// A certificate file: PEM (its first certificate) or DER.
+fn read_certificate(path: &Path) -> Result<Vec<u8>, Failure> {
+    let failed = |why: String| Failure::Local(format!("cannot read {}: {why}", path.display()));
+    let bytes = std::fs::read(path).map_err(|e| failed(e.to_string()))?;
+    if !bytes.starts_with(b"-----BEGIN") {
+        return Ok(bytes);
+    }
+    CertificateDer::from_pem_slice(&bytes)
+        .map(|der| der.to_vec())
+        .map_err(|e| failed(format!("not a PEM certificate ({e})")))
 }
 
 /// Closes the connection politely. The notification of `--invoke` went to the socket before
