@@ -37,7 +37,7 @@ pub(crate) enum Inbound {
 ///
 /// Its [`Value`] writes every id back the same, except a number `serde_json` holds as a float:
 /// an integer beyond 64 bits (`18446744073709551617` would come back as
-/// `18446744073709552000.0`, which a Python peer does not take for its id). Such an id keeps
+/// `1.8446744073709552e+19`, which a Python peer does not take for its id). Such an id keeps
 /// its text too, and is written back verbatim.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestId {
