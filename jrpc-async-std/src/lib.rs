@@ -49,11 +49,11 @@ jrpc_driver::adapter_api!(AsyncStd, "async-std");
 
 /// What a client's WebSocket runs over: TCP, or TLS over TCP for a `wss://` URL.
 #[cfg(feature = "rustls")]
-pub type ClientStream =
+type ClientStream =
     futures_util::future::Either<TcpStream, futures_rustls::client::TlsStream<TcpStream>>;
 /// What a client's WebSocket runs over: TCP (`wss://` needs the `rustls` feature).
 #[cfg(not(feature = "rustls"))]
-pub type ClientStream = TcpStream;
+type ClientStream = TcpStream;
 
 /// The async-std runtime, as the JRPC driver uses it.
 #[derive(Debug, Clone, Copy, Default)]
