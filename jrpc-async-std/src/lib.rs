@@ -24,6 +24,12 @@
 //! async-std is discontinued upstream; this crate stays for the users who run on it. Clients
 //! dial `ws://`, and `wss://` with the `rustls` feature (as in `jrpc-tokio`).
 //!
+//! Tuning: async-std's executor runs one thread per core, and a call that wakes a sleeping
+//! one costs futex and epoll work that tokio does not spend (see `BENCHMARKS.md`). On a small
+//! machine serving few busy connections, `ASYNC_STD_THREAD_COUNT=1` measured about 30% less
+//! server CPU per call (2 cores, one connection); with 64 busy connections it cost about 25%
+//! of the throughput instead.
+//!
 //! **It works on smol too.** A program driven by `smol::block_on`, with its own tasks on a
 //! smol executor, uses this crate as it is: its sockets and timers are async-io's, the reactor
 //! smol drives as well, and the task it spawns for each connection runs on async-std's global
