@@ -1,6 +1,7 @@
 /*!
  * jrpc.js: two-way JSON RPC over WebSockets, the browser library of jrpc.
- * Speaks the JRPC wire protocol, version 1 (see PROTOCOL.md). No dependencies, no build step.
+ * Speaks the JRPC wire protocol, version 1: PROTOCOL.md at the root of the jrpc repository,
+ * https://github.com/jrpc-rs/jrpc/blob/main/PROTOCOL.md. No dependencies, no build step.
  *
  * Loading:
  *   - classic <script src="jrpc.js">  -> defines the global `JRPC`

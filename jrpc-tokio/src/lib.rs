@@ -24,6 +24,11 @@
 //! any root added with [`Config::add_root_certificate`](jrpc_driver::Config)); `cli` builds the
 //! `jrpc` command-line client (`cargo jrpc Add -a 5,10` from the checkout).
 
+/// The crate's README.md, whose examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
