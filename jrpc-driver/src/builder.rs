@@ -4,6 +4,28 @@ use crate::{Config, Runtime};
 
 /// Builds a server ([`bind`](Builder::bind)) or a client connection
 /// ([`connect`](Builder::connect)) with state and settings of its own.
+///
+/// ```
+/// # use jrpc_tokio::{Config, Ctx, Methods, Server};
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// // State shared by every connection; each method reaches it through its `Ctx`.
+/// #[derive(Clone, Default)]
+/// struct Hits(Arc<AtomicU64>);
+///
+/// let methods = Methods::with_state()
+///     .add("Hit", |ctx: Ctx<Hits>| ctx.state().0.fetch_add(1, Ordering::Relaxed) + 1);
+/// let server = Server::builder()
+///     .state(Hits::default())
+///     .config(Config::default().max_in_flight(16))
+///     .bind("127.0.0.1:0", methods)
+///     .await?;
+/// # drop(server);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Builder<R, S = ()> {
     pub(crate) runtime: R,

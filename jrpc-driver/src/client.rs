@@ -41,6 +41,31 @@ pub enum ConnectError {
 impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
     /// Dials `url` (`ws://host:port/path`, or `wss://` with the `rustls` feature) and serves
     /// `methods` to the server on the new connection. The returned [`Peer`] calls the server.
+    ///
+    /// ```
+    /// # use jrpc_tokio::{Client, Ctx, Methods, Server};
+    /// use std::time::Duration;
+    /// use jrpc_tokio::Config;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let greet = |ctx: Ctx| async move {
+    /// #     let name: String = ctx.peer().request("GetName", ()).await?;
+    /// #     Ok::<_, jrpc_tokio::CallError>(format!("Hello, {name}!"))
+    /// # };
+    /// # let server = Server::bind("127.0.0.1:0", Methods::new().add("Hello", greet)).await?;
+    /// # let url = format!("ws://{}", server.local_addr());
+    /// # tokio::spawn(server.run());
+    /// // The server's `Hello` calls back the client's `GetName` before it answers.
+    /// let methods = Methods::new().add("GetName", || "Ada");
+    /// let server = Client::builder()
+    ///     .config(Config::default().call_timeout(Some(Duration::from_secs(5))))
+    ///     .connect(&url, methods)
+    ///     .await?;
+    /// let greeting: String = server.request("Hello", ()).await?;
+    /// assert_eq!(greeting, "Hello, Ada!");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect(self, url: &str, methods: Methods<S>) -> Result<Peer, ConnectError> {
         let invalid = |reason: String| ConnectError::InvalidUrl {
             url: url.to_owned(),
@@ -113,6 +138,21 @@ impl<R, S> Builder<R, S> {
 
 /// Entry point of the client side: [`Client::connect`] for a plain client,
 /// [`Client::builder`] for one with methods, state or settings of its own.
+///
+/// ```
+/// # use jrpc_tokio::{Client, Methods, Server};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = Server::bind("127.0.0.1:0", Methods::new().add("Add", |a: i64, b: i64| a + b)).await?;
+/// # let url = format!("ws://{}", server.local_addr());
+/// # tokio::spawn(server.run());
+/// // `url` is the server's, e.g. "ws://127.0.0.1:9000".
+/// let server = Client::connect(&url).await?;
+/// let sum: i64 = server.request("Add", (5, 10)).await?;
+/// assert_eq!(sum, 15);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Client<R>(std::marker::PhantomData<R>);
 

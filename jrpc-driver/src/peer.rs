@@ -41,6 +41,28 @@ type Locals = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
 ///
 /// [`request`](Self::request) calls a remote method and resolves with its typed result;
 /// [`invoke`](Self::invoke) sends a notification. Both fail with a matchable [`CallError`].
+/// A client gets one from `connect`; a method gets the one that called it from
+/// [`Ctx::peer`](crate::Ctx::peer).
+///
+/// ```
+/// # use jrpc_driver::{CallError, Peer};
+/// async fn add_and_tell(peer: &Peer) -> Result<i64, CallError> {
+///     let sum: i64 = peer.request("Add", (5, 10)).await?;
+///     peer.invoke("Notice", (format!("5 + 10 = {sum}"),)).await?;
+///     Ok(sum)
+/// }
+///
+/// /// What a caller does with each kind of failure.
+/// fn explain(error: &CallError) -> String {
+///     match error {
+///         CallError::Remote(e) if e.is("ZeroDivisionError") => "no division by zero".into(),
+///         CallError::Remote(e) => format!("the peer failed: {e}"),
+///         CallError::Timeout => "no answer in time".into(),
+///         CallError::ConnectionClosed => "the connection is gone".into(),
+///         other => other.to_string(),
+///     }
+/// }
+/// ```
 #[derive(Clone)]
 pub struct Peer {
     inner: Arc<Inner>,

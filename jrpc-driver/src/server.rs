@@ -58,6 +58,20 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
 
 /// A bound JRPC WebSocket server; [`run`](Self::run) accepts connections until
 /// [`ServerHandle::shutdown`].
+///
+/// ```
+/// # use jrpc_tokio::{Methods, Server};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let methods = Methods::new().add("Add", |a: i64, b: i64| a + b);
+/// let server = Server::bind("127.0.0.1:0", methods).await?;
+/// println!("serving ws://{}", server.local_addr());
+/// let handle = server.handle();
+/// # tokio::spawn(async move { handle.shutdown(std::time::Duration::ZERO).await });
+/// server.run().await; // until handle.shutdown(..)
+/// # Ok(())
+/// # }
+/// ```
 pub struct Server<R: Runtime, S = ()> {
     runtime: R,
     listener: R::Listener,
@@ -158,8 +172,23 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
     }
 }
 
-/// Shuts a [`Server`] down: it stops accepting, lets running methods finish within a grace
-/// period, and closes every connection with code 1001.
+/// Shuts a server down: it stops accepting, lets running methods finish within a grace
+/// period, and closes every connection with code 1001. Cloneable, usable from any task.
+///
+/// ```
+/// # use jrpc_tokio::{Methods, Server};
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let server = Server::bind("127.0.0.1:0", Methods::new()).await?;
+/// let handle = server.handle();
+/// let running = tokio::spawn(server.run());
+/// // Later, from anywhere: a signal handler, an admin method.
+/// handle.shutdown(Duration::from_secs(5)).await;
+/// # running.await.ok();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
     inner: Arc<Mutex<HandleInner>>,
