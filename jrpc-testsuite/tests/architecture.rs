@@ -35,7 +35,13 @@ fn workspace() -> PathBuf {
 fn packages() -> Vec<Value> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(workspace())
         .output()
         .expect("cargo metadata runs");
@@ -105,7 +111,11 @@ fn assert_not_used(dir: &Path, skip: &[&str], forbidden: &[&str], why: &str) {
     for file in sources(dir, skip) {
         for (n, line) in code_lines(&file) {
             if let Some(word) = forbidden.iter().find(|word| line.contains(*word)) {
-                hits.push(format!("{}:{n}: `{word}` in: {}", file.display(), line.trim()));
+                hits.push(format!(
+                    "{}:{n}: `{word}` in: {}",
+                    file.display(),
+                    line.trim()
+                ));
             }
         }
     }
@@ -201,7 +211,9 @@ fn adapters_hold_runtime_plumbing_only() {
 fn every_suite_case_runs_on_every_runtime() {
     let root = workspace();
     let lib = fs::read_to_string(root.join("jrpc-testsuite/src/lib.rs")).expect("lib.rs");
-    let start = lib.find("macro_rules! instantiate").expect("the instantiate! macro");
+    let start = lib
+        .find("macro_rules! instantiate")
+        .expect("the instantiate! macro");
     let listed = &lib[start..];
     let listed = &listed[..listed.find("(@cases $runtime:ty").expect("the case list")];
     let listed: BTreeSet<&str> = listed
