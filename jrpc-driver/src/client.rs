@@ -157,12 +157,23 @@ impl<R, S> Builder<R, S> {
 pub struct Client<R>(std::marker::PhantomData<R>);
 
 impl<R: Runtime + Default> Client<R> {
-    /// A builder with default settings and no state.
+    /// A builder with default settings and no state: for a client that serves methods to its
+    /// server, has state or settings of its own ([`Builder::connect`] has an example).
     pub fn builder() -> Builder<R, ()> {
         Builder::default()
     }
 
     /// Dials `url` with default settings, serving no methods.
+    ///
+    /// ```no_run
+    /// # use jrpc_tokio::Client;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = Client::connect("ws://127.0.0.1:9000").await?;
+    /// let sum: i64 = server.request("Add", (5, 10)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect(url: &str) -> Result<Peer, ConnectError> {
         Self::builder().connect(url, Methods::new()).await
     }

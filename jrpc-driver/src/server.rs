@@ -93,6 +93,18 @@ impl<R: Runtime + Default> Server<R, ()> {
     }
 
     /// Listens on `addr` with default settings, serving `methods`.
+    ///
+    /// ```
+    /// # use jrpc_tokio::{Methods, Server};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let methods = Methods::new().add("Add", |a: i64, b: i64| a + b);
+    /// let server = Server::bind("127.0.0.1:0", methods).await?;
+    /// // Port 0 picked a free port.
+    /// println!("serving ws://{}", server.local_addr());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn bind(addr: impl ToSocketAddrs, methods: Methods<()>) -> io::Result<Self> {
         Self::builder().bind(addr, methods).await
     }
@@ -111,6 +123,16 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
 
     /// Accepts connections until shutdown. Each handshake runs in a task of its own, bounded
     /// by the handshake timeout; each connection then runs in its own task.
+    ///
+    /// ```no_run
+    /// # use jrpc_tokio::{Methods, Server};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = Server::bind("127.0.0.1:9000", Methods::new()).await?;
+    /// server.run().await; // returns once a ServerHandle has shut it down
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn run(self) {
         let mut stop = self.signal.clone();
         loop {
