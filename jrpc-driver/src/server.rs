@@ -11,6 +11,7 @@ use futures_util::future::{self, Either};
 use futures_util::{FutureExt, StreamExt};
 
 use crate::connection::{self, ServerLink, ShutdownSignal};
+use crate::auth::Authenticate;
 use crate::handshake::{Guard, Policy};
 use crate::{Builder, Config, Methods, Runtime};
 
@@ -27,24 +28,19 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
                 Ok(listener) => {
                     let local_addr = R::local_addr(&listener)?;
                     tracing::info!(%local_addr, "JRPC server listening");
-                    let (stop, stopped) = oneshot::channel();
-                    let (tracker, connections) = mpsc::channel(0);
+                    let (handle, signal, tracker) = ServerHandle::new(false);
                     return Ok(Server {
                         policy: Policy::new(&self.config, local_addr),
+                        auth: self.auth,
                         runtime: self.runtime,
                         listener,
                         local_addr,
                         methods: Arc::new(methods),
                         state: self.state,
                         config: self.config,
-                        signal: stopped.shared(),
+                        signal,
                         tracker,
-                        handle: ServerHandle {
-                            inner: Arc::new(Mutex::new(HandleInner {
-                                stop: Some(stop),
-                                connections: Some(connections),
-                            })),
-                        },
+                        handle,
                     });
                 }
                 Err(e) => last_error = Some(e),
@@ -66,6 +62,7 @@ pub struct Server<R: Runtime, S = ()> {
     state: S,
     config: Config,
     policy: Policy,
+    auth: Option<Authenticate>,
     signal: ShutdownSignal,
     /// Each connection task holds a clone; shutdown waits until all are dropped.
     tracker: mpsc::Sender<()>,
@@ -122,9 +119,12 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
     }
 
     fn handshake(&self, tcp: R::Tcp, peer_addr: SocketAddr) {
+        let (admitted, mut locals) = oneshot::channel();
         let guard = Guard {
             policy: self.policy.clone(),
+            auth: self.auth.clone(),
             peer: peer_addr,
+            admitted,
         };
         let runtime = self.runtime.clone();
         let methods = self.methods.clone();
@@ -144,7 +144,12 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
                         state,
                         &config,
                         Some(peer_addr),
-                        Some(ServerLink { signal, tracker }),
+                        Some(ServerLink {
+                            signal,
+                            tracker,
+                            // Sent by the guard before the handshake succeeded.
+                            locals: locals.try_recv().ok().flatten().unwrap_or_default(),
+                        }),
                     );
                 }
                 Either::Left((Err(e), _)) => {
@@ -158,8 +163,8 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
     }
 }
 
-/// Shuts a [`Server`] down: it stops accepting, lets running methods finish within a grace
-/// period, and closes every connection with code 1001.
+/// Shuts a [`Server`] (or an [`Acceptor`](crate::Acceptor)) down: it stops accepting, lets
+/// running methods finish within a grace period, and closes every connection with code 1001.
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
     inner: Arc<Mutex<HandleInner>>,
@@ -169,14 +174,44 @@ pub struct ServerHandle {
 struct HandleInner {
     stop: Option<oneshot::Sender<Instant>>,
     connections: Option<mpsc::Receiver<()>>,
+    /// For an [`Acceptor`](crate::Acceptor): the tracker each connection handed over clones;
+    /// `None` once shutdown began.
+    mounted: Option<mpsc::Sender<()>>,
 }
 
 impl ServerHandle {
+    /// A handle, the signal its shutdown fires, and the tracker that shutdown waits for (with
+    /// every clone of it). With `mounted`, the handle keeps a clone for
+    /// [`tracker`](Self::tracker).
+    pub(crate) fn new(mounted: bool) -> (Self, ShutdownSignal, mpsc::Sender<()>) {
+        let (stop, stopped) = oneshot::channel();
+        let (tracker, connections) = mpsc::channel(0);
+        let inner = HandleInner {
+            stop: Some(stop),
+            connections: Some(connections),
+            mounted: mounted.then(|| tracker.clone()),
+        };
+        let handle = Self {
+            inner: Arc::new(Mutex::new(inner)),
+        };
+        (handle, stopped.shared(), tracker)
+    }
+
+    /// A tracker for a new connection of an acceptor; `None` once shutdown began.
+    pub(crate) fn tracker(&self) -> Option<mpsc::Sender<()>> {
+        self.lock().mounted.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HandleInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Stops accepting and closes every connection (code 1001) once its running methods have
     /// finished, or when `grace` has passed. Resolves when every connection has closed.
     pub async fn shutdown(&self, grace: Duration) {
         let (stop, connections) = {
-            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut inner = self.lock();
+            inner.mounted = None;
             (inner.stop.take(), inner.connections.take())
         };
         if let Some(stop) = stop {
