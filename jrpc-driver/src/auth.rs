@@ -141,8 +141,9 @@ impl Refusal {
         &self.reason
     }
 
-    /// The body of the response: the status's name and the reason.
-    pub(crate) fn body(&self) -> String {
+    /// The body of the refusing response: the status's name and the reason
+    /// (`Unauthorized: no session`).
+    pub fn body(&self) -> String {
         let name = self.status.canonical_reason().unwrap_or("Refused");
         format!("{name}: {}", self.reason)
     }

@@ -23,12 +23,14 @@ pub mod autobahn;
 mod faults;
 pub mod flood;
 mod hostile;
+pub mod mounted;
 mod tcp;
 #[cfg(feature = "rustls")]
 pub mod tls;
 
 pub use faults::*;
 pub use hostile::*;
+pub use mounted::{acceptor_serves_upgraded_sockets, handshake_authentication};
 #[cfg(feature = "rustls")]
 pub use tls::{
     wss_calls_a_server_it_trusts, wss_refuses_a_server_it_does_not_trust,
@@ -99,6 +101,8 @@ macro_rules! instantiate {
             fault_child,
             killed_client_process_mid_call,
             killed_server_process_fails_calls_at_once,
+            handshake_authentication,
+            acceptor_serves_upgraded_sockets,
             // Run when the adapter is built with its `rustls` feature.
             #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
             #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,
