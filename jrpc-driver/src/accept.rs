@@ -58,6 +58,17 @@ struct Inner<R, S> {
     handle: ServerHandle,
 }
 
+/// An acceptor's parts, borrowed.
+pub(crate) struct Shared<'a, R, S> {
+    pub(crate) runtime: &'a R,
+    pub(crate) methods: &'a Arc<Methods<S>>,
+    pub(crate) state: &'a S,
+    pub(crate) config: &'a Config,
+    pub(crate) auth: Option<&'a Authenticate>,
+    pub(crate) signal: &'a ShutdownSignal,
+    pub(crate) handle: &'a ServerHandle,
+}
+
 impl<R: Runtime, S> Clone for Acceptor<R, S> {
     fn clone(&self) -> Self {
         Self {
@@ -125,6 +136,20 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Acceptor<R, S> {
     /// The runtime connections run on.
     pub fn runtime(&self) -> &R {
         &self.inner.runtime
+    }
+
+    /// What a [`Server`](crate::Server) bound by this acceptor shares with it.
+    pub(crate) fn shared(&self) -> Shared<'_, R, S> {
+        let inner = &*self.inner;
+        Shared {
+            runtime: &inner.runtime,
+            methods: &inner.methods,
+            state: &inner.state,
+            config: &inner.config,
+            auth: inner.auth.as_ref(),
+            signal: &inner.signal,
+            handle: &inner.handle,
+        }
     }
 
     /// A handle to shut the server down: no socket is served any more, and every connection

@@ -13,7 +13,7 @@ use futures_util::{FutureExt, StreamExt};
 use crate::connection::{self, ServerLink, ShutdownSignal};
 use crate::auth::Authenticate;
 use crate::handshake::{Guard, Policy};
-use crate::{Builder, Config, Methods, Runtime};
+use crate::{Acceptor, Builder, Config, Methods, Runtime};
 
 impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
     /// Listens on `addr` (port 0 picks a free port) and logs the address.
@@ -22,34 +22,70 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
         addr: impl ToSocketAddrs,
         methods: Methods<S>,
     ) -> io::Result<Server<R, S>> {
-        let mut last_error = None;
-        for candidate in addr.to_socket_addrs()? {
-            match self.runtime.bind(candidate).await {
-                Ok(listener) => {
-                    let local_addr = R::local_addr(&listener)?;
-                    tracing::info!(%local_addr, "JRPC server listening");
-                    let (handle, signal, tracker) = ServerHandle::new(false);
-                    return Ok(Server {
-                        policy: Policy::new(&self.config, local_addr),
-                        auth: self.auth,
-                        runtime: self.runtime,
-                        listener,
-                        local_addr,
-                        methods: Arc::new(methods),
-                        state: self.state,
-                        config: self.config,
-                        signal,
-                        tracker,
-                        handle,
-                    });
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "no address to bind to")
-        }))
+        let (listener, local_addr) = listen(&self.runtime, addr).await?;
+        let (handle, signal, tracker) = ServerHandle::new(false);
+        Ok(Server {
+            policy: Policy::new(&self.config, local_addr),
+            auth: self.auth,
+            runtime: self.runtime,
+            listener,
+            local_addr,
+            methods: Arc::new(methods),
+            state: self.state,
+            config: self.config,
+            signal,
+            tracker,
+            handle,
+        })
     }
+}
+
+impl<R: Runtime, S: Clone + Send + Sync + 'static> Acceptor<R, S> {
+    /// A [`Server`] of its own on `addr` that serves this acceptor's methods, state, settings
+    /// and authentication hook, and stops with its [`handle`](Self::handle): the same service on
+    /// a second port (such as the port pages written for a separate WebSocket server expect).
+    /// Fails when shutdown has begun.
+    pub async fn bind(&self, addr: impl ToSocketAddrs) -> io::Result<Server<R, S>> {
+        let shared = self.shared();
+        let Some(tracker) = shared.handle.tracker() else {
+            return Err(io::Error::other("the server is shutting down"));
+        };
+        let (listener, local_addr) = listen(shared.runtime, addr).await?;
+        Ok(Server {
+            policy: Policy::new(shared.config, local_addr),
+            auth: shared.auth.cloned(),
+            runtime: shared.runtime.clone(),
+            listener,
+            local_addr,
+            methods: shared.methods.clone(),
+            state: shared.state.clone(),
+            config: shared.config.clone(),
+            signal: shared.signal.clone(),
+            tracker,
+            handle: shared.handle.clone(),
+        })
+    }
+}
+
+/// Listens on the first address of `addr` that binds, and logs it.
+async fn listen<R: Runtime>(
+    runtime: &R,
+    addr: impl ToSocketAddrs,
+) -> io::Result<(R::Listener, SocketAddr)> {
+    let mut last_error = None;
+    for candidate in addr.to_socket_addrs()? {
+        match runtime.bind(candidate).await {
+            Ok(listener) => {
+                let local_addr = R::local_addr(&listener)?;
+                tracing::info!(%local_addr, "JRPC server listening");
+                return Ok((listener, local_addr));
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "no address to bind to")
+    }))
 }
 
 /// A bound JRPC WebSocket server; [`run`](Self::run) accepts connections until

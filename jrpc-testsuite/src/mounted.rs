@@ -238,9 +238,26 @@ pub async fn acceptor_serves_upgraded_sockets<R: Runtime + Default>() {
         .expect("erin admitted");
     assert!(signal::<R, _>("erin served", &mut serves).await);
     assert_eq!(raw_call(&mut erin, "WhoAmI").await, json!("erin"));
+    // The same service on a second port, a Server of its own: same hook, same shutdown.
+    let second = within::<R, _>("bind", acceptor.bind("127.0.0.1:0"))
+        .await
+        .expect("a second port");
+    let second_url = format!("ws://{}/", second.local_addr());
+    runtime.spawn(second.run());
+    let refused = dial_with::<R>(&second_url, &[]).await.err().map(|(s, _)| s);
+    assert_eq!(refused, Some(StatusCode::UNAUTHORIZED));
+    let mut gus = dial_with::<R>(&second_url, &[("cookie", "session=gus")])
+        .await
+        .expect("gus admitted on the second port");
+    // Earlier connections' reports come first.
+    while signal::<R, _>("gus's on_open", &mut opens).await.as_deref() != Some("gus") {}
+    assert_eq!(raw_call(&mut gus, "WhoAmI").await, json!("gus"));
+
     let handle = acceptor.handle();
     within::<R, _>("shutdown", handle.shutdown(Duration::from_secs(1))).await;
     assert_eq!(erin.close_code().await, CloseCode::Away);
+    assert_eq!(gus.close_code().await, CloseCode::Away);
+    assert!(acceptor.bind("127.0.0.1:0").await.is_err(), "bound after shutdown");
     // A socket upgraded after shutdown is not served: its connection just ends.
     let mut late = dial_with::<R>(&url, &[("cookie", "session=fay")])
         .await
