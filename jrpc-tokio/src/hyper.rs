@@ -64,16 +64,18 @@ where
     };
     let acceptor = acceptor.clone();
     tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let config = Some(acceptor.websocket_config());
-                let io = TokioIo::new(upgraded);
-                let socket = WebSocketStream::from_raw_socket(io, Role::Server, config).await;
-                if acceptor.serve(socket, remote_addr, locals).is_none() {
-                    tracing::debug!(?remote_addr, "upgraded after shutdown, connection dropped");
-                }
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                tracing::debug!(?remote_addr, error = %e, "upgrade failed");
+                return;
             }
-            Err(e) => tracing::debug!(?remote_addr, error = %e, "upgrade failed"),
+        };
+        let config = Some(acceptor.websocket_config());
+        let io = TokioIo::new(upgraded);
+        let socket = WebSocketStream::from_raw_socket(io, Role::Server, config).await;
+        if acceptor.serve(socket, remote_addr, locals).is_none() {
+            tracing::debug!(?remote_addr, "upgraded after shutdown, connection dropped");
         }
     });
     let mut response = Response::new(String::new());
