@@ -24,10 +24,10 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use axum::Router;
 use axum::extract::{Form, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::Router;
 use axum::routing::{get, post};
 use jrpc_tokio::hyper::is_websocket_upgrade;
 use jrpc_tokio::{Ctx, Handshake, Locals, Methods, Refusal, RpcError, Server};

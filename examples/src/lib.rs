@@ -347,7 +347,10 @@ pub fn with_assets(app: Router, ws_port: u16) -> Router {
 
 /// `GET` of a script.
 fn script(body: String) -> MethodRouter {
-    get(([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], body))
+    get((
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        body,
+    ))
 }
 
 /// How to name the host in the URL printed: `localhost` for a loopback or unspecified address.

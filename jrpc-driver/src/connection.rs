@@ -69,9 +69,9 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
 ) -> Peer {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let (peer, commands, closed) = Peer::new(id, remote_addr, config.call_timeout);
-    let server = server.map(|ServerLink { signal, tracker, locals }| {
-        peer.adopt(locals);
-        (signal, tracker)
+    let server = server.map(|link| {
+        peer.adopt(link.locals);
+        (link.signal, link.tracker)
     });
     let ctx = Ctx {
         peer: peer.clone(),

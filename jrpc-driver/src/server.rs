@@ -10,8 +10,8 @@ use futures_channel::{mpsc, oneshot};
 use futures_util::future::{self, Either};
 use futures_util::{FutureExt, StreamExt};
 
-use crate::connection::{self, ServerLink, ShutdownSignal};
 use crate::auth::Authenticate;
+use crate::connection::{self, ServerLink, ShutdownSignal};
 use crate::handshake::{Guard, Policy};
 use crate::{Acceptor, Builder, Config, Methods, Runtime};
 
@@ -83,9 +83,8 @@ async fn listen<R: Runtime>(
             Err(e) => last_error = Some(e),
         }
     }
-    Err(last_error.unwrap_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "no address to bind to")
-    }))
+    Err(last_error
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind to")))
 }
 
 /// A bound JRPC WebSocket server; [`run`](Self::run) accepts connections until

@@ -49,7 +49,9 @@ pub fn who_methods(opened: mpsc::UnboundedSender<Option<String>>) -> Methods {
         .add("Seen", |ctx: Ctx| {
             let seen = ctx.peer().local::<Seen>();
             let path = seen.as_ref().map(|seen| seen.path.clone());
-            let loopback = seen.and_then(|seen| seen.remote).map(|a| a.ip().is_loopback());
+            let loopback = seen
+                .and_then(|seen| seen.remote)
+                .map(|a| a.ip().is_loopback());
             (path, loopback, ctx.peer().remote_addr().is_some())
         })
         .on_open(move |ctx: Ctx| {
@@ -74,7 +76,10 @@ async fn dial_with<R: Runtime + Default>(
         Ok(raw) => Ok(raw),
         Err(WsError::Http(response)) => {
             let body = response.body().as_deref().unwrap_or_default();
-            Err((response.status(), String::from_utf8_lossy(body).into_owned()))
+            Err((
+                response.status(),
+                String::from_utf8_lossy(body).into_owned(),
+            ))
         }
         Err(other) => panic!("handshake failed with {other}, not an HTTP refusal"),
     }
@@ -106,7 +111,10 @@ pub async fn check_authentication<R: Runtime + Default>(
     let forbidden = dial_with::<R>(url, &[("authorization", "Bearer mallory")]).await;
     assert_eq!(refusal(forbidden).0, StatusCode::FORBIDDEN);
     // The Origin check comes first: good credentials from a foreign page are refused.
-    let foreign = [("cookie", "session=alice"), ("origin", "http://evil.example")];
+    let foreign = [
+        ("cookie", "session=alice"),
+        ("origin", "http://evil.example"),
+    ];
     assert_eq!(
         refusal(dial_with::<R>(url, &foreign).await).0,
         StatusCode::FORBIDDEN
@@ -126,11 +134,16 @@ pub async fn check_authentication<R: Runtime + Default>(
         .await
         .expect("bob admitted");
     let token_url = format!("{url}?token=carol");
-    let mut carol = dial_with::<R>(&token_url, &[]).await.expect("carol admitted");
+    let mut carol = dial_with::<R>(&token_url, &[])
+        .await
+        .expect("carol admitted");
     assert_eq!(raw_call(&mut alice, "WhoAmI").await, json!("alice"));
     assert_eq!(raw_call(&mut bob, "WhoAmI").await, json!("bob"));
     assert_eq!(raw_call(&mut carol, "WhoAmI").await, json!("carol"));
-    assert_eq!(raw_call(&mut bob, "Seen").await, json!(["/rpc", true, true]));
+    assert_eq!(
+        raw_call(&mut bob, "Seen").await,
+        json!(["/rpc", true, true])
+    );
 }
 
 /// [`Server::bind`] with an authentication hook: 401 and 403 refusals, identities from a
@@ -162,7 +175,10 @@ impl<R: Runtime> Callback for AskAcceptor<R> {
         request: &ServerRequest,
         response: ServerResponse,
     ) -> Result<ServerResponse, ErrorResponse> {
-        match self.acceptor.admit(&Handshake::of(request, Some(self.remote))) {
+        match self
+            .acceptor
+            .admit(&Handshake::of(request, Some(self.remote)))
+        {
             Ok(locals) => {
                 let _ = self.admitted.send(locals);
                 Ok(response)
@@ -257,7 +273,10 @@ pub async fn acceptor_serves_upgraded_sockets<R: Runtime + Default>() {
     within::<R, _>("shutdown", handle.shutdown(Duration::from_secs(1))).await;
     assert_eq!(erin.close_code().await, CloseCode::Away);
     assert_eq!(gus.close_code().await, CloseCode::Away);
-    assert!(acceptor.bind("127.0.0.1:0").await.is_err(), "bound after shutdown");
+    assert!(
+        acceptor.bind("127.0.0.1:0").await.is_err(),
+        "bound after shutdown"
+    );
     // A socket upgraded after shutdown is not served: its connection just ends.
     let mut late = dial_with::<R>(&url, &[("cookie", "session=fay")])
         .await

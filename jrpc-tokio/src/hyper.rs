@@ -12,7 +12,9 @@ use std::net::SocketAddr;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use jrpc_driver::tungstenite::handshake::derive_accept_key;
-use jrpc_driver::tungstenite::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use jrpc_driver::tungstenite::http::{
+    HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header,
+};
 use jrpc_driver::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
@@ -117,13 +119,15 @@ fn refused(refusal: &Refusal) -> Response<String> {
     let mut response = Response::new(refusal.body());
     *response.status_mut() = refusal.status();
     if refusal.status() == StatusCode::UPGRADE_REQUIRED {
-        response
-            .headers_mut()
-            .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
     }
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 

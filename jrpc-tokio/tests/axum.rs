@@ -64,23 +64,29 @@ async fn get_plain(addr: SocketAddr, path: &str) -> (String, String) {
 }
 
 fn methods() -> Methods {
-    Methods::new().add("Add", |a: i64, b: i64| a + b).add(
-        "RemoteKnown",
-        |ctx: jrpc_tokio::Ctx| ctx.peer().remote_addr().is_some(),
-    )
+    Methods::new()
+        .add("Add", |a: i64, b: i64| a + b)
+        .add("RemoteKnown", |ctx: jrpc_tokio::Ctx| {
+            ctx.peer().remote_addr().is_some()
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_port_serves_the_page_and_the_websocket() {
     let (addr, _rpc) = serve(|addr| Server::builder().acceptor(addr, methods())).await;
     let (status, body) = get_plain(addr, "/").await;
-    assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", "the page"));
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 200 OK", "the page")
+    );
     let (status, body) = get_plain(addr, "/rpc").await;
     assert_eq!(status, "HTTP/1.1 400 Bad Request");
     assert!(body.contains("not a WebSocket handshake"), "{body}");
 
     for path in ["/", "/rpc"] {
-        let peer = Client::connect(&format!("ws://{addr}{path}")).await.unwrap();
+        let peer = Client::connect(&format!("ws://{addr}{path}"))
+            .await
+            .unwrap();
         assert_eq!(peer.request::<i64>("Add", (5, 10)).await, Ok(15));
         assert_eq!(peer.request::<bool>("RemoteKnown", ()).await, Ok(true));
     }
@@ -102,7 +108,7 @@ async fn handshake_authentication_on_the_route() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_the_mounted_connections() {
-    let slow = Methods::new().add("Never", || std::future::pending::<()>());
+    let slow = Methods::new().add("Never", std::future::pending::<()>);
     let (addr, rpc) = serve(|addr| Server::builder().acceptor(addr, slow)).await;
     let peer = Client::connect(&format!("ws://{addr}/rpc")).await.unwrap();
     let call = tokio::spawn({
@@ -112,7 +118,9 @@ async fn shutdown_closes_the_mounted_connections() {
     timeout(WAIT, rpc.handle().shutdown(Duration::from_millis(100)))
         .await
         .expect("shutdown resolves once the connections closed");
-    timeout(WAIT, peer.closed()).await.expect("the client sees the close");
+    timeout(WAIT, peer.closed())
+        .await
+        .expect("the client sees the close");
     assert_eq!(call.await.unwrap(), Err(CallError::ConnectionClosed));
     // The page is still served: only JRPC was shut down.
     assert_eq!(get_plain(addr, "/").await.1, "the page");
