@@ -34,11 +34,13 @@ const BUDGET: usize = 128;
 /// lets running methods finish until the grace deadline it carries, and closes with 1001.
 pub(crate) type ShutdownSignal = Shared<oneshot::Receiver<Instant>>;
 
-/// What ties a connection to its server: the shutdown signal, and a tracker the connection
-/// holds until it has closed, so that shutdown can wait for every connection.
+/// What ties a connection to its server: the shutdown signal, a tracker the connection
+/// holds until it has closed, so that shutdown can wait for every connection, and the values
+/// its handshake attached.
 pub(crate) struct ServerLink {
     pub(crate) signal: ShutdownSignal,
     pub(crate) tracker: mpsc::Sender<()>,
+    pub(crate) locals: crate::Locals,
 }
 
 /// Why a connection ends, and so which close frame (if any) it sends.
@@ -89,6 +91,10 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         default_timeout: config.call_timeout,
         max_message: config.max_message,
     });
+    let server = server.map(|link| {
+        peer.adopt(link.locals);
+        (link.signal, link.tracker)
+    });
     let ctx = Ctx {
         peer: peer.clone(),
         state,
@@ -122,8 +128,8 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         }),
         timer: None,
         flush_needed: false,
-        shutdown: server.as_ref().map(|link| link.signal.clone()),
-        tracker: server.map(|link| link.tracker),
+        shutdown: server.as_ref().map(|(signal, _)| signal.clone()),
+        tracker: server.map(|(_, tracker)| tracker),
         grace: None,
         close_timeout: config.close_timeout,
     };

@@ -23,6 +23,7 @@ pub mod autobahn;
 mod faults;
 pub mod flood;
 mod hostile;
+pub mod mounted;
 mod push;
 mod tcp;
 #[cfg(feature = "rustls")]
@@ -30,6 +31,7 @@ pub mod tls;
 
 pub use faults::*;
 pub use hostile::*;
+pub use mounted::{acceptor_serves_upgraded_sockets, handshake_authentication};
 pub use push::*;
 #[cfg(feature = "rustls")]
 pub use tls::{
@@ -102,6 +104,8 @@ macro_rules! instantiate {
             fault_child,
             killed_client_process_mid_call,
             killed_server_process_fails_calls_at_once,
+            handshake_authentication,
+            acceptor_serves_upgraded_sockets,
             stopped_client_process_is_dropped_by_heartbeat,
             non_reading_peer_keeps_the_queue_bounded,
             slow_consumer_is_closed_with_1008,

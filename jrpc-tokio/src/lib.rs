@@ -21,8 +21,10 @@
 //! ```
 //!
 //! Features: `rustls` lets clients dial `wss://` (TLS by rustls, trusting the Mozilla roots and
-//! any root added with [`Config::add_root_certificate`](jrpc_driver::Config)); `cli` builds the
-//! `jrpc` command-line client (`cargo jrpc Add -a 5,10` from the checkout).
+//! any root added with [`Config::add_root_certificate`](jrpc_driver::Config)); `axum` serves
+//! JRPC on a route of an axum `Router` (one port for the pages and the WebSocket), `hyper` on
+//! a hyper server; `cli` builds the `jrpc` command-line client (`cargo jrpc Add -a 5,10` from
+//! the checkout).
 
 use std::io;
 use std::net::SocketAddr;
@@ -37,6 +39,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 jrpc_driver::adapter_api!(Tokio, "tokio");
+
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 
 /// The tokio runtime, as the JRPC driver uses it.
 #[derive(Debug, Clone, Copy, Default)]
