@@ -11,6 +11,11 @@
 # crate that depends on another crate of the workspace is documented here alone, and its pages
 # are scanned, as are the published crates' pages of the workspace's own build.
 #
+# The rule this enforces: a link on a published crate's pages resolves with that crate's own
+# pages and std's. A link into another crate (of the workspace or not) is written so that it does
+# not depend on that crate's pages being beside it: a path the crate has too, a URL
+# (https://docs.rs/...), or plain text.
+#
 # Run after `cargo doc --workspace --no-deps` (as .ci/run does). The pages built alone land in
 # $CARGO_TARGET_DIR/doc-alone/<crate>/; the workspace's pages are left as they were.
 set -euo pipefail
@@ -65,11 +70,11 @@ restore
 trap - EXIT
 
 # A literal link is `[`name`]` or `[name]` in the text of a page. Left out: code blocks, code
-# spans and signatures (`&[u8]`, `#[test]`), scripts, and the blanket implementations of other
-# crates' traits (their docs are theirs).
+# spans and signatures (`&[u8]`, `#[test]`), scripts, and the implementations of traits, whose
+# method docs are the traits' own (std's, futures', another crate's: not ours to word).
 scan() {
   find "$1" -name '*.html' -print0 | xargs -0 --no-run-if-empty perl -0777 -ne '
-    s/<h2 id="blanket-implementations".*//s;
+    s/<h2 id="(?:trait|synthetic|blanket)-implementations".*//s;
     s/<script\b.*?<\/script>//gs;
     s/<pre\b.*?<\/pre>//gs;
     my @found;
