@@ -235,7 +235,12 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             }
         };
         if let Some(frame) = frame {
-            self.send_close(frame).await;
+            let deadline = Instant::now() + self.close_timeout;
+            let answered = self.send_close(frame, deadline).await;
+            // Without the peer's close, input may be left unread (a silent peer sends none).
+            if !answered && !matches!(ending, Ending::HeartbeatTimeout) {
+                R::linger(self.socket, self.close_timeout).await;
+            }
         }
         // Peer::closed() resolves once the close frame is out, so a program may exit then.
         drop(closed);
@@ -248,19 +253,28 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         }
     }
 
-    /// Sends the close frame and waits, a bounded time, for the peer's.
-    async fn send_close(&mut self, frame: CloseFrame) {
-        let deadline = self.rt.sleep_until(Instant::now() + self.close_timeout);
+    /// Sends the close frame and waits until `deadline` for the peer's; true if it came (the
+    /// peer has stopped sending: nothing is left unread).
+    async fn send_close(&mut self, frame: CloseFrame, deadline: Instant) -> bool {
+        let timer = self.rt.sleep_until(deadline);
         let socket = &mut self.socket;
         let handshake = async move {
             if socket.send(Message::Close(Some(frame))).await.is_err() {
-                return;
+                return false;
             }
-            while let Some(Ok(_)) = socket.next().await {}
+            let mut answered = false;
+            while let Some(Ok(message)) = socket.next().await {
+                answered |= matches!(message, Message::Close(_));
+            }
+            answered
         };
         let handshake = std::pin::pin!(handshake);
-        if let Either::Right(_) = future::select(handshake, deadline).await {
-            tracing::debug!(peer = self.ctx.peer.id(), "peer did not answer the close");
+        match future::select(handshake, timer).await {
+            Either::Left((clean, _)) => clean,
+            Either::Right(_) => {
+                tracing::debug!(peer = self.ctx.peer.id(), "peer did not answer the close");
+                false
+            }
         }
     }
 

@@ -50,7 +50,7 @@ pub use jrpc_proto::{CallError, IntoParams, Params, RpcError};
 pub use methods::Methods;
 pub use outbound::{ConnectionStats, Frame};
 pub use peer::Peer;
-pub use runtime::{Dial, Runtime, Sleep, WebSocket};
+pub use runtime::{Dial, LINGER_LIMIT, Runtime, Sleep, WebSocket};
 /// The TLS library of `wss://` connections (feature `rustls`).
 #[cfg(feature = "rustls")]
 pub use rustls;
