@@ -30,6 +30,7 @@ mod handshake;
 mod methods;
 mod outbound;
 mod peer;
+mod reconnect;
 mod runtime;
 mod server;
 
@@ -45,6 +46,7 @@ pub use jrpc_proto::{CallError, IntoParams, Params, RpcError};
 pub use methods::Methods;
 pub use outbound::{ConnectionStats, Frame};
 pub use peer::Peer;
+pub use reconnect::Reconnect;
 pub use runtime::{Dial, Runtime, Sleep, WebSocket};
 /// The TLS library of `wss://` connections (feature `rustls`).
 #[cfg(feature = "rustls")]
@@ -61,7 +63,7 @@ macro_rules! adapter_api {
         pub use $crate::{
             Builder, CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER, CallError, Config, ConnectError,
             ConnectionStats, Ctx, Frame, Handler, IntoParams, IntoResult, Methods, Params, Peer,
-            RpcError, ServerHandle,
+            Reconnect, RpcError, ServerHandle,
         };
 
         #[doc = concat!("A JRPC WebSocket server on ", $name, ".")]
