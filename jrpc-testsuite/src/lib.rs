@@ -116,6 +116,7 @@ macro_rules! instantiate {
             calls_while_down_time_out_when_no_server_comes,
             closing_a_reconnecting_client_stops_it,
             reconnect_backoff_is_bounded,
+            a_call_waiting_for_room_moves_to_the_next_connection,
             // Run when the adapter is built with its `rustls` feature.
             #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
             #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,

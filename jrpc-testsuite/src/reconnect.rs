@@ -61,6 +61,8 @@ async fn serve_at<R: Runtime + Default>(
 }
 
 /// A reconnecting client of `url`, and the ids of its connections as each opens and closes.
+/// Its `on_open` subscribes, as a real client would: it notifies `Note("subscribed")` through
+/// the new connection.
 async fn reconnecting_client<R: Runtime + Default>(
     url: &str,
     reconnect: Reconnect,
@@ -74,7 +76,11 @@ async fn reconnecting_client<R: Runtime + Default>(
     let methods = Methods::new()
         .on_open(move |ctx: Ctx| {
             let _ = opened.unbounded_send(ctx.peer().id());
-            async {}
+            let peer = ctx.peer().clone();
+            async move {
+                // Unknown to some of the cases' servers, which log it and go on.
+                let _ = peer.invoke("Note", ("subscribed",)).await;
+            }
         })
         .on_close(move |ctx: Ctx| {
             let _ = closed.unbounded_send(ctx.peer().id());
@@ -85,6 +91,19 @@ async fn reconnecting_client<R: Runtime + Default>(
         .connect(url, methods);
     let peer = within::<R, _>("connect", connect).await.expect("connect");
     (peer, opens, closes)
+}
+
+/// The next note other than the clients' subscriptions.
+async fn next_note<R: Runtime + Default>(
+    what: &str,
+    notes: &mut mpsc::UnboundedReceiver<String>,
+) -> String {
+    loop {
+        let text = signal::<R, _>(what, notes).await;
+        if text != "subscribed" {
+            return text;
+        }
+    }
 }
 
 /// Whether `receiver` gets anything within `window` (which the case then waits out).
@@ -100,12 +119,16 @@ async fn gets_any<R: Runtime + Default, T>(
 }
 
 /// The server restarts on the same port: the same `Peer` calls it again, `on_open` ran once per
-/// connection (two, each a connection of its own), `on_close` once for the lost one, and the
-/// handle never counted as closed.
+/// connection (two, each a connection of its own) and subscribed again through the new one,
+/// `on_close` ran once for the lost one, and the handle never counted as closed.
 pub async fn reconnecting_client_survives_a_server_restart<R: Runtime + Default>() {
-    let (server, _) = serve_at::<R>("127.0.0.1:0".parse().unwrap()).await;
+    let (server, mut notes) = serve_at::<R>("127.0.0.1:0".parse().unwrap()).await;
     let (peer, mut opens, mut closes) = reconnecting_client::<R>(&server.url, quick(true)).await;
     let first = signal::<R, _>("the first on_open", &mut opens).await;
+    assert_eq!(
+        signal::<R, _>("a subscription", &mut notes).await,
+        "subscribed"
+    );
     assert_eq!(call::<R, i64>(&peer, "Add", (1, 2)).await, Ok(3));
 
     within::<R, _>("shutdown", server.handle.shutdown(Duration::ZERO)).await;
@@ -115,8 +138,13 @@ pub async fn reconnecting_client_survives_a_server_restart<R: Runtime + Default>
         "a reconnecting handle is not closed between connections"
     );
 
-    let (server, _) = serve_at::<R>(server.addr).await;
+    let (server, mut notes) = serve_at::<R>(server.addr).await;
     let second = signal::<R, _>("the second on_open", &mut opens).await;
+    assert_eq!(
+        signal::<R, _>("the subscription again", &mut notes).await,
+        "subscribed",
+        "on_open subscribed again on the new connection"
+    );
     assert_ne!(second, first, "each connection is one of its own");
     assert_eq!(call::<R, i64>(&peer, "Add", (20, 22)).await, Ok(42));
     assert_eq!(
@@ -168,7 +196,7 @@ pub async fn calls_while_down_fail_at_once_without_queueing<R: Runtime + Default
     within::<R, _>("invoke", peer.invoke("Note", ("kept",)))
         .await
         .unwrap();
-    assert_eq!(signal::<R, _>("the note", &mut notes).await, "kept");
+    assert_eq!(next_note::<R>("the note", &mut notes).await, "kept");
     peer.close();
     within::<R, _>("shutdown", server.handle.shutdown(Duration::ZERO)).await;
 }
@@ -194,7 +222,7 @@ pub async fn calls_while_down_wait_for_the_next_connection<R: Runtime + Default>
         .await
         .unwrap();
     assert_eq!(
-        signal::<R, _>("the note", &mut notes).await,
+        next_note::<R>("the note", &mut notes).await,
         "sent while down"
     );
     signal::<R, _>("on_open after the restart", &mut opens).await;
@@ -363,4 +391,78 @@ pub async fn reconnect_backoff_is_bounded<R: Runtime + Default>() {
         call::<R, i64>(&peer, "Add", (1, 1)).await,
         Err(CallError::ConnectionClosed)
     );
+}
+
+/// A WebSocket server on 127.0.0.1 that accepts one connection and never reads it, until the
+/// returned sender is used (or dropped): it then drops the socket and stops listening.
+async fn stuck_server<R: Runtime + Default>() -> (SocketAddr, oneshot::Sender<()>) {
+    use jrpc_driver::tungstenite::handshake::server::{Request as ServerRequest, Response};
+
+    let rt = R::default();
+    let listener = rt
+        .bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = R::local_addr(&listener).unwrap();
+    let (release, released) = oneshot::channel::<()>();
+    rt.spawn(async move {
+        let (tcp, _) = R::accept(&listener).await.expect("accept");
+        // tungstenite's callback signature, with its large error type.
+        #[allow(clippy::result_large_err)]
+        let callback = |_: &ServerRequest, response: Response| Ok(response);
+        let socket = R::accept_websocket(tcp, callback, WebSocketConfig::default())
+            .await
+            .expect("server handshake");
+        let _ = released.await;
+        drop(socket);
+        drop(listener);
+    });
+    (addr, release)
+}
+
+/// A call waiting for room in the full queue of a connection that then ends was never sent:
+/// with queueing it moves to the next connection and is answered there; without, it fails
+/// with `ConnectionClosed`.
+pub async fn a_call_waiting_for_room_moves_to_the_next_connection<R: Runtime + Default>() {
+    for wait in [true, false] {
+        let (addr, release) = stuck_server::<R>().await;
+        let config = Config::default()
+            .max_queued_bytes(4 << 10)
+            .slow_consumer_timeout(Duration::from_secs(3600))
+            .ping_interval(None);
+        let url = format!("ws://{addr}");
+        let connect = Client::<R>::builder()
+            .config(config)
+            .reconnect(quick(wait))
+            .connect(&url, Methods::new());
+        let peer = within::<R, _>("connect", connect).await.expect("connect");
+
+        // Notifications until the socket takes no more (the server never reads): then one
+        // waits for room for good.
+        let text = "x".repeat(64 << 10);
+        let mut pushed = 0;
+        loop {
+            let push = peer.invoke("Note", (&text,));
+            match timeout::<R, _>(Duration::from_millis(500), push).await {
+                Some(Ok(())) => pushed += 1,
+                Some(Err(e)) => panic!("a notification failed: {e}"),
+                None => break,
+            }
+            assert!(pushed < 4096, "the server's socket never filled");
+        }
+        assert!(peer.stats().queued_bytes > 0);
+        let mut waiting = Box::pin(peer.request_with_timeout::<i64>("Add", (1, 2), Some(WAIT)));
+        drive_until(&mut waiting, sleep::<R>(Duration::from_millis(100))).await;
+
+        // The connection ends under it; a real server comes on the same port.
+        release.send(()).unwrap();
+        let (server, _) = serve_at::<R>(addr).await;
+        let answer = within::<R, _>("the waiting call", waiting).await;
+        match wait {
+            true => assert_eq!(answer, Ok(3)),
+            false => assert_eq!(answer, Err(CallError::ConnectionClosed)),
+        }
+        peer.close();
+        within::<R, _>("shutdown", server.handle.shutdown(Duration::ZERO)).await;
+    }
 }
