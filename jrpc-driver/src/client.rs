@@ -157,6 +157,7 @@ mod tests {
             state: (),
             config: Config::default(),
             reconnect: None,
+            auth: None,
         };
         match builder.dial("wss://localhost/", true) {
             Err(ConnectError::InvalidUrl { reason, .. }) => {
