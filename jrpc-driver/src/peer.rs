@@ -44,6 +44,11 @@ type Locals = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
 ///
 /// [`request`](Self::request) calls a remote method and resolves with its typed result;
 /// [`invoke`](Self::invoke) sends a notification. Both fail with a matchable [`CallError`].
+///
+/// The handle a client built with [`Builder::reconnect`](crate::Builder::reconnect) returns is
+/// not tied to one connection: its calls go to whichever connection the client has open, across
+/// reconnections (`ctx.peer()` in that client's methods and hooks is still the one connection's
+/// handle).
 #[derive(Clone)]
 pub struct Peer {
     inner: Arc<Inner>,
@@ -86,7 +91,7 @@ pub(crate) enum Start {
     /// The connection ended before the call could be handed over: nothing of it was sent, so
     /// it may go to the next connection.
     Unsent(EncodedRequest),
-    /// Failed for a reason of its own (timeout waiting for room, too many outstanding calls).
+    /// Failed for a reason of its own (its timeout passed while it waited for room).
     Failed(CallError),
 }
 
@@ -163,7 +168,8 @@ impl Peer {
         }
     }
 
-    /// A number that identifies this connection within its server (or process).
+    /// A number that identifies this connection within its server (or process). A
+    /// reconnecting client's handle keeps the number of its first connection.
     pub fn id(&self) -> u64 {
         self.inner.id
     }
@@ -379,7 +385,8 @@ impl Peer {
     }
 
     /// Stores a value of type `T` with this connection (its own state, as opposed to the
-    /// server's), replacing any earlier `T`.
+    /// server's), replacing any earlier `T`. A reconnecting client's handle has values of its
+    /// own, kept across connections.
     pub fn set_local<T: Any + Send + Sync>(&self, value: T) {
         self.locals().insert(TypeId::of::<T>(), Arc::new(value));
     }
