@@ -93,6 +93,27 @@ async fn reconnecting_client<R: Runtime + Default>(
     (peer, opens, closes)
 }
 
+/// A reconnecting client whose server went away: its first connection opened, the server shut
+/// down, and the connection's `on_close` ran. A server may come back on `addr`.
+struct Stranded {
+    addr: SocketAddr,
+    peer: Peer,
+    opens: mpsc::UnboundedReceiver<u64>,
+}
+
+async fn stranded<R: Runtime + Default>(reconnect: Reconnect) -> Stranded {
+    let (server, _) = serve_at::<R>("127.0.0.1:0".parse().unwrap()).await;
+    let (peer, mut opens, mut closes) = reconnecting_client::<R>(&server.url, reconnect).await;
+    signal::<R, _>("on_open", &mut opens).await;
+    within::<R, _>("shutdown", server.handle.shutdown(Duration::ZERO)).await;
+    signal::<R, _>("on_close", &mut closes).await;
+    Stranded {
+        addr: server.addr,
+        peer,
+        opens,
+    }
+}
+
 /// The next note other than the clients' subscriptions.
 async fn next_note<R: Runtime + Default>(
     what: &str,
@@ -170,11 +191,12 @@ pub async fn reconnecting_client_survives_a_server_restart<R: Runtime + Default>
 /// `ConnectionClosed` (its timeout is far longer than the case waits), and so do notifications;
 /// once the server is back they succeed again.
 pub async fn calls_while_down_fail_at_once_without_queueing<R: Runtime + Default>() {
-    let (server, _) = serve_at::<R>("127.0.0.1:0".parse().unwrap()).await;
-    let (peer, mut opens, mut closes) = reconnecting_client::<R>(&server.url, quick(false)).await;
-    signal::<R, _>("on_open", &mut opens).await;
-    within::<R, _>("shutdown", server.handle.shutdown(Duration::ZERO)).await;
-    signal::<R, _>("on_close", &mut closes).await;
+    let Stranded {
+        addr,
+        peer,
+        mut opens,
+        ..
+    } = stranded::<R>(quick(false)).await;
 
     let long = Some(Duration::from_secs(3600));
     let answer = within::<R, _>(
@@ -190,7 +212,7 @@ pub async fn calls_while_down_fail_at_once_without_queueing<R: Runtime + Default
         Err(CallError::ConnectionClosed)
     );
 
-    let (server, mut notes) = serve_at::<R>(server.addr).await;
+    let (server, mut notes) = serve_at::<R>(addr).await;
     signal::<R, _>("on_open after the restart", &mut opens).await;
     assert_eq!(call::<R, i64>(&peer, "Add", (1, 1)).await, Ok(2));
     within::<R, _>("invoke", peer.invoke("Note", ("kept",)))
@@ -204,11 +226,12 @@ pub async fn calls_while_down_fail_at_once_without_queueing<R: Runtime + Default
 /// With queueing (the default), calls made while the server is down wait for the next
 /// connection and succeed on it; a notification made meanwhile arrives too.
 pub async fn calls_while_down_wait_for_the_next_connection<R: Runtime + Default>() {
-    let (server, _) = serve_at::<R>("127.0.0.1:0".parse().unwrap()).await;
-    let (peer, mut opens, mut closes) = reconnecting_client::<R>(&server.url, quick(true)).await;
-    signal::<R, _>("on_open", &mut opens).await;
-    within::<R, _>("shutdown", server.handle.shutdown(Duration::ZERO)).await;
-    signal::<R, _>("on_close", &mut closes).await;
+    let Stranded {
+        addr,
+        peer,
+        mut opens,
+        ..
+    } = stranded::<R>(quick(true)).await;
 
     let mut waiting = Box::pin(peer.request_with_timeout::<i64>("Add", (40, 2), Some(WAIT)));
     let mut note = Box::pin(peer.invoke("Note", ("sent while down",)));
@@ -216,7 +239,7 @@ pub async fn calls_while_down_wait_for_the_next_connection<R: Runtime + Default>
     drive_until(&mut waiting, sleep::<R>(Duration::from_millis(300))).await;
     drive_until(&mut note, sleep::<R>(Duration::from_millis(10))).await;
 
-    let (server, mut notes) = serve_at::<R>(server.addr).await;
+    let (server, mut notes) = serve_at::<R>(addr).await;
     assert_eq!(within::<R, _>("the waiting call", waiting).await, Ok(42));
     within::<R, _>("the waiting notification", note)
         .await
@@ -233,11 +256,7 @@ pub async fn calls_while_down_wait_for_the_next_connection<R: Runtime + Default>
 /// With queueing, a call made while the server is down fails with `Timeout` when no connection
 /// comes within its timeout; the client keeps trying, and `close` then ends it.
 pub async fn calls_while_down_time_out_when_no_server_comes<R: Runtime + Default>() {
-    let (server, _) = serve_at::<R>("127.0.0.1:0".parse().unwrap()).await;
-    let (peer, mut opens, mut closes) = reconnecting_client::<R>(&server.url, quick(true)).await;
-    signal::<R, _>("on_open", &mut opens).await;
-    within::<R, _>("shutdown", server.handle.shutdown(Duration::ZERO)).await;
-    signal::<R, _>("on_close", &mut closes).await;
+    let Stranded { peer, .. } = stranded::<R>(quick(true)).await;
 
     let short = Some(Duration::from_millis(200));
     let answer = within::<R, _>(
@@ -286,15 +305,16 @@ pub async fn closing_a_reconnecting_client_stops_it<R: Runtime + Default>() {
     within::<R, _>("shutdown", watched.handle.shutdown(Duration::ZERO)).await;
 
     // Closed between connections.
-    let (server, _) = serve_at::<R>("127.0.0.1:0".parse().unwrap()).await;
-    let (peer, mut opens, mut closes) = reconnecting_client::<R>(&server.url, quick(true)).await;
-    signal::<R, _>("on_open", &mut opens).await;
-    within::<R, _>("shutdown", server.handle.shutdown(Duration::ZERO)).await;
-    signal::<R, _>("on_close", &mut closes).await;
+    let Stranded {
+        addr,
+        peer,
+        mut opens,
+        ..
+    } = stranded::<R>(quick(true)).await;
     sleep::<R>(Duration::from_millis(50)).await; // a dial attempt or two
     peer.close();
     within::<R, _>("closed()", peer.closed()).await;
-    let (server, _) = serve_at::<R>(server.addr).await;
+    let (server, _) = serve_at::<R>(addr).await;
     assert!(
         !gets_any::<R, _>(&mut opens, Duration::from_millis(300)).await,
         "a closed client connected again"
