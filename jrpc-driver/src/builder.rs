@@ -53,8 +53,10 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
     /// [`closed`](crate::Peer::closed) resolves only once the client gives up
     /// ([`Reconnect::max_attempts`]) or is closed with [`Peer::close`](crate::Peer::close).
     /// `on_open` and `on_close` run for each connection, so `on_open` is where a client
-    /// subscribes again; `ctx.peer()` there is that one connection's handle. A server ignores
-    /// it.
+    /// subscribes again; `ctx.peer()` there is that one connection's handle. Like a plain
+    /// client's connection, which stays open (serving its methods) when every handle is
+    /// dropped, the client goes on reconnecting until it is closed or gives up. A server
+    /// ignores it.
     pub fn reconnect(mut self, reconnect: Reconnect) -> Self {
         self.reconnect = Some(reconnect);
         self
