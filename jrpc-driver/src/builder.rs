@@ -1,7 +1,7 @@
 //! The settings a server or a client is made with: runtime, shared state, [`Config`].
 
 use crate::auth::Authenticate;
-use crate::{Config, Handshake, Locals, Refusal, Runtime};
+use crate::{Config, Handshake, Locals, Reconnect, Refusal, Runtime};
 
 /// Builds a server ([`bind`](Builder::bind)) or a client connection
 /// ([`connect`](Builder::connect)) with state and settings of its own.
@@ -32,6 +32,8 @@ pub struct Builder<R, S = ()> {
     pub(crate) runtime: R,
     pub(crate) state: S,
     pub(crate) config: Config,
+    /// How a client reconnects, if it does.
+    pub(crate) reconnect: Option<Reconnect>,
     /// A server's authentication hook.
     pub(crate) auth: Option<Authenticate>,
 }
@@ -42,6 +44,7 @@ impl<R: Runtime + Default> Default for Builder<R, ()> {
             runtime: R::default(),
             state: (),
             config: Config::default(),
+            reconnect: None,
             auth: None,
         }
     }
@@ -54,6 +57,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             runtime: self.runtime,
             state,
             config: self.config,
+            reconnect: self.reconnect,
             auth: self.auth,
         }
     }
@@ -61,6 +65,22 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
     /// The settings of the server or client and its connections.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Makes a client reconnect when its connection ends, with the backoff and the behaviour
+    /// of calls made meanwhile that `reconnect` describes (by default a client does not
+    /// reconnect). The [`Peer`](crate::Peer) that [`connect`](Self::connect) returns then stays
+    /// valid across connections: its calls go to whichever connection is open, and its
+    /// [`closed`](crate::Peer::closed) resolves only once the client gives up
+    /// ([`Reconnect::max_attempts`]) or is closed with [`Peer::close`](crate::Peer::close).
+    /// `on_open` and `on_close` run for each connection, so `on_open` is where a client
+    /// subscribes again; `ctx.peer()` there is that one connection's handle. Like a plain
+    /// client's connection, which stays open (serving its methods) when every handle is
+    /// dropped, the client goes on reconnecting until it is closed or gives up. A server
+    /// ignores it.
+    pub fn reconnect(mut self, reconnect: Reconnect) -> Self {
+        self.reconnect = Some(reconnect);
         self
     }
 

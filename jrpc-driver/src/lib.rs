@@ -33,6 +33,7 @@ mod handshake;
 mod methods;
 mod outbound;
 mod peer;
+mod reconnect;
 mod runtime;
 mod server;
 
@@ -50,6 +51,7 @@ pub use jrpc_proto::{CallError, IntoParams, Params, RpcError};
 pub use methods::Methods;
 pub use outbound::{ConnectionStats, Frame};
 pub use peer::Peer;
+pub use reconnect::Reconnect;
 pub use runtime::{Dial, LINGER_LIMIT, Runtime, Sleep, WebSocket};
 /// The TLS library of `wss://` connections (feature `rustls`).
 #[cfg(feature = "rustls")]
@@ -66,7 +68,7 @@ macro_rules! adapter_api {
         pub use $crate::{
             Builder, CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER, CallError, Config, ConnectError,
             ConnectionStats, Ctx, Frame, Handler, Handshake, IntoParams, IntoResult, Locals,
-            Methods, Params, Peer, Refusal, RpcError, ServerHandle,
+            Methods, Params, Peer, Reconnect, Refusal, RpcError, ServerHandle,
         };
 
         #[doc = concat!("Serves JRPC on WebSockets another HTTP server upgraded, on ", $name, ".")]

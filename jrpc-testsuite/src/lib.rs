@@ -25,6 +25,7 @@ pub mod flood;
 mod hostile;
 pub mod mounted;
 mod push;
+mod reconnect;
 mod tcp;
 #[cfg(feature = "rustls")]
 pub mod tls;
@@ -33,6 +34,7 @@ pub use faults::*;
 pub use hostile::*;
 pub use mounted::{acceptor_serves_upgraded_sockets, handshake_authentication};
 pub use push::*;
+pub use reconnect::*;
 #[cfg(feature = "rustls")]
 pub use tls::{
     wss_calls_a_server_it_trusts, wss_refuses_a_server_it_does_not_trust,
@@ -113,6 +115,14 @@ macro_rules! instantiate {
             server_heartbeat_drops_a_silent_peer_only,
             client_heartbeat_drops_a_silent_server,
             heartbeat_close_code_is_1001,
+            close_sends_what_was_queued_first,
+            reconnecting_client_survives_a_server_restart,
+            calls_while_down_fail_at_once_without_queueing,
+            calls_while_down_wait_for_the_next_connection,
+            calls_while_down_time_out_when_no_server_comes,
+            closing_a_reconnecting_client_stops_it,
+            reconnect_backoff_is_bounded,
+            a_call_waiting_for_room_moves_to_the_next_connection,
             // Run when the adapter is built with its `rustls` feature.
             #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
             #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,
