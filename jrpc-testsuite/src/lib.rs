@@ -22,12 +22,14 @@
 pub mod autobahn;
 mod faults;
 pub mod flood;
+mod groups;
 mod hostile;
 mod tcp;
 #[cfg(feature = "rustls")]
 pub mod tls;
 
 pub use faults::*;
+pub use groups::*;
 pub use hostile::*;
 #[cfg(feature = "rustls")]
 pub use tls::{
@@ -99,6 +101,12 @@ macro_rules! instantiate {
             fault_child,
             killed_client_process_mid_call,
             killed_server_process_fails_calls_at_once,
+            groups_membership,
+            groups_left_on_close,
+            broadcast_to_group_except_and_all,
+            broadcast_order_under_concurrent_publishers,
+            request_to_group_collects_each_answer,
+            client_connections_share_a_registry,
             // Run when the adapter is built with its `rustls` feature.
             #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
             #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,
