@@ -275,6 +275,11 @@ impl Groups {
             .collect()
     }
 
+    /// The connection of id `id` ([`Peer::id`]) among this registry's, if it is still open.
+    pub fn peer(&self, id: u64) -> Option<Peer> {
+        self.inner.everyone().get(&id).cloned()
+    }
+
     /// The names of the groups that have members, in no particular order.
     pub fn names(&self) -> Vec<String> {
         let index = self.inner.index();

@@ -24,6 +24,16 @@ fn group_methods() -> Methods {
             ctx.peer().set_local(Name(name))
         })
         .add(
+            "Shout",
+            |ctx: Ctx, group: String, text: String| -> Result<usize, CallError> {
+                Ok(ctx
+                    .groups()
+                    .to(&group)
+                    .invoke("Message", (text,))?
+                    .delivered)
+            },
+        )
+        .add(
             "Say",
             |ctx: Ctx, group: String, text: String| -> Result<usize, CallError> {
                 let sent = ctx
@@ -78,6 +88,10 @@ pub async fn groups_membership<R: Runtime + Default>() {
     assert_eq!(
         ids(&groups.all().members()),
         ids(&[ann_there.clone(), bob_there.clone()])
+    );
+    assert_eq!(
+        groups.peer(ann_there.id()).map(|p| p.id()),
+        Some(ann_there.id())
     );
     assert_eq!(groups.count("red"), 0);
     assert!(groups.names().is_empty());
@@ -156,6 +170,7 @@ pub async fn groups_left_on_close<R: Runtime + Default>() {
     assert_eq!(groups.count("blue"), 0);
     assert!(groups.groups_of(&ann_there).is_empty());
     assert_eq!(ids(&groups.all().members()), [bob_there.id()]);
+    assert!(groups.peer(ann_there.id()).is_none());
     let (id, left, joined) = signal::<R, _>("ann's on_close", &mut closed_groups).await;
     assert_eq!(id, ann_there.id());
     assert!(left.is_empty(), "in {left:?} when on_close ran");
@@ -185,7 +200,12 @@ pub async fn broadcast_to_group_except_and_all<R: Runtime + Default>() {
 
     // Ann says: Bob hears, Ann (the sender) and Cyd (not in the room) do not.
     assert_eq!(call::<R, usize>(&ann, "Say", ("room", "one")).await, Ok(1));
-    let to_room = groups.to("room").invoke("Message", ("two",)).unwrap();
+    // Bob shouts: the whole room hears, Bob too.
+    assert_eq!(
+        call::<R, usize>(&bob, "Shout", ("room", "two")).await,
+        Ok(2)
+    );
+    let to_room = groups.to("room").invoke("Message", ("2b",)).unwrap();
     assert_eq!((to_room.delivered, to_room.skipped.len()), (2, 0));
     let to_all = groups.all().invoke("Message", ("three",)).unwrap();
     assert_eq!((to_all.delivered, to_all.skipped.len()), (3, 0));
@@ -193,8 +213,8 @@ pub async fn broadcast_to_group_except_and_all<R: Runtime + Default>() {
 
     // Each connection gets its messages in order: what one did not get, it would have had
     // before the next one.
-    expect::<R>(&mut to_ann, &["two", "three"]).await;
-    expect::<R>(&mut to_bob, &["one", "two", "three"]).await;
+    expect::<R>(&mut to_ann, &["two", "2b", "three"]).await;
+    expect::<R>(&mut to_bob, &["one", "two", "2b", "three"]).await;
     expect::<R>(&mut to_cyd, &["three"]).await;
 }
 
