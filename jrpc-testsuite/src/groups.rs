@@ -2,7 +2,7 @@
 //! to a group but the sender and to all, a member that stops reading, the order of broadcasts
 //! published from several tasks at once, and a request to every member of a group.
 
-use jrpc_driver::Groups;
+use jrpc_driver::{Backend, Change, Frame, Groups, Target};
 
 use super::*;
 
@@ -383,4 +383,113 @@ pub async fn client_connections_share_a_registry<R: Runtime + Default>() {
     peers[0].close();
     within::<R, _>("the first connection to close", peers[0].closed()).await;
     assert_eq!(groups.all().count(), 1);
+}
+
+/// What a recording cluster backend saw.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<String>>,
+}
+
+impl Backend for Recorder {
+    fn changed(&self, change: Change<'_>) {
+        let line = match change {
+            Change::Connected(peer) => format!("connected {}", peer.id()),
+            Change::Joined { group, peer } => format!("joined {group} {}", peer.id()),
+            Change::Left { group, peer } => format!("left {group} {}", peer.id()),
+            Change::Disconnected(peer) => format!("disconnected {}", peer.id()),
+        };
+        self.seen.lock().unwrap().push(line);
+    }
+
+    fn published(&self, target: Target<'_>, except: &[u64], frame: &Frame) {
+        let line = format!(
+            "published {target:?} except {except:?}, {} bytes",
+            frame.len()
+        );
+        self.seen.lock().unwrap().push(line);
+    }
+}
+
+impl Recorder {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.seen.lock().unwrap())
+    }
+}
+
+/// The seam of a cluster backend: it sees every membership change in order and every broadcast
+/// published here (once, encoded, with its target); what it delivers from elsewhere
+/// ([`Groups::deliver`]) reaches the local members and is not handed back to it.
+pub async fn groups_backend_sees_changes_and_broadcasts<R: Runtime + Default>() {
+    let groups = Groups::new();
+    let recorder = Arc::new(Recorder::default());
+    assert!(groups.set_backend(recorder.clone()).is_ok());
+    assert!(groups.set_backend(recorder.clone()).is_err(), "set twice");
+    let (methods, mut opens) = opened_peers(group_methods());
+    let bind = Server::<R>::builder()
+        .groups(groups.clone())
+        .bind("127.0.0.1:0", methods);
+    let server = within::<R, _>("bind", bind).await.unwrap();
+    let url = format!("ws://{}", server.local_addr());
+    R::default().spawn(server.run());
+
+    let (ann, mut to_ann) = listener::<R>(&url).await;
+    let ann_id = signal::<R, _>("ann's open", &mut opens).await.id();
+    let (bob, mut to_bob) = listener::<R>(&url).await;
+    let bob_id = signal::<R, _>("bob's open", &mut opens).await.id();
+    for peer in [&ann, &bob] {
+        assert_eq!(call::<R, bool>(peer, "Join", ("room",)).await, Ok(true));
+    }
+    assert_eq!(call::<R, usize>(&ann, "Say", ("room", "hi")).await, Ok(1));
+    let hi = Frame::notification("Message", ("hi",), 1 << 20).unwrap();
+    assert_eq!(
+        recorder.take(),
+        [
+            format!("connected {ann_id}"),
+            format!("connected {bob_id}"),
+            format!("joined room {ann_id}"),
+            format!("joined room {bob_id}"),
+            format!(
+                "published Group(\"room\") except [{ann_id}], {} bytes",
+                hi.len()
+            ),
+        ]
+    );
+
+    // From another process: delivered here, not published again.
+    let frame = Frame::notification("Message", ("from afar",), 1 << 20).unwrap();
+    let delivery = groups.deliver(Target::Group("room"), &[bob_id], &frame);
+    assert_eq!((delivery.delivered, delivery.skipped.len()), (1, 0));
+    let delivery = groups.deliver(Target::All, &[], &frame);
+    assert_eq!(delivery.delivered, 2);
+    assert!(recorder.take().is_empty());
+    expect::<R>(&mut to_ann, &["from afar", "from afar"]).await;
+    expect::<R>(&mut to_bob, &["hi", "from afar"]).await;
+
+    // A group with no member here is still published (members may be elsewhere).
+    let sent = groups.to("elsewhere").push(&frame);
+    assert_eq!(sent.delivered, 0);
+    assert_eq!(
+        recorder.take(),
+        [format!(
+            "published Group(\"elsewhere\") except [], {} bytes",
+            frame.len()
+        )]
+    );
+
+    ann.close();
+    within::<R, _>("ann's connection to close", ann.closed()).await;
+    within::<R, _>("ann to be gone", async {
+        while groups.peer(ann_id).is_some() {
+            sleep::<R>(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        recorder.take(),
+        [
+            format!("left room {ann_id}"),
+            format!("disconnected {ann_id}")
+        ]
+    );
 }

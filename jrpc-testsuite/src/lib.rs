@@ -107,6 +107,7 @@ macro_rules! instantiate {
             broadcast_order_under_concurrent_publishers,
             request_to_group_collects_each_answer,
             client_connections_share_a_registry,
+            groups_backend_sees_changes_and_broadcasts,
             // Run when the adapter is built with its `rustls` feature.
             #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
             #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,
