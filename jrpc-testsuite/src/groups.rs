@@ -2,7 +2,7 @@
 //! to a group but the sender and to all, a member that stops reading, the order of broadcasts
 //! published from several tasks at once, and a request to every member of a group.
 
-use jrpc_driver::{Backend, Change, Frame, Groups, Target};
+use jrpc_driver::{Backend, Change, Delivery, Frame, Groups, Target};
 
 use super::*;
 
@@ -226,6 +226,51 @@ async fn expect<R: Runtime + Default>(
     for text in expected {
         assert_eq!(&signal::<R, _>("a message", messages).await, text);
     }
+}
+
+/// A member that stops reading: the others get every broadcast while it is stuck, each as
+/// soon as it is published, and the broadcast reports it skipped (its queue full).
+pub async fn broadcast_skips_a_member_that_does_not_read<R: Runtime + Default>() {
+    const LIMIT: usize = 64 << 10;
+    let config = Config::default().max_queued_bytes(LIMIT);
+    let (methods, mut opens) = opened_peers(group_methods());
+    let server = serve::<R>(config, methods).await;
+    let groups = server.handle.groups().clone();
+
+    // A raw socket joins, reads its answer, then never reads again.
+    let mut stuck = Raw::<R>::connect(&server.url).await;
+    let stuck_there = signal::<R, _>("the stuck peer's open", &mut opens).await;
+    stuck.send_json(&request("Join", json!(["feed"]), 1)).await;
+    assert_eq!(stuck.recv_json().await, success(1, json!(true)));
+    let (reader, mut heard) = listener::<R>(&server.url).await;
+    assert_eq!(call::<R, bool>(&reader, "Join", ("feed",)).await, Ok(true));
+
+    // 8 KiB a broadcast: the kernel's socket buffers fill first, then the stuck peer's queue.
+    let text = "m".repeat(8 << 10);
+    let mut skipped_at = None;
+    for n in 0..4000 {
+        let delivery: Delivery = groups.to("feed").invoke("Message", (&text,)).unwrap();
+        // The reader gets each one before the next is published: the stuck peer delays no one.
+        assert_eq!(
+            signal::<R, _>("the reader's message", &mut heard)
+                .await
+                .len(),
+            text.len()
+        );
+        if let Some(skip) = delivery.skipped.first() {
+            assert_eq!(delivery.skipped.len(), 1, "{delivery:?}");
+            assert_eq!(delivery.delivered, 1);
+            assert_eq!(skip.peer.id(), stuck_there.id());
+            assert_eq!(skip.error, CallError::QueueFull { limit: LIMIT });
+            skipped_at = Some(n);
+            break;
+        }
+        assert_eq!(delivery.delivered, 2);
+    }
+    let skipped_at = skipped_at.expect("the stuck peer was never skipped");
+    eprintln!("the stuck peer was first skipped at broadcast {skipped_at}");
+    // Its queue stays within its bound whatever the publishers do.
+    assert!(stuck_there.stats().queued_bytes <= LIMIT);
 }
 
 /// Several tasks publish to one group at once (and one to all): every member sees one and the
