@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use jrpc_examples::Page;
-use jrpc_tokio::{Ctx, Groups, Methods, Peer, RpcError, Tokio};
+use jrpc_tokio::{Ctx, Groups, Methods, Peer, RpcError};
 
 /// The longest name and message, in characters.
 const MAX_NAME: usize = 40;
@@ -115,5 +115,5 @@ async fn main() -> ExitCode {
         name: "twoway",
         html: include_str!("index.html"),
     };
-    jrpc_examples::serve::<Tokio, _>(page, methods, ()).await
+    jrpc_examples::serve(page, methods, ()).await
 }
