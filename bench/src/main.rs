@@ -8,12 +8,19 @@
 //! idle connection at 10,000 connections (RSS growth divided). It prints a Markdown table with
 //! each system's ratios to jsonrpsee and to the echo, and writes it to `BENCHMARKS.md`.
 //!
+//! The fan-out loads (`fanout100`, `fanout2000`, in `fanout.rs`) measure server push instead:
+//! one publisher with publishes in flight, C subscribers, against a raw broadcast floor
+//! (`broadcast`), socket.io on Node (`socketio`, skipped with a note when Node or its
+//! packages are missing) and jrpc (`jrpc-twoway`); they have their own part of the file.
+//!
 //! Flags: `--quick` (a smoke run: short phases, 1,000 idle connections, nothing written unless
 //! `--out` is given), `--secs S` (time each system spends under each load, default 4), `--rounds
 //! N` (the turns that time is split into, default 8), `--idle N` (connections of the idle test,
 //! default 10,000; 0 skips it), `--runs N` (repeat the whole measurement), `--systems a,b` and
-//! `--loads seq,16,256,64x16` (subsets, e.g. for profiling one server), `--out FILE` (default
-//! `BENCHMARKS.md` at the workspace root), `--no-write`. `JRPC_BENCH_SERVER_WRAPPER` runs each
+//! `--loads seq,16,256,64x16,fanout100,fanout2000` (subsets, e.g. for profiling one server),
+//! `--in-flight N` (publishes in flight in the fan-out loads, default 8), `--publishes N` (most
+//! publishes per system and fan-out load, default 1,000,000: the time ends it first), `--out
+//! FILE` (default `BENCHMARKS.md` at the workspace root), `--no-write`. `JRPC_BENCH_SERVER_WRAPPER` runs each
 //! server under a command (`valgrind --tool=callgrind`, `perf stat --`, …).
 
 mod client;

@@ -920,3 +920,33 @@ pub fn fanout_document(runs: &[Run], command: &str, plan: crate::fanout::Plan) -
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_run_rewrites_its_own_part_of_the_file_and_keeps_the_other() {
+        let file = format!("# Benchmarks\nold rpc\n{FANOUT_HEADING}\nold fanout\n");
+        let rpc_only = merge(&file, Some("# Benchmarks\nnew rpc\n".into()), None);
+        assert_eq!(
+            rpc_only,
+            format!("# Benchmarks\nnew rpc\n{FANOUT_HEADING}\nold fanout\n")
+        );
+        let fanout_only = merge(&file, None, Some(format!("{FANOUT_HEADING}\nnew fanout\n")));
+        assert_eq!(
+            fanout_only,
+            format!("# Benchmarks\nold rpc\n{FANOUT_HEADING}\nnew fanout\n")
+        );
+        // A file from before the fan-out load: the fan-out part is appended.
+        let appended = merge(
+            "# Benchmarks\nold rpc\n",
+            None,
+            Some(format!("{FANOUT_HEADING}\n")),
+        );
+        assert_eq!(
+            appended,
+            format!("# Benchmarks\nold rpc\n{FANOUT_HEADING}\n")
+        );
+    }
+}
