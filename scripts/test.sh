@@ -15,6 +15,9 @@ cargo test -p jrpc-tokio -p jrpc-async-std --features jrpc-tokio/rustls,jrpc-asy
 echo "== Rust: the driver on its own (no TLS: wss:// is refused with a hint)"
 cargo test -p jrpc-driver --lib
 
+echo "== Rust: JRPC on a route of an axum Router (jrpc-tokio's axum and hyper features)"
+cargo test -p jrpc-tokio --features axum --test axum --lib
+
 echo "== Rust: the jrpc command-line client"
 cargo test -p jrpc-tokio --features cli --test cli --bin jrpc
 

@@ -121,9 +121,9 @@ fn main() {
 }
 
 const USAGE: &str = "usage: jrpc-bench [--quick] [--secs S] [--idle N] [--rounds N] [--runs N] \
-[--systems jrpc-tokio,jrpc-async-std,jsonrpsee,echo,echo-async-std,broadcast,socketio,jrpc-twoway]
-       [--loads seq,16,256,64x16,fanout100,fanout2000] [--in-flight N] [--publishes N]
-       [--out FILE | --no-write]
+[--systems jrpc-tokio,jrpc-axum,jrpc-async-std,jsonrpsee,echo,echo-async-std,broadcast,socketio,
+       jrpc-twoway,jrpc-groups] [--loads seq,16,256,64x16,fanout100,fanout2000] [--in-flight N]
+       [--publishes N] [--out FILE | --no-write]
        jrpc-bench serve <system> <port>";
 
 fn parse(args: &[String]) -> Result<Options, String> {

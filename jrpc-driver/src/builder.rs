@@ -1,6 +1,7 @@
 //! The settings a server or a client is made with: runtime, shared state, [`Config`].
 
-use crate::{Config, Runtime};
+use crate::auth::Authenticate;
+use crate::{Config, Handshake, Locals, Refusal, Runtime};
 
 /// Builds a server ([`bind`](Builder::bind)) or a client connection
 /// ([`connect`](Builder::connect)) with state and settings of its own.
@@ -9,6 +10,8 @@ pub struct Builder<R, S = ()> {
     pub(crate) runtime: R,
     pub(crate) state: S,
     pub(crate) config: Config,
+    /// A server's authentication hook.
+    pub(crate) auth: Option<Authenticate>,
 }
 
 impl<R: Runtime + Default> Default for Builder<R, ()> {
@@ -17,6 +20,7 @@ impl<R: Runtime + Default> Default for Builder<R, ()> {
             runtime: R::default(),
             state: (),
             config: Config::default(),
+            auth: None,
         }
     }
 }
@@ -28,12 +32,31 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             runtime: self.runtime,
             state,
             config: self.config,
+            auth: self.auth,
         }
     }
 
     /// The settings of the server or client and its connections.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// A server's handshake authentication: `hook` sees each WebSocket upgrade request (path,
+    /// query, headers, cookies, remote address) once the `Origin` and `Host` checks passed, and
+    /// refuses it with an HTTP status ([`Refusal::unauthorized`]: 401, [`Refusal::forbidden`]:
+    /// 403), or accepts it with values for the connection (an identity): each is then
+    /// [`Peer::local`](crate::Peer::local) on it, already set when `on_open` runs.
+    ///
+    /// It runs on the handshake's task, so it must not block: look a session up in memory,
+    /// check a signed token. Browsers cannot set headers on a WebSocket: a page proves who it
+    /// is with a same-origin session cookie ([`Handshake::cookie`]) or a short-lived token in
+    /// the URL's query ([`Handshake::query_param`]). Clients ignore it.
+    pub fn authenticate<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&Handshake<'_>) -> Result<Locals, Refusal> + Send + Sync + 'static,
+    {
+        self.auth = Some(Authenticate::new(hook));
         self
     }
 }

@@ -141,6 +141,7 @@ mod tests {
             runtime: (),
             state: (),
             config: Config::default(),
+            auth: None,
         };
         match builder.dial("wss://localhost/", true) {
             Err(ConnectError::InvalidUrl { reason, .. }) => {
