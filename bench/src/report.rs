@@ -348,13 +348,18 @@ const GOALS: [Goal; 7] = [
     },
 ];
 
+/// Whether `value` meets `bound`: at least it with `at_least`, else at most.
+fn within(value: f64, bound: f64, at_least: bool) -> bool {
+    if at_least {
+        value >= bound
+    } else {
+        value <= bound
+    }
+}
+
 impl Goal {
     fn met(&self, ratio: f64) -> bool {
-        if self.at_least {
-            ratio >= self.bound
-        } else {
-            ratio <= self.bound
-        }
+        within(ratio, self.bound, self.at_least)
     }
 
     fn show(&self, ratio: f64) -> String {
@@ -668,11 +673,7 @@ const FANOUT_GOALS: [FanoutGoal; 4] = [
 
 impl FanoutGoal {
     fn met(&self, value: f64) -> bool {
-        if self.at_least {
-            value >= self.bound
-        } else {
-            value <= self.bound
-        }
+        within(value, self.bound, self.at_least)
     }
 
     fn show(&self, value: f64) -> String {
