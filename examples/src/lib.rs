@@ -13,6 +13,8 @@
 //! | `JRPC_WS_PORT` | `9000` | port of the JRPC WebSocket alone, as in the original (`0`: any free port) |
 //! | `JRPC_BIND` | `127.0.0.1` | address both listen on (`0.0.0.0` in a container) |
 //! | `JRPC_ALLOW_ORIGINS` | none | more page origins allowed to open the WebSocket, comma-separated |
+//! | `JRPC_PING_INTERVAL_MS` | 25000 | how often each connection is pinged |
+//! | `JRPC_PING_TIMEOUT_MS` | 20000 | how long a peer may stay silent after a ping before it is dropped |
 //! | `RUST_LOG` | `info` | log filter |
 //!
 //! Only the example's own page may open the WebSocket: `http://localhost:PORT` and
@@ -68,6 +70,11 @@ pub struct Settings {
     pub ws_port: u16,
     /// Page origins allowed besides the example's own (`JRPC_ALLOW_ORIGINS`).
     pub extra_origins: Vec<String>,
+    /// How often each connection is pinged (`JRPC_PING_INTERVAL_MS`; the library's default
+    /// when unset).
+    pub ping_interval: Option<Duration>,
+    /// How long a peer may stay silent after a ping (`JRPC_PING_TIMEOUT_MS`).
+    pub ping_timeout: Option<Duration>,
 }
 
 impl Settings {
@@ -80,7 +87,18 @@ impl Settings {
                 io::Error::new(io::ErrorKind::InvalidInput, format!("{name}={v:?}: {e}"))
             }),
         };
+        let millis = |name: &str| -> io::Result<Option<Duration>> {
+            var(name)
+                .map(|v| {
+                    v.trim().parse().map(Duration::from_millis).map_err(|e| {
+                        io::Error::new(io::ErrorKind::InvalidInput, format!("{name}={v:?}: {e}"))
+                    })
+                })
+                .transpose()
+        };
         Ok(Self {
+            ping_interval: millis("JRPC_PING_INTERVAL_MS")?,
+            ping_timeout: millis("JRPC_PING_TIMEOUT_MS")?,
             bind: var("JRPC_BIND").unwrap_or_else(|| "127.0.0.1".to_owned()),
             http_port: port("JRPC_HTTP_PORT", 8080)?,
             ws_port: port("JRPC_WS_PORT", 9000)?,
@@ -194,7 +212,7 @@ where
         .map_err(|e| context(e, "HTTP", bind, settings.http_port))?;
     let http_addr = http.local_addr()?;
     let rpc = builder
-        .config(config(http_addr, settings.extra_origins))
+        .config(config(http_addr, &settings))
         .acceptor(http_addr, methods);
     // The same methods on a port of their own, for pages written for the original.
     let legacy = rpc
@@ -271,7 +289,7 @@ where
     let http_addr = http.local_addr()?;
     let server = jrpc_async_std::Server::builder()
         .state(state)
-        .config(config(http_addr, settings.extra_origins))
+        .config(config(http_addr, &settings))
         .bind((bind.as_str(), settings.ws_port), methods)
         .await
         .map_err(|e| context(e, "WebSocket", &bind, settings.ws_port))?;
@@ -316,11 +334,18 @@ fn serve_pages(listener: std::net::TcpListener, app: Router) {
 
 /// The example's settings: its page's origins (and `JRPC_ALLOW_ORIGINS`) may open the
 /// WebSocket.
-fn config(http_addr: SocketAddr, extra_origins: Vec<String>) -> Config {
-    page_origins(http_addr)
+fn config(http_addr: SocketAddr, settings: &Settings) -> Config {
+    let mut config = page_origins(http_addr)
         .into_iter()
-        .chain(extra_origins)
-        .fold(Config::default(), Config::allow_origin)
+        .chain(settings.extra_origins.iter().cloned())
+        .fold(Config::default(), Config::allow_origin);
+    if let Some(interval) = settings.ping_interval {
+        config = config.ping_interval(Some(interval));
+    }
+    if let Some(timeout) = settings.ping_timeout {
+        config = config.ping_timeout(timeout);
+    }
+    config
 }
 
 /// `app` with the files every page loads: `jrpc.js`, `config.js` (the port of the page's
