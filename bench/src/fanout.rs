@@ -52,6 +52,9 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Connections being opened at once.
 const OPEN_AT_ONCE: usize = 64;
 
+/// Longest time the subscribers of one system may take to connect.
+const OPEN_LIMIT: Duration = Duration::from_secs(120);
+
 /// Slots of the delivery board: more than any window, so a slot is reused only long after its
 /// publish has left the window.
 const RING: usize = 1 << 12;
@@ -389,7 +392,11 @@ impl Subject {
             .buffer_unordered(OPEN_AT_ONCE);
         let mut seen = Vec::with_capacity(subscribers);
         let mut tasks = Vec::with_capacity(subscribers);
-        while let Some(ws) = opening.next().await {
+        let deadline = tokio::time::Instant::now() + OPEN_LIMIT;
+        while let Some(ws) = tokio::time::timeout_at(deadline, opening.next())
+            .await
+            .map_err(|_| format!("{system}: opening {subscribers} connections took over 120 s"))?
+        {
             let ws = ws.map_err(|e| format!("{system}: {e}"))?;
             let mine = Arc::new(Mutex::new(Seen::default()));
             seen.push(mine.clone());
