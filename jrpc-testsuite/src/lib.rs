@@ -113,6 +113,7 @@ macro_rules! instantiate {
             server_heartbeat_drops_a_silent_peer_only,
             client_heartbeat_drops_a_silent_server,
             heartbeat_close_code_is_1001,
+            close_sends_what_was_queued_first,
             // Run when the adapter is built with its `rustls` feature.
             #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
             #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,
