@@ -11,7 +11,8 @@
 //! The fan-out loads (`fanout100`, `fanout2000`, in `fanout.rs`) measure server push instead:
 //! one publisher with publishes in flight, C subscribers, against a raw broadcast floor
 //! (`broadcast`), socket.io on Node (`socketio`, skipped with a note when Node or its
-//! packages are missing) and jrpc (`jrpc-twoway`); they have their own part of the file.
+//! packages are missing), the twoway example's own peer map (`jrpc-twoway`) and jrpc's groups
+//! (`jrpc-groups`); they have their own part of the file.
 //!
 //! Flags: `--quick` (a smoke run: short phases, 1,000 idle connections, nothing written unless
 //! `--out` is given), `--secs S` (time each system spends under each load, default 4), `--rounds

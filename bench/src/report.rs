@@ -838,7 +838,10 @@ pub fn fanout_document(runs: &[Run], command: &str, plan: crate::fanout::Plan) -
          is socket.io 4.8 on Node (`socket.broadcast.emit`, websocket transport only). \
          `jrpc-twoway` is the pattern of `examples/twoway` as it is written today (an \
          application `Mutex<HashMap<u64, Peer>>`, awaiting `peer.invoke` on each page in \
-         turn). Ratios are taken within one run; the machine is shared (2 cores, other jobs \
+         turn). `jrpc-groups` is jrpc's groups broadcast: a plain (synchronous) method calls \
+         `ctx.groups().all().except(ctx.peer()).invoke(\"Message\", (payload,))`, which encodes \
+         the notification once and queues it on every connection without waiting for any. \
+         Ratios are taken within one run; the machine is shared (2 cores, other jobs \
          running), so absolute figures drift between runs and only ratios compare.\n\n",
     );
     let _ = writeln!(out, "- Machine: {}", crate::sys::machine());

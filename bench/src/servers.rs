@@ -30,7 +30,7 @@ pub const SYSTEMS: [&str; 6] = [
 
 /// The systems of the fan-out load, in the order of its table. `broadcast` is the floor;
 /// `socketio` is not a `serve` system but Node running `bench/socketio/server.js`.
-pub const FANOUT_SYSTEMS: [&str; 3] = ["broadcast", "socketio", "jrpc-twoway"];
+pub const FANOUT_SYSTEMS: [&str; 4] = ["broadcast", "socketio", "jrpc-twoway", "jrpc-groups"];
 
 /// Most frames the echo server handles in one wake-up before it yields.
 const BUDGET: usize = 128;
@@ -59,6 +59,7 @@ pub fn serve(system: &str, port: u16) -> Result<(), String> {
         "echo-async-std" => async_std::task::block_on(echo_async_std_server(addr)),
         "broadcast" => tokio_runtime()?.block_on(broadcast_server(addr)),
         "jrpc-twoway" => tokio_runtime()?.block_on(jrpc_twoway_server(addr)),
+        "jrpc-groups" => tokio_runtime()?.block_on(jrpc_groups_server(addr)),
         other => Err(format!(
             "unknown system '{other}' (one of {SYSTEMS:?} or {FANOUT_SYSTEMS:?})"
         )),
@@ -383,6 +384,30 @@ async fn jrpc_twoway_server(addr: SocketAddr) -> Result<(), String> {
     let server = jrpc_tokio::Server::builder()
         .state(Pages::default())
         .bind(addr, methods)
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    announce(server.local_addr());
+    server.run().await;
+    Ok(())
+}
+
+/// jrpc's groups: `publish(payload)` broadcasts `Message(payload)` to every connection of the
+/// server but the publisher's, encoded once and queued on each without waiting for any.
+async fn jrpc_groups_server(addr: SocketAddr) -> Result<(), String> {
+    use jrpc_tokio::{CallError, Ctx};
+
+    let methods = jrpc_tokio::Methods::new().add(
+        "publish",
+        |ctx: Ctx, payload: serde_json::Value| -> Result<usize, CallError> {
+            let delivery = ctx
+                .groups()
+                .all()
+                .except(ctx.peer())
+                .invoke("Message", (payload,))?;
+            Ok(delivery.delivered)
+        },
+    );
+    let server = jrpc_tokio::Server::bind(addr, methods)
         .await
         .map_err(|e| format!("bind: {e}"))?;
     announce(server.local_addr());

@@ -1,7 +1,7 @@
 //! The settings a server or a client is made with: runtime, shared state, [`Config`].
 
 use crate::auth::Authenticate;
-use crate::{Config, Handshake, Locals, Refusal, Runtime};
+use crate::{Config, Groups, Handshake, Locals, Refusal, Runtime};
 
 /// Builds a server ([`bind`](Builder::bind)) or a client connection
 /// ([`connect`](Builder::connect)) with state and settings of its own.
@@ -10,6 +10,8 @@ pub struct Builder<R, S = ()> {
     pub(crate) runtime: R,
     pub(crate) state: S,
     pub(crate) config: Config,
+    /// The registry to share; `None`: one of its own.
+    pub(crate) groups: Option<Groups>,
     /// A server's authentication hook.
     pub(crate) auth: Option<Authenticate>,
 }
@@ -20,6 +22,7 @@ impl<R: Runtime + Default> Default for Builder<R, ()> {
             runtime: R::default(),
             state: (),
             config: Config::default(),
+            groups: None,
             auth: None,
         }
     }
@@ -32,6 +35,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             runtime: self.runtime,
             state,
             config: self.config,
+            groups: self.groups,
             auth: self.auth,
         }
     }
@@ -42,6 +46,30 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
         self
     }
 
+    /// The [`Groups`] registry its connections join and are counted in, shared with the other
+    /// servers and clients given it (a client program holding many connections broadcasts to
+    /// them as a server does). Without it, a server (or client connection) has one of its own.
+    ///
+    /// ```
+    /// # fn f<R: jrpc_driver::Runtime + Default>() {
+    /// let groups = jrpc_driver::Groups::new();
+    /// let public = jrpc_driver::Server::<R>::builder().groups(groups.clone());
+    /// let internal = jrpc_driver::Server::<R>::builder().groups(groups.clone());
+    /// // groups.all() reaches the connections of both.
+    /// # }
+    /// ```
+    pub fn groups(mut self, groups: Groups) -> Self {
+        self.groups = Some(groups);
+        self
+    }
+
+    /// The registry given with [`groups`](Self::groups), or a new one.
+    pub(crate) fn groups_or_own(&self) -> Groups {
+        match &self.groups {
+            Some(groups) => groups.clone(),
+            None => Groups::with_max_message_size(self.config.max_message),
+        }
+    }
     /// A server's handshake authentication: `hook` sees each WebSocket upgrade request (path,
     /// query, headers, cookies, remote address) once the `Origin` and `Host` checks passed, and
     /// refuses it with an HTTP status ([`Refusal::unauthorized`]: 401, [`Refusal::forbidden`]:

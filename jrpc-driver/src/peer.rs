@@ -18,6 +18,8 @@ use crate::runtime::Sleep;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::Groups;
+
 /// What a peer handle or a method task asks of the connection task that owns the endpoint.
 pub(crate) enum Command {
     /// One of our calls, encoded by the caller; `charge` bytes of the queue are reserved for it.
@@ -60,6 +62,7 @@ struct Inner {
     max_message: usize,
     closed: Shared<oneshot::Receiver<()>>,
     locals: Mutex<Locals>,
+    groups: Groups,
 }
 
 /// Makes a timer future on the connection's runtime.
@@ -73,6 +76,7 @@ pub(crate) struct PeerParts {
     pub(crate) timer: Timer,
     pub(crate) default_timeout: Option<Duration>,
     pub(crate) max_message: usize,
+    pub(crate) groups: Groups,
 }
 
 impl fmt::Debug for Peer {
@@ -103,6 +107,7 @@ impl Peer {
             max_message: parts.max_message,
             closed: closed_rx.shared(),
             locals: Mutex::new(HashMap::new()),
+            groups: parts.groups,
         };
         let peer = Self {
             inner: Arc::new(inner),
@@ -118,6 +123,12 @@ impl Peer {
     /// The address of the other side, when known.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.inner.remote_addr
+    }
+
+    /// The registry of groups this connection joins ([`join`](Self::join)) and is counted in:
+    /// its server's, or the one its client builder was given.
+    pub fn groups(&self) -> &Groups {
+        &self.inner.groups
     }
 
     /// Calls `method` on the peer and waits for its answer, decoded as `T`, within the

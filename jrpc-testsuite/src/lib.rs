@@ -22,6 +22,7 @@
 pub mod autobahn;
 mod faults;
 pub mod flood;
+mod groups;
 mod hostile;
 pub mod mounted;
 mod push;
@@ -30,6 +31,7 @@ mod tcp;
 pub mod tls;
 
 pub use faults::*;
+pub use groups::*;
 pub use hostile::*;
 pub use mounted::{acceptor_serves_upgraded_sockets, handshake_authentication};
 pub use push::*;
@@ -114,6 +116,14 @@ macro_rules! instantiate {
             client_heartbeat_drops_a_silent_server,
             heartbeat_close_code_is_1001,
             close_sends_what_was_queued_first,
+            groups_membership,
+            groups_left_on_close,
+            broadcast_to_group_except_and_all,
+            broadcast_skips_a_member_that_does_not_read,
+            broadcast_order_under_concurrent_publishers,
+            request_to_group_collects_each_answer,
+            client_connections_share_a_registry,
+            groups_backend_sees_changes_and_broadcasts,
             // Run when the adapter is built with its `rustls` feature.
             #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
             #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,
