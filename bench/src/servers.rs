@@ -81,14 +81,19 @@ fn announce(addr: SocketAddr) {
     let _ = out.flush();
 }
 
-async fn jrpc_tokio_server(addr: SocketAddr) -> Result<(), String> {
-    let methods = jrpc_tokio::Methods::new().add("add", |a: f64, b: f64| a + b);
-    let server = jrpc_tokio::Server::bind(addr, methods)
-        .await
-        .map_err(|e| format!("bind: {e}"))?;
+/// Announces a bound jrpc-tokio server's port and serves until the process ends.
+async fn serve_jrpc<S: Clone + Send + Sync + 'static>(
+    server: std::io::Result<jrpc_tokio::Server<S>>,
+) -> Result<(), String> {
+    let server = server.map_err(|e| format!("bind: {e}"))?;
     announce(server.local_addr());
     server.run().await;
     Ok(())
+}
+
+async fn jrpc_tokio_server(addr: SocketAddr) -> Result<(), String> {
+    let methods = jrpc_tokio::Methods::new().add("add", |a: f64, b: f64| a + b);
+    serve_jrpc(jrpc_tokio::Server::bind(addr, methods).await).await
 }
 
 /// The jrpc-tokio server mounted on a route of an axum `Router` (`jrpc_tokio::axum`): the
@@ -381,14 +386,8 @@ async fn jrpc_twoway_server(addr: SocketAddr) -> Result<(), String> {
         .on_close(|ctx: Ctx<Pages>| async move {
             lock(&ctx.state().peers).remove(&ctx.peer().id());
         });
-    let server = jrpc_tokio::Server::builder()
-        .state(Pages::default())
-        .bind(addr, methods)
-        .await
-        .map_err(|e| format!("bind: {e}"))?;
-    announce(server.local_addr());
-    server.run().await;
-    Ok(())
+    let server = jrpc_tokio::Server::builder().state(Pages::default());
+    serve_jrpc(server.bind(addr, methods).await).await
 }
 
 /// jrpc's groups: `publish(payload)` broadcasts `Message(payload)` to every connection of the
@@ -407,10 +406,5 @@ async fn jrpc_groups_server(addr: SocketAddr) -> Result<(), String> {
             Ok(delivery.delivered)
         },
     );
-    let server = jrpc_tokio::Server::bind(addr, methods)
-        .await
-        .map_err(|e| format!("bind: {e}"))?;
-    announce(server.local_addr());
-    server.run().await;
-    Ok(())
+    serve_jrpc(jrpc_tokio::Server::bind(addr, methods).await).await
 }
