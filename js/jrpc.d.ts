@@ -89,11 +89,17 @@ declare namespace JRPC {
     timeout?: number;
     /** Reconnect automatically after a drop: true for the defaults, or the backoff. Default false. */
     reconnect?: boolean | ReconnectOptions;
-    /** WebSocket constructor to use instead of globalThis.WebSocket (tests, Node). */
+    /**
+     * WebSocket constructor to use instead of globalThis.WebSocket: in Node before 22, which has
+     * none, the `ws` package's class (`require("ws")`); also a test double.
+     */
     WebSocket?: WebSocketConstructor;
     /** Subprotocols passed to the WebSocket constructor. */
     protocols?: string | string[];
-    /** Where diagnostics go; default console; null or false: nowhere. */
+    /**
+     * Where diagnostics go. Default: problems only (warn, error) to the console; info (a
+     * connection opened or closed) only to a logger given here. null or false: nowhere.
+     */
     logger?: Logger | null | false;
   }
 

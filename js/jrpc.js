@@ -1,24 +1,36 @@
 /*!
  * jrpc.js: two-way JSON RPC over WebSockets, the browser library of jrpc.
- * Speaks the JRPC wire protocol, version 1 (see PROTOCOL.md). No dependencies, no build step.
+ * Speaks the JRPC wire protocol, version 1: PROTOCOL.md at the root of the jrpc repository,
+ * https://github.com/jrpc-rs/jrpc/blob/main/PROTOCOL.md. No dependencies, no build step.
+ * MIT licensed (LICENSE).
  *
  * Loading:
- *   - classic <script src="jrpc.js">  -> defines the global `JRPC`
- *   - CommonJS require("./jrpc.js")   -> module.exports (and the global, as a classic script would)
- *   - ES modules: import from "./jrpc.mjs", which evaluates this file and re-exports `JRPC`.
+ *   - classic <script src="jrpc.js">  -> defines the global `JRPC` for the page, and nothing else
+ *   - CommonJS require("./jrpc.js")   -> module.exports; no global
+ *   - ES modules: import from "./jrpc.mjs", which evaluates this file and re-exports the API;
+ *     no global
+ * Node before 22 has no global WebSocket: pass one, `{WebSocket: require("ws")}` (README.md).
  */
-(function (root, factory) {
+(function (self, factory) {
   "use strict";
   const JRPC = factory();
-  // The global is the classic-script contract; jrpc.mjs reads it too, whatever the loader.
-  root.JRPC = JRPC;
   if (typeof module === "object" && module !== null && typeof module.exports === "object") {
+    // CommonJS (Node, bundlers).
     module.exports = JRPC;
+  } else if (self !== undefined && self !== null) {
+    // A classic script: top-level `this` is the page's (or worker's) global object, and `JRPC`
+    // is the name pages of the original jrpc.js use.
+    self.JRPC = JRPC;
+  } else {
+    // Evaluated as an ES module (top-level `this` is undefined), as jrpc.mjs has a browser do:
+    // a module exports nothing by a script's syntax, so the API is handed to jrpc.mjs under a
+    // registry symbol, as a non-enumerable property that no name of a page can clash with.
+    Object.defineProperty(globalThis, Symbol.for("jrpc.js"), { value: JRPC, configurable: true });
   }
-})(globalThis, function () {
+})(this, function () {
   "use strict";
 
-  const VERSION = "1.0.0";
+  const VERSION = "0.1.0"; // in step with package.json and the Rust crates
   const PROTOCOL_VERSION = 1;
 
   // WebSocket readyState values; the RPC object reports the same numbers.
@@ -330,8 +342,18 @@
     return typeof value === "number" && value > 0 && Number.isFinite(value) ? Math.min(value, MAX_TIMER) : 0;
   }
 
+  /**
+   * The default logger: problems (warn, error) go to the console; the comings and goings of
+   * connections (info) only to a logger given as an option, so that a program prints nothing
+   * of the library's unless something went wrong or it asked.
+   */
+  const CONSOLE_PROBLEMS = Object.freeze({
+    warn: (...args) => console.warn(...args),
+    error: (...args) => console.error(...args),
+  });
+
   function resolveLogger(option) {
-    if (option === undefined) return typeof console !== "undefined" ? console : null;
+    if (option === undefined) return typeof console !== "undefined" ? CONSOLE_PROBLEMS : null;
     return option || null; // null/false silence the library
   }
 
@@ -350,7 +372,9 @@
       const { url, options } = parseConstructorArgs(target, portOrOptions, dispatch, onOpen, extra);
       const WebSocketImpl = options.WebSocket || globalThis.WebSocket;
       if (!isFunction(WebSocketImpl)) {
-        throw new TypeError("jrpc: no WebSocket implementation; pass one as options.WebSocket");
+        throw new TypeError(
+          "jrpc: no WebSocket implementation; pass one as options.WebSocket (in Node before 22: require(\"ws\"))",
+        );
       }
       this.url = url;
       /** Methods the remote peer may call: name -> function(args, kwargs, context). */

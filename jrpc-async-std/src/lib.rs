@@ -38,6 +38,11 @@
 //! integration suite under `smol::block_on`, and a server whose accept loop is a smol task,
 //! called both ways.
 
+/// The crate's README.md, whose examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -1,10 +1,32 @@
 //! The settings a server or a client is made with: runtime, shared state, [`Config`].
 
 use crate::auth::Authenticate;
-use crate::{Config, Groups, Handshake, Locals, Refusal, Runtime};
+use crate::{Config, Groups, Handshake, Locals, Reconnect, Refusal, Runtime};
 
 /// Builds a server ([`bind`](Builder::bind)) or a client connection
 /// ([`connect`](Builder::connect)) with state and settings of its own.
+///
+/// ```
+/// # use jrpc_tokio::{Config, Ctx, Methods, Server};
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// // State shared by every connection; each method reaches it through its `Ctx`.
+/// #[derive(Clone, Default)]
+/// struct Hits(Arc<AtomicU64>);
+///
+/// let methods = Methods::with_state()
+///     .add("Hit", |ctx: Ctx<Hits>| ctx.state().0.fetch_add(1, Ordering::Relaxed) + 1);
+/// let server = Server::builder()
+///     .state(Hits::default())
+///     .config(Config::default().max_in_flight(16))
+///     .bind("127.0.0.1:0", methods)
+///     .await?;
+/// # drop(server);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Builder<R, S = ()> {
     pub(crate) runtime: R,
@@ -12,6 +34,8 @@ pub struct Builder<R, S = ()> {
     pub(crate) config: Config,
     /// The registry to share; `None`: one of its own.
     pub(crate) groups: Option<Groups>,
+    /// How a client reconnects, if it does.
+    pub(crate) reconnect: Option<Reconnect>,
     /// A server's authentication hook.
     pub(crate) auth: Option<Authenticate>,
 }
@@ -23,6 +47,7 @@ impl<R: Runtime + Default> Default for Builder<R, ()> {
             state: (),
             config: Config::default(),
             groups: None,
+            reconnect: None,
             auth: None,
         }
     }
@@ -36,6 +61,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             state,
             config: self.config,
             groups: self.groups,
+            reconnect: self.reconnect,
             auth: self.auth,
         }
     }
@@ -70,6 +96,22 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             None => Groups::with_max_message_size(self.config.max_message),
         }
     }
+    /// Makes a client reconnect when its connection ends, with the backoff and the behaviour
+    /// of calls made meanwhile that `reconnect` describes (by default a client does not
+    /// reconnect). The [`Peer`](crate::Peer) that [`connect`](Self::connect) returns then stays
+    /// valid across connections: its calls go to whichever connection is open, and its
+    /// [`closed`](crate::Peer::closed) resolves only once the client gives up
+    /// ([`Reconnect::max_attempts`]) or is closed with [`Peer::close`](crate::Peer::close).
+    /// `on_open` and `on_close` run for each connection, so `on_open` is where a client
+    /// subscribes again; `ctx.peer()` there is that one connection's handle. Like a plain
+    /// client's connection, which stays open (serving its methods) when every handle is
+    /// dropped, the client goes on reconnecting until it is closed or gives up. A server
+    /// ignores it.
+    pub fn reconnect(mut self, reconnect: Reconnect) -> Self {
+        self.reconnect = Some(reconnect);
+        self
+    }
+
     /// A server's handshake authentication: `hook` sees each WebSocket upgrade request (path,
     /// query, headers, cookies, remote address) once the `Origin` and `Host` checks passed, and
     /// refuses it with an HTTP status ([`Refusal::unauthorized`]: 401, [`Refusal::forbidden`]:

@@ -568,13 +568,16 @@ impl Broadcast<'_> {
 
 impl Peer {
     /// Joins `group` of this connection's registry ([`Groups::join`]); false if the connection
-    /// has closed.
+    /// has closed. Membership is a connection's: a reconnecting client's handle joins with the
+    /// connection open now, and a new connection is in no group (join again in `on_open`).
     pub fn join(&self, group: &str) -> bool {
-        self.groups().join(self, group)
+        self.connection()
+            .is_some_and(|connection| self.groups().join(&connection, group))
     }
 
     /// Leaves `group` ([`Groups::leave`]); returns whether it was a member.
     pub fn leave(&self, group: &str) -> bool {
-        self.groups().leave(self, group)
+        self.connection()
+            .is_some_and(|connection| self.groups().leave(&connection, group))
     }
 }

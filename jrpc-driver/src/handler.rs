@@ -20,6 +20,21 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// What a method call gets besides its arguments: the peer that called (to call it back) and
 /// the state shared by the whole server.
+///
+/// A method takes it as its first parameter, before its arguments:
+///
+/// ```
+/// # use jrpc_driver::{CallError, Ctx, Methods};
+/// let methods = Methods::new()
+///     // Which connection called.
+///     .add("WhoAmI", |ctx: Ctx| ctx.peer().id())
+///     // A call back to the caller while answering it.
+///     .add("Greet", |ctx: Ctx, greeting: String| async move {
+///         let name: String = ctx.peer().request("GetName", ()).await?;
+///         Ok::<_, CallError>(format!("{greeting}, {name}!"))
+///     });
+/// assert_eq!(methods.names(), ["Greet", "WhoAmI"]);
+/// ```
 #[derive(Clone)]
 pub struct Ctx<S = ()> {
     pub(crate) peer: Peer,

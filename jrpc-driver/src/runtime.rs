@@ -102,7 +102,7 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 
     /// Ends a connection whose peer may still be sending (a message over the size limit, cut
     /// short): shuts down the sending half of the TCP connection, then reads and discards what
-    /// arrives until the peer closes, falls silent for `idle`, or [`LINGER_LIMIT`] `idle`s
+    /// arrives until the peer closes, falls silent for `idle`, or `LINGER_LIMIT` (30) `idle`s
     /// have passed. Closing a socket with unread input makes the kernel send a reset, which
     /// destroys the close frame still in flight to the peer.
     ///

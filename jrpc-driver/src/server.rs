@@ -89,6 +89,20 @@ async fn listen<R: Runtime>(
 
 /// A bound JRPC WebSocket server; [`run`](Self::run) accepts connections until
 /// [`ServerHandle::shutdown`].
+///
+/// ```
+/// # use jrpc_tokio::{Methods, Server};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let methods = Methods::new().add("Add", |a: i64, b: i64| a + b);
+/// let server = Server::bind("127.0.0.1:0", methods).await?;
+/// println!("serving ws://{}", server.local_addr());
+/// let handle = server.handle();
+/// # tokio::spawn(async move { handle.shutdown(std::time::Duration::ZERO).await });
+/// server.run().await; // until handle.shutdown(..)
+/// # Ok(())
+/// # }
+/// ```
 pub struct Server<R: Runtime, S = ()> {
     runtime: R,
     listener: R::Listener,
@@ -111,6 +125,18 @@ impl<R: Runtime + Default> Server<R, ()> {
     }
 
     /// Listens on `addr` with default settings, serving `methods`.
+    ///
+    /// ```
+    /// # use jrpc_tokio::{Methods, Server};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let methods = Methods::new().add("Add", |a: i64, b: i64| a + b);
+    /// let server = Server::bind("127.0.0.1:0", methods).await?;
+    /// // Port 0 picked a free port.
+    /// println!("serving ws://{}", server.local_addr());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn bind(addr: impl ToSocketAddrs, methods: Methods<()>) -> io::Result<Self> {
         Self::builder().bind(addr, methods).await
     }
@@ -134,6 +160,16 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
 
     /// Accepts connections until shutdown. Each handshake runs in a task of its own, bounded
     /// by the handshake timeout; each connection then runs in its own task.
+    ///
+    /// ```no_run
+    /// # use jrpc_tokio::{Methods, Server};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = Server::bind("127.0.0.1:9000", Methods::new()).await?;
+    /// server.run().await; // returns once a ServerHandle has shut it down
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn run(self) {
         let mut stop = self.signal.clone();
         loop {
@@ -205,9 +241,24 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
     }
 }
 
-/// Shuts a [`Server`] (or an [`Acceptor`](crate::Acceptor)) down: it stops accepting, lets
-/// running methods finish within a grace period, and closes every connection with code 1001.
-/// It also reaches the server's [`groups`](Self::groups), to broadcast from anywhere.
+/// Shuts a server (or an acceptor) down: it stops accepting, lets running methods finish
+/// within a grace period, and closes every connection with code 1001. Cloneable, usable from
+/// any task; it also reaches the server's groups (`groups()`), to broadcast from anywhere.
+///
+/// ```
+/// # use jrpc_tokio::{Methods, Server};
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let server = Server::bind("127.0.0.1:0", Methods::new()).await?;
+/// let handle = server.handle();
+/// let running = tokio::spawn(server.run());
+/// // Later, from anywhere: a signal handler, an admin method.
+/// handle.shutdown(Duration::from_secs(5)).await;
+/// # running.await.ok();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
     inner: Arc<Mutex<HandleInner>>,

@@ -9,6 +9,21 @@ use serde_json::Value;
 /// (`details`, by convention a human-readable string).
 ///
 /// Methods return it to name their failure; callers receive it inside [`CallError::Remote`].
+///
+/// ```
+/// use jrpc_proto::RpcError;
+///
+/// fn divide(a: f64, b: f64) -> Result<f64, RpcError> {
+///     if b == 0.0 {
+///         // Answered {"id": …, "result": "division by zero", "error": "ZeroDivisionError"}.
+///         return Err(RpcError::new("ZeroDivisionError", "division by zero"));
+///     }
+///     Ok(a / b)
+/// }
+/// let failure = divide(1.0, 0.0).unwrap_err();
+/// assert!(failure.is("ZeroDivisionError"));
+/// assert_eq!(failure.to_string(), "ZeroDivisionError:division by zero");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RpcError {
     /// The type of failure, written as the response's `error` (`"ZeroDivisionError"`).

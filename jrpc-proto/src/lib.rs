@@ -19,6 +19,11 @@
 #![doc = include_str!("../examples/tcp_lines.rs")]
 //! ```
 
+/// The crate's README.md, whose examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod bind;
 mod config;
 mod endpoint;

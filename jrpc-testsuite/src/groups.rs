@@ -538,3 +538,37 @@ pub async fn groups_backend_sees_changes_and_broadcasts<R: Runtime + Default>() 
         ]
     );
 }
+
+/// A reconnecting client's connections share one registry; membership is each connection's:
+/// its handle joins with the connection open now, and a new connection is in no group.
+pub async fn reconnecting_client_joins_with_its_current_connection<R: Runtime + Default>() {
+    let (methods, mut opens) = opened_peers(Methods::new());
+    let server = serve::<R>(Config::default(), methods).await;
+    let (opened, mut client_opens) = mpsc::unbounded::<u64>();
+    let methods = Methods::new().on_open(move |ctx: Ctx| {
+        let _ = opened.unbounded_send(ctx.peer().id());
+        async {}
+    });
+    let connect = Client::<R>::builder()
+        .reconnect(jrpc_driver::Reconnect::default().initial_delay(Duration::from_millis(20)))
+        .connect(&server.url, methods);
+    let handle = within::<R, _>("connect", connect).await.unwrap();
+    let first = signal::<R, _>("the first connection", &mut client_opens).await;
+    let groups = handle.groups().clone();
+    assert!(handle.join("upstream"));
+    assert_eq!(ids(&groups.members("upstream")), [first]);
+
+    // The server drops the connection: the client dials again, in the same registry.
+    signal::<R, _>("the server side", &mut opens).await.close();
+    let second = signal::<R, _>("the second connection", &mut client_opens).await;
+    assert_ne!(first, second);
+    assert_eq!(
+        groups.count("upstream"),
+        0,
+        "a new connection is in no group"
+    );
+    assert_eq!(ids(&groups.all().members()), [second]);
+    assert!(handle.join("upstream"));
+    assert_eq!(ids(&groups.members("upstream")), [second]);
+    handle.close();
+}

@@ -43,7 +43,8 @@ where
 
 /// Answers `request`, a WebSocket upgrade, as [`crate::hyper::upgrade`] does: 101 and the
 /// socket served by `acceptor`, or a refusal. The remote address comes from axum's
-/// [`ConnectInfo`] when the app is served with it.
+/// [`ConnectInfo`](https://docs.rs/axum/0.8/axum/extract/struct.ConnectInfo.html) when the
+/// app is served with it.
 pub fn upgrade<S>(acceptor: &Acceptor<S>, mut request: Request) -> Response
 where
     S: Clone + Send + Sync + 'static,

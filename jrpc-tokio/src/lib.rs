@@ -26,6 +26,11 @@
 //! a hyper server; `cli` builds the `jrpc` command-line client (`cargo jrpc Add -a 5,10` from
 //! the checkout).
 
+/// The crate's README.md, whose examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -421,7 +421,7 @@ describe("dispatch methods", () => {
 });
 
 describe("diagnostics", () => {
-  test("the default logger is console; logger: null silences the library", () => {
+  test("the default logger prints problems only (console.warn/error, no info); logger: null silences the library", () => {
     const warn = mock.method(console, "warn", () => {});
     const info = mock.method(console, "info", () => {});
     try {
@@ -430,10 +430,14 @@ describe("diagnostics", () => {
       FakeWebSocket.instances[0].open();
       FakeWebSocket.instances[0].receive("garbage");
       assert.equal(warn.mock.callCount(), 1);
-      assert.equal(info.mock.callCount(), 1); // "connected to ..."
-      new JRPC.WebSocket("ws://h/", { WebSocket: FakeWebSocket, logger: null });
+      assert.equal(info.mock.callCount(), 0); // no "connected to ...": only a logger of one's own gets it
+      const entries = [];
+      new JRPC.WebSocket("ws://h/", { WebSocket: FakeWebSocket, logger: { warn() {}, info: (m) => entries.push(m) } });
       FakeWebSocket.instances[1].open();
-      FakeWebSocket.instances[1].receive("garbage");
+      assert.match(entries.join("\n"), /connected to ws:\/\/h\//);
+      new JRPC.WebSocket("ws://h/", { WebSocket: FakeWebSocket, logger: null });
+      FakeWebSocket.instances[2].open();
+      FakeWebSocket.instances[2].receive("garbage");
       assert.equal(warn.mock.callCount(), 1);
     } finally {
       warn.mock.restore();
