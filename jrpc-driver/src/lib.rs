@@ -23,6 +23,8 @@
 
 mod builder;
 mod client;
+#[cfg(feature = "redis")]
+pub mod cluster;
 mod config;
 mod connection;
 mod handler;
@@ -68,6 +70,15 @@ macro_rules! adapter_api {
         pub type Client = $crate::Client<$runtime>;
         #[doc = concat!("Builds a client connection on ", $name, " with methods, state or settings of its own.")]
         pub type ClientBuilder<S = ()> = $crate::Builder<$runtime, S>;
+
+        /// Groups, broadcast and peer calls across server processes over Redis.
+        #[cfg(feature = "redis")]
+        pub use $crate::cluster::{
+            BadPeerId, Broadcast, ClusterConfig, ClusterError, ClusterStats, PeerId,
+        };
+        #[doc = concat!("The cluster backend of one server process on ", $name, ", over Redis.")]
+        #[cfg(feature = "redis")]
+        pub type Cluster = $crate::cluster::Cluster<$runtime>;
 
         /// The TLS library of `wss://` connections, for root certificates in PEM and the like.
         #[cfg(feature = "rustls")]
