@@ -1156,8 +1156,9 @@ async fn session<R: Runtime>(
     *lock(&inner.connection) = Some(connection.clone());
     inner.connects.fetch_add(1, Ordering::Relaxed);
     tracing::info!(node = %inner.node, "cluster: linked to Redis");
-
+    // From here on the session holds the node weakly: when the last handle drops, it ends.
     let weak = Arc::downgrade(&inner);
+    drop(inner);
     let inbound = async {
         while let Some(push) = pushes.next().await {
             match push.kind {
@@ -1237,9 +1238,9 @@ async fn session<R: Runtime>(
         Either::Right((inner, _)) => inner.factor_first().0,
     })
     .await;
-    Ok(match ended {
-        Ended::Stopped => Ended::Stopped,
-        Ended::Lost(why) => lost(&inner, why),
+    Ok(match (ended, weak.upgrade()) {
+        (Ended::Lost(why), Some(inner)) => lost(&inner, why),
+        _ => Ended::Stopped,
     })
 }
 

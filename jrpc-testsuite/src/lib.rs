@@ -20,13 +20,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod autobahn;
+#[cfg(feature = "redis")]
+mod cluster;
 mod faults;
 pub mod flood;
 mod hostile;
+pub mod services;
 mod tcp;
 #[cfg(feature = "rustls")]
 pub mod tls;
 
+#[cfg(feature = "redis")]
+pub use cluster::*;
 pub use faults::*;
 pub use hostile::*;
 #[cfg(feature = "rustls")]
@@ -103,6 +108,12 @@ macro_rules! instantiate {
             #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
             #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,
             #[cfg(feature = "rustls")] wss_reports_an_unusable_root,
+            // Run when the adapter is built with its `redis` feature (a Redis of their own).
+            #[cfg(feature = "redis")] cluster_broadcast_reaches_every_node,
+            #[cfg(feature = "redis")] cluster_membership_and_counts,
+            #[cfg(feature = "redis")] cluster_peer_calls_across_nodes,
+            #[cfg(feature = "redis")] cluster_silent_node_is_forgotten,
+            #[cfg(feature = "redis")] cluster_survives_a_redis_restart,
         );
     };
     (@cases $runtime:ty, $block_on:path; $($(#[$meta:meta])* $case:ident),* $(,)?) => {

@@ -140,7 +140,12 @@ impl RedisServer {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("redis-server: {e} (scripts/install-deps.sh installs it)")))?;
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("redis-server: {e} (scripts/install-deps.sh installs it)"),
+                )
+            })?;
         self.process = Some(Owned(child));
         let deadline = Instant::now() + READY_WITHIN;
         loop {
@@ -226,7 +231,12 @@ impl Nginx {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("nginx: {e} (scripts/install-deps.sh installs it)")))?;
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("nginx: {e} (scripts/install-deps.sh installs it)"),
+                )
+            })?;
         let process = Owned(child);
         let deadline = Instant::now() + READY_WITHIN;
         while TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).is_err() {
@@ -260,7 +270,12 @@ impl Nginx {
 /// The configuration `scripts/cluster.sh` and the README show, for one listening port and
 /// the given upstreams, with every path under `dir`: the WebSocket upgrade (chosen by its
 /// `Upgrade` header) to `websockets`, anything else to `pages`.
-pub fn nginx_conf(port: u16, pages: &[SocketAddr], websockets: &[SocketAddr], dir: &Path) -> String {
+pub fn nginx_conf(
+    port: u16,
+    pages: &[SocketAddr],
+    websockets: &[SocketAddr],
+    dir: &Path,
+) -> String {
     let servers = |upstreams: &[SocketAddr]| -> String {
         upstreams
             .iter()
