@@ -60,6 +60,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             }
         };
         let dial = self.dial(url, secure)?;
+        let groups = self.groups_or_own();
         let (socket, _response) =
             R::connect(request, dial)
                 .await
@@ -75,6 +76,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             &self.config,
             None,
             None,
+            &groups,
         ))
     }
 }
@@ -141,6 +143,7 @@ mod tests {
             runtime: (),
             state: (),
             config: Config::default(),
+            groups: None,
         };
         match builder.dial("wss://localhost/", true) {
             Err(ConnectError::InvalidUrl { reason, .. }) => {

@@ -24,7 +24,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use crate::handler::{Ctx, Reply};
 use crate::peer::Command;
 use crate::runtime::{Runtime, Sleep, WebSocket};
-use crate::{Config, Methods, Peer};
+use crate::{Config, Groups, Methods, Peer};
 
 /// Most inputs (messages and commands) handled in one wake-up before the task yields to others.
 const BUDGET: usize = 128;
@@ -56,6 +56,7 @@ enum Ending {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Starts the task that drives one WebSocket, and returns the handle to its peer.
+#[allow(clippy::too_many_arguments)] // What a connection is made of, each from its owner.
 pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
     rt: &R,
     socket: W,
@@ -64,9 +65,11 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
     config: &Config,
     remote_addr: Option<SocketAddr>,
     server: Option<ServerLink>,
+    groups: &Groups,
 ) -> Peer {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let (peer, commands, closed) = Peer::new(id, remote_addr, config.call_timeout);
+    let (peer, commands, closed) = Peer::new(id, remote_addr, config.call_timeout, groups.clone());
+    groups.connect(&peer);
     let ctx = Ctx {
         peer: peer.clone(),
         state,
@@ -128,6 +131,8 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         self.endpoint.close();
         self.dispatch_events();
         self.commands.close();
+        // Out of its groups before anyone hears it closed (`closed()`, `on_close`).
+        self.ctx.peer.groups().disconnect(&self.ctx.peer);
         let frame = match &ending {
             Ending::Gone(_) => None,
             Ending::TooLarge(reason) => Some(close_frame(CloseCode::Size, reason)),

@@ -27,16 +27,20 @@ mod client;
 pub mod cluster;
 mod config;
 mod connection;
+mod groups;
 mod handler;
 mod handshake;
 mod methods;
 mod peer;
+// TEMPORARY: replaced by branch `push` (Frame, Peer::try_push) when it is merged.
+mod push_shim;
 mod runtime;
 mod server;
 
 pub use builder::{Builder, ClientBuilder, ServerBuilder};
 pub use client::{Client, ConnectError};
 pub use config::Config;
+pub use groups::{Backend, Broadcast, Change, Delivery, Groups, Skipped, Target};
 pub use handler::{
     AsyncCtxFn, AsyncFn, BoxFuture, Ctx, Fallible, Handler, IntoResult, Plain, Reply, SyncCtxFn,
     SyncFn,
@@ -44,6 +48,7 @@ pub use handler::{
 pub use jrpc_proto::{CallError, IntoParams, Params, RpcError};
 pub use methods::Methods;
 pub use peer::Peer;
+pub use push_shim::Frame;
 pub use runtime::{Dial, Runtime, Sleep, WebSocket};
 /// The TLS library of `wss://` connections (feature `rustls`).
 #[cfg(feature = "rustls")]
@@ -58,8 +63,9 @@ pub use tungstenite;
 macro_rules! adapter_api {
     ($runtime:ty, $name:literal) => {
         pub use $crate::{
-            Builder, CallError, Config, ConnectError, Ctx, Handler, IntoParams, IntoResult,
-            Methods, Params, Peer, RpcError, ServerHandle,
+            Backend, Broadcast, Builder, CallError, Change, Config, ConnectError, Ctx, Delivery, Groups, Handler,
+            IntoParams, IntoResult, Methods, Params, Peer, RpcError, ServerHandle, Skipped,
+            Target,
         };
 
         #[doc = concat!("A JRPC WebSocket server on ", $name, ".")]

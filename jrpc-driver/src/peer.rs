@@ -14,6 +14,8 @@ use jrpc_proto::{CallError, IntoParams, Params, Responder, RpcError};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::Groups;
+
 /// What a peer handle or a method task asks of the connection task that owns the endpoint.
 pub(crate) enum Command {
     Call {
@@ -53,6 +55,7 @@ struct Inner {
     default_timeout: Option<Duration>,
     closed: Shared<oneshot::Receiver<()>>,
     locals: Mutex<Locals>,
+    groups: Groups,
 }
 
 impl fmt::Debug for Peer {
@@ -72,6 +75,7 @@ impl Peer {
         id: u64,
         remote_addr: Option<SocketAddr>,
         default_timeout: Option<Duration>,
+        groups: Groups,
     ) -> (Self, mpsc::UnboundedReceiver<Command>, oneshot::Sender<()>) {
         let (commands, receiver) = mpsc::unbounded();
         let (closed_tx, closed_rx) = oneshot::channel();
@@ -82,6 +86,7 @@ impl Peer {
             default_timeout,
             closed: closed_rx.shared(),
             locals: Mutex::new(HashMap::new()),
+            groups,
         };
         let peer = Self {
             inner: Arc::new(inner),
@@ -97,6 +102,12 @@ impl Peer {
     /// The address of the other side, when known.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.inner.remote_addr
+    }
+
+    /// The registry of groups this connection joins ([`join`](Self::join)) and is counted in:
+    /// its server's, or the one its client builder was given.
+    pub fn groups(&self) -> &Groups {
+        &self.inner.groups
     }
 
     /// Calls `method` on the peer and waits for its answer, decoded as `T`, within the

@@ -12,7 +12,7 @@ use futures_util::{FutureExt, StreamExt};
 
 use crate::connection::{self, ServerLink, ShutdownSignal};
 use crate::handshake::{Guard, Policy};
-use crate::{Builder, Config, Methods, Runtime};
+use crate::{Builder, Config, Groups, Methods, Runtime};
 
 impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
     /// Listens on `addr` (port 0 picks a free port) and logs the address.
@@ -29,6 +29,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
                     tracing::info!(%local_addr, "JRPC server listening");
                     let (stop, stopped) = oneshot::channel();
                     let (tracker, connections) = mpsc::channel(0);
+                    let groups = self.groups_or_own();
                     return Ok(Server {
                         policy: Policy::new(&self.config, local_addr),
                         runtime: self.runtime,
@@ -44,6 +45,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
                                 stop: Some(stop),
                                 connections: Some(connections),
                             })),
+                            groups,
                         },
                     });
                 }
@@ -95,6 +97,11 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
         self.handle.clone()
     }
 
+    /// The groups of its connections; every connection is in [`Groups::all`].
+    pub fn groups(&self) -> &Groups {
+        &self.handle.groups
+    }
+
     /// Accepts connections until shutdown. Each handshake runs in a task of its own, bounded
     /// by the handshake timeout; each connection then runs in its own task.
     pub async fn run(self) {
@@ -132,6 +139,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
         let config = self.config.clone();
         let signal = self.signal.clone();
         let tracker = self.tracker.clone();
+        let groups = self.handle.groups.clone();
         let deadline = Instant::now() + config.handshake_timeout;
         self.runtime.spawn(async move {
             let handshake = std::pin::pin!(R::accept_websocket(tcp, guard, config.websocket()));
@@ -145,6 +153,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
                         &config,
                         Some(peer_addr),
                         Some(ServerLink { signal, tracker }),
+                        &groups,
                     );
                 }
                 Either::Left((Err(e), _)) => {
@@ -163,6 +172,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
     inner: Arc<Mutex<HandleInner>>,
+    groups: Groups,
 }
 
 #[derive(Debug)]
@@ -172,6 +182,11 @@ struct HandleInner {
 }
 
 impl ServerHandle {
+    /// The groups of the server's connections, to broadcast from anywhere.
+    pub fn groups(&self) -> &Groups {
+        &self.groups
+    }
+
     /// Stops accepting and closes every connection (code 1001) once its running methods have
     /// finished, or when `grace` has passed. Resolves when every connection has closed.
     pub async fn shutdown(&self, grace: Duration) {

@@ -24,6 +24,7 @@ pub mod autobahn;
 mod cluster;
 mod faults;
 pub mod flood;
+mod groups;
 mod hostile;
 pub mod services;
 mod tcp;
@@ -33,6 +34,7 @@ pub mod tls;
 #[cfg(feature = "redis")]
 pub use cluster::*;
 pub use faults::*;
+pub use groups::*;
 pub use hostile::*;
 #[cfg(feature = "rustls")]
 pub use tls::{
@@ -104,6 +106,12 @@ macro_rules! instantiate {
             fault_child,
             killed_client_process_mid_call,
             killed_server_process_fails_calls_at_once,
+            groups_membership,
+            groups_left_on_close,
+            broadcast_to_group_except_and_all,
+            broadcast_order_under_concurrent_publishers,
+            request_to_group_collects_each_answer,
+            client_connections_share_a_registry,
             // Run when the adapter is built with its `rustls` feature.
             #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
             #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,
