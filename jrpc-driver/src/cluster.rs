@@ -1,11 +1,13 @@
 //! Groups, broadcast and peer calls across server processes, over Redis (feature `redis`).
 //!
-//! Each process (a *node*) keeps its own connections and their groups in memory, as in one
-//! process, and links to one Redis:
+//! Each process (a *node*) keeps its own connections and their groups in memory, in its
+//! server's [`Groups`], as in one process; a [`Cluster`] is that registry's backend and links
+//! it to one Redis:
 //!
-//! - **Broadcast** to a group (optionally except one peer) or to every connection is delivered
-//!   at once to the members on this node and published on the cluster's broadcast channel
-//!   (Redis pub/sub); every other node delivers it to its own members.
+//! - **Broadcast** (`groups.to(group).invoke(..)`, with `.except(peer)`, or `groups.all()`)
+//!   is delivered at once to the members on this node and published, already encoded, on the
+//!   cluster's broadcast channel (Redis pub/sub); every other node delivers it to its own
+//!   members ([`Groups::deliver`]).
 //! - **Membership** is written to Redis (one set per node and group, refreshed by the node's
 //!   heartbeat) so that [`members`](Cluster::members) and [`count`](Cluster::count) are
 //!   cluster-wide.
@@ -20,13 +22,14 @@
 //!   anew. What is broadcast while Redis is unreachable reaches the local members only: the
 //!   other nodes never see it (at most once).
 //!
-//! Order: the broadcasts published by one node reach every member, on every node, in one
-//! order (the node delivers locally and queues for Redis under one lock; Redis relays one
-//! connection's messages in order). Broadcasts published by several nodes reach the members of
-//! any one node in one order, but two nodes may interleave them differently (each delivers its
-//! own at once, the others' as Redis relays them).
+//! Order: the broadcasts to a group published by one node reach every member, on every node,
+//! in one order (the node delivers locally and queues for Redis under the group's lock; Redis
+//! relays one connection's messages in order, and each node delivers them in that order).
+//! Broadcasts published by several nodes reach the members of any one node in one order, but
+//! two nodes may interleave them differently: each delivers its own at once and the others'
+//! as Redis relays them (the nodes that publish none all see Redis's one order).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
@@ -44,8 +47,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::peer::Command;
-use crate::{Peer, Runtime};
+use crate::{Backend, Change, Frame, Groups, Peer, Runtime, Target};
 
 /// Settings of a [`Cluster`]; the defaults suit a few processes on one Redis.
 #[derive(Debug, Clone)]
@@ -117,8 +119,9 @@ impl ClusterConfig {
     }
 
     /// How many messages may wait to be written to Redis, and how many received ones may wait
-    /// to be handled (default 65,536 each): past that, broadcasts are not published and calls
-    /// fail with [`ClusterError::Unavailable`], rather than memory growing.
+    /// to be handled (default 65,536 each): past that, broadcasts are not published (and
+    /// counted in [`ClusterStats::unpublished`]) and calls fail with
+    /// [`ClusterError::Unavailable`], rather than memory growing.
     pub fn queue(mut self, messages: usize) -> Self {
         self.queue = messages.max(1);
         self
@@ -214,16 +217,6 @@ impl ClusterError {
     }
 }
 
-/// What one broadcast did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Broadcast {
-    /// Connections of this node it was queued on.
-    pub local: usize,
-    /// Whether it was handed to Redis for the other nodes; false while Redis is unreachable
-    /// (the other nodes never get it).
-    pub published: bool,
-}
-
 /// Figures of a [`Cluster`], for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ClusterStats {
@@ -237,9 +230,8 @@ pub struct ClusterStats {
     pub dropped_inbound: u64,
 }
 
-/// The cluster backend of one server process: its connections, their groups, and its link to
-/// Redis. Cheap to clone; create one per process with [`Cluster::start`] and keep it in the
-/// server's state.
+/// The cluster backend of one server process's [`Groups`], and its link to Redis. Cheap to
+/// clone; create one per process with [`Cluster::start`] and keep it in the server's state.
 pub struct Cluster<R: Runtime> {
     inner: Arc<Inner<R>>,
 }
@@ -266,6 +258,8 @@ struct Inner<R> {
     node: Arc<str>,
     config: ClusterConfig,
     keys: Keys,
+    /// The registry whose backend this is: remote broadcasts are delivered through it.
+    groups: Groups,
     local: Mutex<Local>,
     /// The link's writer side: `None` while Redis is unreachable.
     outbox: Mutex<Option<mpsc::Sender<Op>>>,
@@ -279,16 +273,12 @@ struct Inner<R> {
     stopped: AtomicBool,
 }
 
-/// This node's connections and groups.
+/// This node's connections and groups, as the registry reports them: for calls from other
+/// nodes, and for writing the membership anew at each link.
 #[derive(Default)]
 struct Local {
-    peers: HashMap<u64, Attached>,
-    groups: HashMap<String, BTreeMap<u64, Peer>>,
-}
-
-struct Attached {
-    peer: Peer,
-    groups: BTreeSet<String>,
+    peers: HashMap<u64, Peer>,
+    groups: HashMap<String, BTreeSet<u64>>,
 }
 
 /// The Redis names of one cluster.
@@ -344,15 +334,13 @@ enum Op {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "t")]
 enum Wire {
-    /// A broadcast to a group (or to all connections when `group` is `None`).
+    /// A broadcast to a group (or to all connections when `group` is `None`): the encoded
+    /// notification, as its members get it.
     #[serde(rename = "b")]
     Broadcast {
         from: String,
         group: Option<String>,
-        except: Option<PeerId>,
-        method: String,
-        args: Vec<Value>,
-        kwargs: Map<String, Value>,
+        frame: String,
     },
     /// A call to one of the receiving node's connections.
     #[serde(rename = "c")]
@@ -406,10 +394,19 @@ fn random_u64() -> u64 {
 
 impl<R: Runtime> Cluster<R> {
     /// Starts this process's node of the cluster on the Redis at `redis_url`
-    /// (`redis://HOST:PORT/?protocol=resp3`; RESP3 is required and added when missing). Links
-    /// in the background: it returns at once, and the node works locally until Redis answers
-    /// (see [`wait_connected`](Self::wait_connected)).
-    pub fn start(runtime: R, redis_url: &str, config: ClusterConfig) -> Result<Self, ClusterError> {
+    /// (`redis://HOST:PORT/`; RESP3, which it needs, is chosen whatever the URL says), as the
+    /// backend of `groups` (the server's, [`Server::groups`](crate::Server::groups)): set it
+    /// up before the server accepts connections. Links in the background: it returns at once,
+    /// and the node works locally until Redis answers (see
+    /// [`wait_connected`](Self::wait_connected)).
+    ///
+    /// Fails if the URL is not one, or if `groups` has a backend already.
+    pub fn start(
+        runtime: R,
+        groups: &Groups,
+        redis_url: &str,
+        config: ClusterConfig,
+    ) -> Result<Self, ClusterError> {
         let mut info = redis::IntoConnectionInfo::into_connection_info(redis_url)
             .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
         let redis_settings = info
@@ -427,6 +424,7 @@ impl<R: Runtime> Cluster<R> {
                 prefix: config.prefix.clone(),
             },
             config,
+            groups: groups.clone(),
             local: Mutex::default(),
             outbox: Mutex::new(None),
             connection: Mutex::new(None),
@@ -437,6 +435,12 @@ impl<R: Runtime> Cluster<R> {
             dropped_inbound: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
         });
+        let bridge = Arc::new(Bridge(Arc::downgrade(&inner)));
+        if groups.set_backend(bridge).is_err() {
+            return Err(ClusterError::Unavailable(
+                "these groups have a backend already".to_owned(),
+            ));
+        }
         runtime.spawn(link(Arc::downgrade(&inner), client));
         Ok(Self { inner })
     }
@@ -503,79 +507,6 @@ impl<R: Runtime> Cluster<R> {
                 )
                 .await;
         }
-    }
-
-    /// Registers `peer` (a connection of this process) with the cluster, so that calls from
-    /// other processes and [`broadcast_all`](Self::broadcast_all) reach it; it leaves by
-    /// itself (and all its groups) when its connection closes. [`join`](Self::join) does it
-    /// too. Returns its cluster-wide id.
-    pub fn attach(&self, peer: &Peer) -> PeerId {
-        let id = self.peer_id(peer);
-        let mut local = lock(&self.inner.local);
-        if local.peers.contains_key(&peer.id()) || peer.is_closed() {
-            return id;
-        }
-        local.peers.insert(
-            peer.id(),
-            Attached {
-                peer: peer.clone(),
-                groups: BTreeSet::new(),
-            },
-        );
-        drop(local);
-        let inner = Arc::downgrade(&self.inner);
-        let watched = peer.clone();
-        self.inner.runtime.spawn(async move {
-            watched.closed().await;
-            if let Some(inner) = inner.upgrade() {
-                inner.detach(watched.id());
-            }
-        });
-        id
-    }
-
-    /// Adds `peer` (a connection of this process) to `group`, cluster-wide.
-    pub fn join(&self, group: &str, peer: &Peer) {
-        self.attach(peer);
-        let mut local = lock(&self.inner.local);
-        let Some(attached) = local.peers.get_mut(&peer.id()) else {
-            return; // Closed meanwhile.
-        };
-        if !attached.groups.insert(group.to_owned()) {
-            return;
-        }
-        local
-            .groups
-            .entry(group.to_owned())
-            .or_default()
-            .insert(peer.id(), peer.clone());
-        self.inner.write(Op::Join {
-            group: group.to_owned(),
-            local: peer.id(),
-        });
-    }
-
-    /// Removes `peer` from `group`, cluster-wide.
-    pub fn leave(&self, group: &str, peer: &Peer) {
-        let mut local = lock(&self.inner.local);
-        local.leave(group, peer.id());
-        if let Some(attached) = local.peers.get_mut(&peer.id()) {
-            if attached.groups.remove(group) {
-                self.inner.write(Op::Leave {
-                    group: group.to_owned(),
-                    local: peer.id(),
-                });
-            }
-        }
-    }
-
-    /// The members of `group` on this node only (no Redis involved).
-    pub fn local_members(&self, group: &str) -> Vec<Peer> {
-        lock(&self.inner.local)
-            .groups
-            .get(group)
-            .map(|members| members.values().cloned().collect())
-            .unwrap_or_default()
     }
 
     /// The members of `group` on every live node.
@@ -647,38 +578,6 @@ impl<R: Runtime> Cluster<R> {
         }
         let sets: Vec<Vec<u64>> = self.redis(pipe.query_async(&mut connection)).await?;
         Ok(nodes.into_iter().zip(sets).collect())
-    }
-
-    /// Sends the notification `method(params)` to every member of `group` on every node.
-    pub fn broadcast(
-        &self,
-        group: &str,
-        method: &str,
-        params: impl IntoParams,
-    ) -> Result<Broadcast, CallError> {
-        self.inner
-            .broadcast(Some(group), None, method, encode(params)?)
-    }
-
-    /// [`broadcast`](Self::broadcast) to every member but `except` (the sender, say).
-    pub fn broadcast_except(
-        &self,
-        group: &str,
-        except: &PeerId,
-        method: &str,
-        params: impl IntoParams,
-    ) -> Result<Broadcast, CallError> {
-        self.inner
-            .broadcast(Some(group), Some(except), method, encode(params)?)
-    }
-
-    /// Sends the notification `method(params)` to every attached connection on every node.
-    pub fn broadcast_all(
-        &self,
-        method: &str,
-        params: impl IntoParams,
-    ) -> Result<Broadcast, CallError> {
-        self.inner.broadcast(None, None, method, encode(params)?)
     }
 
     /// Calls `method` on the connection `to`, on whichever node it is, and waits for its
@@ -841,52 +740,7 @@ impl Outcome {
     }
 }
 
-impl Local {
-    fn leave(&mut self, group: &str, id: u64) {
-        if let Some(members) = self.groups.get_mut(group) {
-            members.remove(&id);
-            if members.is_empty() {
-                self.groups.remove(group);
-            }
-        }
-    }
-
-    /// The connections a broadcast reaches on this node.
-    fn targets(&self, group: Option<&str>) -> Vec<&Peer> {
-        match group {
-            Some(group) => self
-                .groups
-                .get(group)
-                .map(|members| members.values().collect())
-                .unwrap_or_default(),
-            None => self.peers.values().map(|a| &a.peer).collect(),
-        }
-    }
-}
-
-/// Queues a notification on `peer` without waiting (per-connection FIFO); whether it was.
-fn push(peer: &Peer, method: &str, params: &Params) -> bool {
-    let (done, _) = oneshot::channel();
-    peer.send(Command::Notify {
-        method: method.to_owned(),
-        params: params.clone(),
-        done,
-    })
-    .is_ok()
-}
-
 impl<R: Runtime> Inner<R> {
-    fn detach(&self, id: u64) {
-        let mut local = lock(&self.local);
-        let Some(attached) = local.peers.remove(&id) else {
-            return;
-        };
-        for group in attached.groups {
-            local.leave(&group, id);
-            self.write(Op::Leave { group, local: id });
-        }
-    }
-
     /// Queues `op` for Redis; while unlinked it is dropped (a resync at the next link writes
     /// the membership anew). Called under the `local` lock for membership changes, so that the
     /// order of the ops is the order of the changes.
@@ -912,57 +766,6 @@ impl<R: Runtime> Inner<R> {
         })
     }
 
-    fn broadcast(
-        &self,
-        group: Option<&str>,
-        except: Option<&PeerId>,
-        method: &str,
-        params: Params,
-    ) -> Result<Broadcast, CallError> {
-        let wire = Wire::Broadcast {
-            from: self.node.to_string(),
-            group: group.map(str::to_owned),
-            except: except.cloned(),
-            method: method.to_owned(),
-            args: params.args.clone(),
-            kwargs: params.kwargs.clone(),
-        };
-        let payload = serde_json::to_string(&wire).map_err(|e| CallError::Encode(e.to_string()))?;
-        let skip = except.filter(|e| *e.node == *self.node).map(|e| e.local);
-        // One lock for delivery and queueing: every member, here and elsewhere, gets this
-        // node's broadcasts in one order.
-        let local = lock(&self.local);
-        let delivered = local
-            .targets(group)
-            .into_iter()
-            .filter(|peer| Some(peer.id()) != skip)
-            .filter(|peer| push(peer, method, &params))
-            .count();
-        let published = self.write(Op::Publish {
-            channel: self.keys.broadcast(),
-            payload,
-        });
-        drop(local);
-        if !published {
-            self.unpublished.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(Broadcast {
-            local: delivered,
-            published,
-        })
-    }
-
-    /// A broadcast from another node: delivered to the members here.
-    fn deliver(&self, group: Option<&str>, except: Option<&PeerId>, method: &str, params: &Params) {
-        let skip = except.filter(|e| *e.node == *self.node).map(|e| e.local);
-        let local = lock(&self.local);
-        for peer in local.targets(group) {
-            if Some(peer.id()) != skip {
-                push(peer, method, params);
-            }
-        }
-    }
-
     async fn call_local(
         &self,
         id: u64,
@@ -971,7 +774,7 @@ impl<R: Runtime> Inner<R> {
         timeout: Duration,
         notify: bool,
     ) -> Outcome {
-        let peer = lock(&self.local).peers.get(&id).map(|a| a.peer.clone());
+        let peer = lock(&self.local).peers.get(&id).cloned();
         let Some(peer) = peer else {
             return Outcome::Gone;
         };
@@ -994,17 +797,13 @@ impl<R: Runtime> Inner<R> {
             }
         };
         match wire {
-            Wire::Broadcast {
-                from,
-                group,
-                except,
-                method,
-                args,
-                kwargs,
-            } => {
+            Wire::Broadcast { from, group, frame } => {
                 if *from != *self.node {
-                    let params = Params::new(args, kwargs);
-                    self.deliver(group.as_deref(), except.as_ref(), &method, &params);
+                    let target = group.as_deref().map_or(Target::All, Target::Group);
+                    match Frame::from_text(&frame) {
+                        Ok(frame) => drop(self.groups.deliver(target, &[], &frame)),
+                        Err(e) => tracing::warn!(error = %e, "cluster: undecodable broadcast"),
+                    }
                 }
             }
             Wire::Call {
@@ -1269,7 +1068,7 @@ fn resync<R: Runtime>(inner: &Inner<R>, local: &Local, old_groups: &[String]) ->
     }
     pipe.del(keys.node_groups(node));
     for (group, members) in &local.groups {
-        let ids: Vec<u64> = members.keys().copied().collect();
+        let ids: Vec<u64> = members.iter().copied().collect();
         pipe.sadd(keys.members(node, group), ids)
             .pexpire(keys.members(node, group), ttl);
         pipe.sadd(keys.node_groups(node), group);
@@ -1342,6 +1141,82 @@ impl<R: Runtime> Inner<R> {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The registry's view of the node: what [`Groups`] calls, under its locks (so it only
+/// records and queues).
+struct Bridge<R: Runtime>(Weak<Inner<R>>);
+
+impl<R: Runtime> Backend for Bridge<R> {
+    fn changed(&self, change: Change<'_>) {
+        let Some(inner) = self.0.upgrade() else {
+            return;
+        };
+        let mut local = lock(&inner.local);
+        match change {
+            Change::Connected(peer) => {
+                local.peers.insert(peer.id(), peer.clone());
+            }
+            Change::Joined { group, peer } => {
+                if local
+                    .groups
+                    .entry(group.to_owned())
+                    .or_default()
+                    .insert(peer.id())
+                {
+                    inner.write(Op::Join {
+                        group: group.to_owned(),
+                        local: peer.id(),
+                    });
+                }
+            }
+            Change::Left { group, peer } => {
+                let Some(members) = local.groups.get_mut(group) else {
+                    return;
+                };
+                if members.remove(&peer.id()) {
+                    if members.is_empty() {
+                        local.groups.remove(group);
+                    }
+                    inner.write(Op::Leave {
+                        group: group.to_owned(),
+                        local: peer.id(),
+                    });
+                }
+            }
+            Change::Disconnected(peer) => {
+                local.peers.remove(&peer.id());
+            }
+        }
+    }
+
+    fn published(&self, target: Target<'_>, _except: &[u64], frame: &Frame) {
+        // The excepted connections are this node's: no other node has them.
+        let Some(inner) = self.0.upgrade() else {
+            return;
+        };
+        let group = match target {
+            Target::All => None,
+            Target::Group(name) => Some(name.to_owned()),
+        };
+        let published = frame.to_text().ok().and_then(|frame| {
+            let wire = Wire::Broadcast {
+                from: inner.node.to_string(),
+                group,
+                frame,
+            };
+            let payload = serde_json::to_string(&wire).ok()?;
+            inner
+                .write(Op::Publish {
+                    channel: inner.keys.broadcast(),
+                    payload,
+                })
+                .then_some(())
+        });
+        if published.is_none() {
+            inner.unpublished.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

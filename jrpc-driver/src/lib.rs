@@ -80,7 +80,7 @@ macro_rules! adapter_api {
         /// Groups, broadcast and peer calls across server processes over Redis.
         #[cfg(feature = "redis")]
         pub use $crate::cluster::{
-            BadPeerId, Broadcast, ClusterConfig, ClusterError, ClusterStats, PeerId,
+            BadPeerId, ClusterConfig, ClusterError, ClusterStats, PeerId,
         };
         #[doc = concat!("The cluster backend of one server process on ", $name, ", over Redis.")]
         #[cfg(feature = "redis")]

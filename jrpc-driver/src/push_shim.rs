@@ -66,3 +66,37 @@ impl Peer {
         })
     }
 }
+
+impl Frame {
+    /// The notification as JSON text, for a cluster backend to carry it to other processes.
+    #[cfg(feature = "redis")]
+    pub(crate) fn to_text(&self) -> Result<String, CallError> {
+        let message = serde_json::json!({
+            "method": &*self.method,
+            "args": self.params.args,
+            "kwargs": self.params.kwargs,
+            "id": null,
+        });
+        serde_json::to_string(&message).map_err(|e| CallError::Encode(e.to_string()))
+    }
+
+    /// A frame from the text [`to_text`](Self::to_text) wrote (on another process).
+    #[cfg(feature = "redis")]
+    pub(crate) fn from_text(text: &str) -> Result<Frame, CallError> {
+        #[derive(serde::Deserialize)]
+        struct Notification {
+            method: String,
+            #[serde(default)]
+            args: Vec<serde_json::Value>,
+            #[serde(default)]
+            kwargs: serde_json::Map<String, serde_json::Value>,
+        }
+        let n: Notification =
+            serde_json::from_str(text).map_err(|e| CallError::Decode(e.to_string()))?;
+        Ok(Frame {
+            method: n.method.into(),
+            params: Arc::new(Params::new(n.args, n.kwargs)),
+            len: text.len(),
+        })
+    }
+}

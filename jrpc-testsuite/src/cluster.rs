@@ -3,6 +3,7 @@
 //! ([`RedisServer`]), with clients connected to each. Whole processes killed with SIGKILL
 //! and nginx in front are tested with the `twoway` example (examples/tests/cluster.rs).
 
+use jrpc_driver::Groups;
 use jrpc_driver::cluster::{Cluster, ClusterConfig, ClusterError, PeerId};
 
 use super::*;
@@ -28,34 +29,63 @@ fn config() -> ClusterConfig {
         .reconnect_max(Duration::from_millis(300))
 }
 
-/// A node: a server whose state is its cluster handle. Its pages call `Id`, `Join(group)`,
-/// `Leave(group)`.
+/// A node: a server whose groups have a cluster backend. Its state is the node's id (the
+/// cluster handle is the case's alone: dropping it is the node dying without a goodbye). Its
+/// pages call `Id`, `Join(group)`, `Leave(group)` and `ShoutOthers(group, text)`.
 struct Node<R: Runtime> {
     cluster: Cluster<R>,
+    groups: Groups,
     server: Running,
 }
 
 async fn node<R: Runtime + Default>(redis: &RedisServer) -> Node<R> {
-    let cluster = Cluster::start(R::default(), &redis.url(), config()).expect("a cluster");
+    let groups = Groups::new();
+    let cluster = Cluster::start(R::default(), &groups, &redis.url(), config()).expect("a cluster");
     assert!(
         cluster.wait_connected(WAIT).await,
         "the node did not link to Redis"
     );
+    let node_id: Arc<str> = cluster.node_id().into();
     let methods = Methods::with_state()
-        .on_open(|ctx: Ctx<Cluster<R>>| async move {
-            ctx.state().attach(ctx.peer());
+        .add("Id", |ctx: Ctx<Arc<str>>| {
+            format!("{}.{}", ctx.state(), ctx.peer().id())
         })
-        .add("Id", |ctx: Ctx<Cluster<R>>| async move {
-            ctx.state().peer_id(ctx.peer()).to_string()
+        .add("Join", |ctx: Ctx<Arc<str>>, group: String| {
+            assert!(ctx.peer().join(&group));
         })
-        .add("Join", |ctx: Ctx<Cluster<R>>, group: String| async move {
-            ctx.state().join(&group, ctx.peer());
+        .add("Leave", |ctx: Ctx<Arc<str>>, group: String| {
+            ctx.peer().leave(&group);
         })
-        .add("Leave", |ctx: Ctx<Cluster<R>>, group: String| async move {
-            ctx.state().leave(&group, ctx.peer());
-        });
-    let server = serve_with::<R, _>(Config::default(), cluster.clone(), methods).await;
-    Node { cluster, server }
+        .add(
+            "ShoutOthers",
+            |ctx: Ctx<Arc<str>>, group: String, text: String| {
+                let sent = ctx
+                    .groups()
+                    .to(&group)
+                    .except(ctx.peer())
+                    .invoke("Heard", (text,));
+                sent.map(|d| d.delivered)
+                    .map_err(|e| RpcError::internal(e.to_string()))
+            },
+        );
+    let bind = Server::<R>::builder()
+        .state(node_id)
+        .groups(groups.clone())
+        .bind("127.0.0.1:0", methods);
+    let server = within::<R, _>("bind", bind)
+        .await
+        .expect("bind 127.0.0.1:0");
+    let running = Running {
+        addr: server.local_addr(),
+        url: format!("ws://{}", server.local_addr()),
+        handle: server.handle(),
+    };
+    R::default().spawn(server.run());
+    Node {
+        cluster,
+        groups,
+        server: running,
+    }
 }
 
 /// A page: its connection, its cluster-wide id, and what it heard (`Heard(text)`). It
@@ -127,18 +157,19 @@ pub async fn cluster_broadcast_reaches_every_node<R: Runtime + Default>() {
     let mut outsider = page::<R>(&b, &[]).await;
     await_count::<R>(&a.cluster, "room", 3, WAIT).await;
 
-    let sent = a.cluster.broadcast("room", "Heard", ("hello",)).unwrap();
-    assert_eq!((sent.local, sent.published), (1, true));
+    let sent = a.groups.to("room").invoke("Heard", ("hello",)).unwrap();
+    assert_eq!(sent.delivered, 1);
     for page in [&mut a1, &mut b1, &mut b2] {
         assert_eq!(page.hears::<R>("the group broadcast").await, "hello");
     }
 
     // Except one page: it gets the next message, not this one. (Both from one node: the
     // broadcasts of two nodes may interleave differently on each.)
-    b.cluster
-        .broadcast_except("room", &b1.id, "Heard", ("not b1",))
+    let others: usize = call::<R, _>(&b1.peer, "ShoutOthers", ("room", "not b1"))
+        .await
         .unwrap();
-    b.cluster.broadcast("room", "Heard", ("all",)).unwrap();
+    assert_eq!(others, 1, "b2 is b's other member");
+    b.groups.to("room").invoke("Heard", ("all",)).unwrap();
     assert_eq!(a1.hears::<R>("except").await, "not b1");
     assert_eq!(b2.hears::<R>("except").await, "not b1");
     assert_eq!(b1.hears::<R>("the next").await, "all");
@@ -146,15 +177,16 @@ pub async fn cluster_broadcast_reaches_every_node<R: Runtime + Default>() {
     assert_eq!(b2.hears::<R>("the next").await, "all");
 
     // To every connection of every node, members or not.
-    a.cluster.broadcast_all("Heard", ("everyone",)).unwrap();
+    a.groups.all().invoke("Heard", ("everyone",)).unwrap();
     for page in [&mut a1, &mut b1, &mut b2, &mut outsider] {
         assert_eq!(page.hears::<R>("broadcast_all").await, "everyone");
     }
 
     // One publisher, many messages: every page, here and there, in publish order.
     for i in 0..200 {
-        a.cluster
-            .broadcast("room", "Heard", (i.to_string(),))
+        a.groups
+            .to("room")
+            .invoke("Heard", (i.to_string(),))
             .unwrap();
     }
     for page in [&mut a1, &mut b1, &mut b2] {
@@ -163,7 +195,7 @@ pub async fn cluster_broadcast_reaches_every_node<R: Runtime + Default>() {
         }
     }
     // The outsider heard nothing of the group's traffic.
-    a.cluster.broadcast_all("Heard", ("last",)).unwrap();
+    a.groups.all().invoke("Heard", ("last",)).unwrap();
     assert_eq!(outsider.hears::<R>("last").await, "last");
 }
 
@@ -182,7 +214,7 @@ pub async fn cluster_membership_and_counts<R: Runtime + Default>() {
     let mut expected = vec![a1.id.clone(), b1.id.clone()];
     expected.sort();
     assert_eq!(members, expected);
-    assert_eq!(a.cluster.local_members("red").len(), 1);
+    assert_eq!(a.groups.count("red"), 1);
 
     call::<R, ()>(&a1.peer, "Leave", ("red",)).await.unwrap();
     await_count::<R>(&b.cluster, "red", 1, WAIT).await;
@@ -289,14 +321,13 @@ pub async fn cluster_peer_calls_across_nodes<R: Runtime + Default>() {
 pub async fn cluster_silent_node_is_forgotten<R: Runtime + Default>() {
     let redis = redis::<R>().await;
     let a = node::<R>(&redis).await;
-    let a1 = page::<R>(&a, &["room"]).await;
-    let doomed = Cluster::start(R::default(), &redis.url(), config()).expect("a cluster");
-    assert!(doomed.wait_connected(WAIT).await);
-    // A connection of this process registered with a second node.
-    doomed.join("room", &a1.peer);
+    let _a1 = page::<R>(&a, &["room"]).await;
+    let doomed = node::<R>(&redis).await;
+    let _d1 = page::<R>(&doomed, &["room"]).await;
     await_count::<R>(&a.cluster, "room", 2, WAIT).await;
     assert_eq!(a.cluster.nodes().await.unwrap().len(), 2);
-    drop(doomed);
+    // Its link stops, its pages stay connected: no goodbye reaches Redis.
+    drop(doomed.cluster);
     await_count::<R>(&a.cluster, "room", 1, TTL + WAIT).await;
     assert_eq!(
         a.cluster.nodes().await.unwrap(),
@@ -323,11 +354,14 @@ pub async fn cluster_survives_a_redis_restart<R: Runtime + Default>() {
         );
         sleep::<R>(Duration::from_millis(20)).await;
     }
+    let unpublished = a.cluster.stats().unpublished;
     let sent = a
-        .cluster
-        .broadcast("room", "Heard", ("local only",))
+        .groups
+        .to("room")
+        .invoke("Heard", ("local only",))
         .unwrap();
-    assert_eq!((sent.local, sent.published), (1, false));
+    assert_eq!(sent.delivered, 1);
+    assert_eq!(a.cluster.stats().unpublished, unpublished + 1);
     assert_eq!(
         a1.hears::<R>("a local broadcast while Redis is down").await,
         "local only"
@@ -359,7 +393,7 @@ pub async fn cluster_survives_a_redis_restart<R: Runtime + Default>() {
     }
     // Redis came back empty: the nodes wrote their membership anew.
     await_count::<R>(&b.cluster, "room", 2, WAIT).await;
-    a.cluster.broadcast("room", "Heard", ("back",)).unwrap();
+    a.groups.to("room").invoke("Heard", ("back",)).unwrap();
     assert_eq!(a1.hears::<R>("a broadcast after the restart").await, "back");
     assert_eq!(b1.hears::<R>("a broadcast after the restart").await, "back");
     let answer: String = a
