@@ -9,6 +9,8 @@
 //! | `JRPC_WS_PORT` | `9000` | port of the JRPC WebSocket (`0`: any free port) |
 //! | `JRPC_BIND` | `127.0.0.1` | address both listen on (`0.0.0.0` in a container) |
 //! | `JRPC_ALLOW_ORIGINS` | none | more page origins allowed to open the WebSocket, comma-separated |
+//! | `JRPC_PUBLIC_WS_PORT` | the WebSocket's | port the page dials for the WebSocket (a proxy's, as in `scripts/cluster.sh`) |
+//! | `JRPC_REDIS_URL` | none | `twoway`: the Redis linking several chat processes (see the README) |
 //! | `RUST_LOG` | `info` | log filter |
 //!
 //! Only the example's own page may open the WebSocket: `http://localhost:PORT` and
@@ -28,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use jrpc_driver::{Config, Methods, Runtime, Server};
+use jrpc_driver::{Config, Groups, Methods, Runtime, Server};
 
 /// The browser library, embedded so that each example binary is self-contained.
 pub const JRPC_JS: &str = include_str!("../../js/jrpc.js");
@@ -56,6 +58,9 @@ pub struct Settings {
     pub ws_port: u16,
     /// Page origins allowed besides the example's own (`JRPC_ALLOW_ORIGINS`).
     pub extra_origins: Vec<String>,
+    /// The port the page dials for the WebSocket, when not the WebSocket's own
+    /// (`JRPC_PUBLIC_WS_PORT`: behind a proxy).
+    pub public_ws_port: Option<u16>,
 }
 
 impl Settings {
@@ -72,6 +77,10 @@ impl Settings {
             bind: var("JRPC_BIND").unwrap_or_else(|| "127.0.0.1".to_owned()),
             http_port: port("JRPC_HTTP_PORT", 8080)?,
             ws_port: port("JRPC_WS_PORT", 9000)?,
+            public_ws_port: match var("JRPC_PUBLIC_WS_PORT") {
+                None => None,
+                Some(_) => Some(port("JRPC_PUBLIC_WS_PORT", 0)?),
+            },
             extra_origins: var("JRPC_ALLOW_ORIGINS")
                 .map(|v| {
                     v.split(',')
@@ -120,8 +129,22 @@ where
     R: Runtime + Default,
     S: Clone + Send + Sync + 'static,
 {
+    serve_with_groups::<R, S>(page, methods, state, Groups::new()).await
+}
+
+/// [`serve`] with the server's [`Groups`] given: one with a cluster backend, say.
+pub async fn serve_with_groups<R, S>(
+    page: Page,
+    methods: Methods<S>,
+    state: S,
+    groups: Groups,
+) -> ExitCode
+where
+    R: Runtime + Default,
+    S: Clone + Send + Sync + 'static,
+{
     init_tracing();
-    match try_serve::<R, S>(page, methods, state).await {
+    match try_serve::<R, S>(page, methods, state, groups).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(example = page.name, error = %e, "cannot serve");
@@ -130,7 +153,12 @@ where
     }
 }
 
-async fn try_serve<R, S>(page: Page, methods: Methods<S>, state: S) -> io::Result<()>
+async fn try_serve<R, S>(
+    page: Page,
+    methods: Methods<S>,
+    state: S,
+    groups: Groups,
+) -> io::Result<()>
 where
     R: Runtime + Default,
     S: Clone + Send + Sync + 'static,
@@ -152,6 +180,7 @@ where
     let server = Server::<R>::builder()
         .state(state)
         .config(config)
+        .groups(groups)
         .bind((bind, settings.ws_port), methods)
         .await
         .map_err(|e| context(e, "WebSocket", bind, settings.ws_port))?;
@@ -171,7 +200,10 @@ where
         (
             "/config.js",
             "text/javascript; charset=utf-8",
-            format!("var JRPC_WS_PORT = {ws_port};\n"),
+            format!(
+                "var JRPC_WS_PORT = {};\n",
+                settings.public_ws_port.unwrap_or(ws_port)
+            ),
         ),
     ]);
     http::spawn(http, files)?;
