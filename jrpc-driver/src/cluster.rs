@@ -205,6 +205,10 @@ pub enum ClusterError {
     /// a result that does not decode.
     #[error(transparent)]
     Call(CallError),
+    /// The call could not be made on the peer's process (its queue was full, the message too
+    /// large, …): what that process said.
+    #[error("the call failed on the peer's process: {0}")]
+    Failed(String),
 }
 
 impl ClusterError {
@@ -720,7 +724,7 @@ impl Outcome {
             ))),
             Self::Gone => Err(ClusterError::PeerGone(to.clone())),
             Self::Timeout => Err(ClusterError::Timeout),
-            Self::Failed { message } => Err(ClusterError::Call(CallError::Encode(message))),
+            Self::Failed { message } => Err(ClusterError::Failed(message)),
         }
     }
 
@@ -755,7 +759,8 @@ impl<R: Runtime> Inner<R> {
         };
         sender.try_send(op).map_err(|e| {
             if e.is_full() {
-                // Membership changes must not be lost: relink, which writes them all anew.
+                // Membership changes must not be lost: closing the outbox ends the session once
+                // what it holds is written, and the next link writes the membership anew.
                 if matches!(e.into_inner(), Op::Join { .. } | Op::Leave { .. }) {
                     *outbox = None;
                 }
