@@ -106,7 +106,7 @@ async fn page<R: Runtime + Default>(node: &Node<R>, groups: &[&str]) -> Page {
         .add("Fail", || -> Result<(), RpcError> {
             Err(RpcError::new("Nope", "not today"))
         })
-        .add("Stall", || future::pending::<()>());
+        .add("Stall", future::pending::<()>);
     let peer = client::<R>(&node.server.url, methods).await;
     let id: String = call::<R, _>(&peer, "Id", ()).await.expect("Id");
     for group in groups {
