@@ -805,10 +805,8 @@ impl<R: Runtime> Inner<R> {
             Wire::Broadcast { from, group, frame } => {
                 if *from != *self.node {
                     let target = group.as_deref().map_or(Target::All, Target::Group);
-                    match Frame::from_text(&frame) {
-                        Ok(frame) => drop(self.groups.deliver(target, &[], &frame)),
-                        Err(e) => tracing::warn!(error = %e, "cluster: undecodable broadcast"),
-                    }
+                    let frame = Frame::from_encoded(frame);
+                    drop(self.groups.deliver(target, &[], &frame));
                 }
             }
             Wire::Call {
@@ -1206,21 +1204,18 @@ impl<R: Runtime> Backend for Bridge<R> {
             Target::All => None,
             Target::Group(name) => Some(name.to_owned()),
         };
-        let published = frame.to_text().ok().and_then(|frame| {
-            let wire = Wire::Broadcast {
-                from: inner.node.to_string(),
-                group,
-                frame,
-            };
-            let payload = serde_json::to_string(&wire).ok()?;
-            inner
-                .write(Op::Publish {
-                    channel: inner.keys.broadcast(),
-                    payload,
-                })
-                .then_some(())
+        let wire = Wire::Broadcast {
+            from: inner.node.to_string(),
+            group,
+            frame: frame.as_str().to_owned(),
+        };
+        let published = serde_json::to_string(&wire).is_ok_and(|payload| {
+            inner.write(Op::Publish {
+                channel: inner.keys.broadcast(),
+                payload,
+            })
         });
-        if published.is_none() {
+        if !published {
             inner.unpublished.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -144,6 +144,8 @@ pub enum Change<'a> {
 ///
 /// Both methods are called while the registry holds a lock: they must return quickly (queue
 /// the work for a task of their own), never block, and never call back into the registry.
+/// Connection ids ([`Peer::id`], `except`) are this process's: a backend that addresses peers
+/// across processes pairs them with an id of the process.
 pub trait Backend: Send + Sync + 'static {
     /// Membership changed on this process.
     fn changed(&self, change: Change<'_>);
@@ -154,7 +156,7 @@ pub trait Backend: Send + Sync + 'static {
 }
 
 /// What a broadcast did on this process: how many members got the frame queued, and who was
-/// skipped.
+/// skipped (members on other processes of a cluster are not counted here).
 #[derive(Debug, Clone, Default)]
 pub struct Delivery {
     /// Members whose queue took the frame.
@@ -273,6 +275,11 @@ impl Groups {
             .flatten()
             .map(|g| g.name.to_string())
             .collect()
+    }
+
+    /// The connection of id `id` ([`Peer::id`]) among this registry's, if it is still open.
+    pub fn peer(&self, id: u64) -> Option<Peer> {
+        self.inner.everyone().get(&id).cloned()
     }
 
     /// The names of the groups that have members, in no particular order.

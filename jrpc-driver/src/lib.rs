@@ -31,15 +31,15 @@ mod groups;
 mod handler;
 mod handshake;
 mod methods;
+mod outbound;
 mod peer;
-// TEMPORARY: replaced by branch `push` (Frame, Peer::try_push) when it is merged.
-mod push_shim;
 mod runtime;
 mod server;
 
 pub use builder::{Builder, ClientBuilder, ServerBuilder};
 pub use client::{Client, ConnectError};
 pub use config::Config;
+pub use connection::{CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER};
 pub use groups::{Backend, Broadcast, Change, Delivery, Groups, Skipped, Target};
 pub use handler::{
     AsyncCtxFn, AsyncFn, BoxFuture, Ctx, Fallible, Handler, IntoResult, Plain, Reply, SyncCtxFn,
@@ -47,8 +47,8 @@ pub use handler::{
 };
 pub use jrpc_proto::{CallError, IntoParams, Params, RpcError};
 pub use methods::Methods;
+pub use outbound::{ConnectionStats, Frame};
 pub use peer::Peer;
-pub use push_shim::Frame;
 pub use runtime::{Dial, Runtime, Sleep, WebSocket};
 /// The TLS library of `wss://` connections (feature `rustls`).
 #[cfg(feature = "rustls")]
@@ -63,9 +63,9 @@ pub use tungstenite;
 macro_rules! adapter_api {
     ($runtime:ty, $name:literal) => {
         pub use $crate::{
-            Backend, Broadcast, Builder, CallError, Change, Config, ConnectError, Ctx, Delivery, Groups, Handler,
-            IntoParams, IntoResult, Methods, Params, Peer, RpcError, ServerHandle, Skipped,
-            Target,
+            Backend, Broadcast, Builder, CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER, CallError,
+            Change, Config, ConnectError, ConnectionStats, Ctx, Delivery, Frame, Groups, Handler,
+            IntoParams, IntoResult, Methods, Params, Peer, RpcError, ServerHandle, Skipped, Target,
         };
 
         #[doc = concat!("A JRPC WebSocket server on ", $name, ".")]

@@ -2,7 +2,7 @@
 //! to a group but the sender and to all, a member that stops reading, the order of broadcasts
 //! published from several tasks at once, and a request to every member of a group.
 
-use jrpc_driver::Groups;
+use jrpc_driver::{Backend, Change, Delivery, Frame, Groups, Target};
 
 use super::*;
 
@@ -23,6 +23,16 @@ fn group_methods() -> Methods {
         .add("Name", |ctx: Ctx, name: String| {
             ctx.peer().set_local(Name(name))
         })
+        .add(
+            "Shout",
+            |ctx: Ctx, group: String, text: String| -> Result<usize, CallError> {
+                Ok(ctx
+                    .groups()
+                    .to(&group)
+                    .invoke("Message", (text,))?
+                    .delivered)
+            },
+        )
         .add(
             "Say",
             |ctx: Ctx, group: String, text: String| -> Result<usize, CallError> {
@@ -78,6 +88,10 @@ pub async fn groups_membership<R: Runtime + Default>() {
     assert_eq!(
         ids(&groups.all().members()),
         ids(&[ann_there.clone(), bob_there.clone()])
+    );
+    assert_eq!(
+        groups.peer(ann_there.id()).map(|p| p.id()),
+        Some(ann_there.id())
     );
     assert_eq!(groups.count("red"), 0);
     assert!(groups.names().is_empty());
@@ -156,6 +170,7 @@ pub async fn groups_left_on_close<R: Runtime + Default>() {
     assert_eq!(groups.count("blue"), 0);
     assert!(groups.groups_of(&ann_there).is_empty());
     assert_eq!(ids(&groups.all().members()), [bob_there.id()]);
+    assert!(groups.peer(ann_there.id()).is_none());
     let (id, left, joined) = signal::<R, _>("ann's on_close", &mut closed_groups).await;
     assert_eq!(id, ann_there.id());
     assert!(left.is_empty(), "in {left:?} when on_close ran");
@@ -185,7 +200,12 @@ pub async fn broadcast_to_group_except_and_all<R: Runtime + Default>() {
 
     // Ann says: Bob hears, Ann (the sender) and Cyd (not in the room) do not.
     assert_eq!(call::<R, usize>(&ann, "Say", ("room", "one")).await, Ok(1));
-    let to_room = groups.to("room").invoke("Message", ("two",)).unwrap();
+    // Bob shouts: the whole room hears, Bob too.
+    assert_eq!(
+        call::<R, usize>(&bob, "Shout", ("room", "two")).await,
+        Ok(2)
+    );
+    let to_room = groups.to("room").invoke("Message", ("2b",)).unwrap();
     assert_eq!((to_room.delivered, to_room.skipped.len()), (2, 0));
     let to_all = groups.all().invoke("Message", ("three",)).unwrap();
     assert_eq!((to_all.delivered, to_all.skipped.len()), (3, 0));
@@ -193,8 +213,8 @@ pub async fn broadcast_to_group_except_and_all<R: Runtime + Default>() {
 
     // Each connection gets its messages in order: what one did not get, it would have had
     // before the next one.
-    expect::<R>(&mut to_ann, &["two", "three"]).await;
-    expect::<R>(&mut to_bob, &["one", "two", "three"]).await;
+    expect::<R>(&mut to_ann, &["two", "2b", "three"]).await;
+    expect::<R>(&mut to_bob, &["one", "two", "2b", "three"]).await;
     expect::<R>(&mut to_cyd, &["three"]).await;
 }
 
@@ -206,6 +226,51 @@ async fn expect<R: Runtime + Default>(
     for text in expected {
         assert_eq!(&signal::<R, _>("a message", messages).await, text);
     }
+}
+
+/// A member that stops reading: the others get every broadcast while it is stuck, each as
+/// soon as it is published, and the broadcast reports it skipped (its queue full).
+pub async fn broadcast_skips_a_member_that_does_not_read<R: Runtime + Default>() {
+    const LIMIT: usize = 64 << 10;
+    let config = Config::default().max_queued_bytes(LIMIT);
+    let (methods, mut opens) = opened_peers(group_methods());
+    let server = serve::<R>(config, methods).await;
+    let groups = server.handle.groups().clone();
+
+    // A raw socket joins, reads its answer, then never reads again.
+    let mut stuck = Raw::<R>::connect(&server.url).await;
+    let stuck_there = signal::<R, _>("the stuck peer's open", &mut opens).await;
+    stuck.send_json(&request("Join", json!(["feed"]), 1)).await;
+    assert_eq!(stuck.recv_json().await, success(1, json!(true)));
+    let (reader, mut heard) = listener::<R>(&server.url).await;
+    assert_eq!(call::<R, bool>(&reader, "Join", ("feed",)).await, Ok(true));
+
+    // 8 KiB a broadcast: the kernel's socket buffers fill first, then the stuck peer's queue.
+    let text = "m".repeat(8 << 10);
+    let mut skipped_at = None;
+    for n in 0..4000 {
+        let delivery: Delivery = groups.to("feed").invoke("Message", (&text,)).unwrap();
+        // The reader gets each one before the next is published: the stuck peer delays no one.
+        assert_eq!(
+            signal::<R, _>("the reader's message", &mut heard)
+                .await
+                .len(),
+            text.len()
+        );
+        if let Some(skip) = delivery.skipped.first() {
+            assert_eq!(delivery.skipped.len(), 1, "{delivery:?}");
+            assert_eq!(delivery.delivered, 1);
+            assert_eq!(skip.peer.id(), stuck_there.id());
+            assert_eq!(skip.error, CallError::QueueFull { limit: LIMIT });
+            skipped_at = Some(n);
+            break;
+        }
+        assert_eq!(delivery.delivered, 2);
+    }
+    let skipped_at = skipped_at.expect("the stuck peer was never skipped");
+    eprintln!("the stuck peer was first skipped at broadcast {skipped_at}");
+    // Its queue stays within its bound whatever the publishers do.
+    assert!(stuck_there.stats().queued_bytes <= LIMIT);
 }
 
 /// Several tasks publish to one group at once (and one to all): every member sees one and the
@@ -363,4 +428,113 @@ pub async fn client_connections_share_a_registry<R: Runtime + Default>() {
     peers[0].close();
     within::<R, _>("the first connection to close", peers[0].closed()).await;
     assert_eq!(groups.all().count(), 1);
+}
+
+/// What a recording cluster backend saw.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<String>>,
+}
+
+impl Backend for Recorder {
+    fn changed(&self, change: Change<'_>) {
+        let line = match change {
+            Change::Connected(peer) => format!("connected {}", peer.id()),
+            Change::Joined { group, peer } => format!("joined {group} {}", peer.id()),
+            Change::Left { group, peer } => format!("left {group} {}", peer.id()),
+            Change::Disconnected(peer) => format!("disconnected {}", peer.id()),
+        };
+        self.seen.lock().unwrap().push(line);
+    }
+
+    fn published(&self, target: Target<'_>, except: &[u64], frame: &Frame) {
+        let line = format!(
+            "published {target:?} except {except:?}, {} bytes",
+            frame.len()
+        );
+        self.seen.lock().unwrap().push(line);
+    }
+}
+
+impl Recorder {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.seen.lock().unwrap())
+    }
+}
+
+/// The seam of a cluster backend: it sees every membership change in order and every broadcast
+/// published here (once, encoded, with its target); what it delivers from elsewhere
+/// ([`Groups::deliver`]) reaches the local members and is not handed back to it.
+pub async fn groups_backend_sees_changes_and_broadcasts<R: Runtime + Default>() {
+    let groups = Groups::new();
+    let recorder = Arc::new(Recorder::default());
+    assert!(groups.set_backend(recorder.clone()).is_ok());
+    assert!(groups.set_backend(recorder.clone()).is_err(), "set twice");
+    let (methods, mut opens) = opened_peers(group_methods());
+    let bind = Server::<R>::builder()
+        .groups(groups.clone())
+        .bind("127.0.0.1:0", methods);
+    let server = within::<R, _>("bind", bind).await.unwrap();
+    let url = format!("ws://{}", server.local_addr());
+    R::default().spawn(server.run());
+
+    let (ann, mut to_ann) = listener::<R>(&url).await;
+    let ann_id = signal::<R, _>("ann's open", &mut opens).await.id();
+    let (bob, mut to_bob) = listener::<R>(&url).await;
+    let bob_id = signal::<R, _>("bob's open", &mut opens).await.id();
+    for peer in [&ann, &bob] {
+        assert_eq!(call::<R, bool>(peer, "Join", ("room",)).await, Ok(true));
+    }
+    assert_eq!(call::<R, usize>(&ann, "Say", ("room", "hi")).await, Ok(1));
+    let hi = Frame::notification("Message", ("hi",), 1 << 20).unwrap();
+    assert_eq!(
+        recorder.take(),
+        [
+            format!("connected {ann_id}"),
+            format!("connected {bob_id}"),
+            format!("joined room {ann_id}"),
+            format!("joined room {bob_id}"),
+            format!(
+                "published Group(\"room\") except [{ann_id}], {} bytes",
+                hi.len()
+            ),
+        ]
+    );
+
+    // From another process: delivered here, not published again.
+    let frame = Frame::notification("Message", ("from afar",), 1 << 20).unwrap();
+    let delivery = groups.deliver(Target::Group("room"), &[bob_id], &frame);
+    assert_eq!((delivery.delivered, delivery.skipped.len()), (1, 0));
+    let delivery = groups.deliver(Target::All, &[], &frame);
+    assert_eq!(delivery.delivered, 2);
+    assert!(recorder.take().is_empty());
+    expect::<R>(&mut to_ann, &["from afar", "from afar"]).await;
+    expect::<R>(&mut to_bob, &["hi", "from afar"]).await;
+
+    // A group with no member here is still published (members may be elsewhere).
+    let sent = groups.to("elsewhere").push(&frame);
+    assert_eq!(sent.delivered, 0);
+    assert_eq!(
+        recorder.take(),
+        [format!(
+            "published Group(\"elsewhere\") except [], {} bytes",
+            frame.len()
+        )]
+    );
+
+    ann.close();
+    within::<R, _>("ann's connection to close", ann.closed()).await;
+    within::<R, _>("ann to be gone", async {
+        while groups.peer(ann_id).is_some() {
+            sleep::<R>(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        recorder.take(),
+        [
+            format!("left room {ann_id}"),
+            format!("disconnected {ann_id}")
+        ]
+    );
 }

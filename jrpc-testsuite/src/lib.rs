@@ -26,6 +26,7 @@ mod faults;
 pub mod flood;
 mod groups;
 mod hostile;
+mod push;
 pub mod services;
 mod tcp;
 #[cfg(feature = "rustls")]
@@ -36,6 +37,7 @@ pub use cluster::*;
 pub use faults::*;
 pub use groups::*;
 pub use hostile::*;
+pub use push::*;
 #[cfg(feature = "rustls")]
 pub use tls::{
     wss_calls_a_server_it_trusts, wss_refuses_a_server_it_does_not_trust,
@@ -106,12 +108,21 @@ macro_rules! instantiate {
             fault_child,
             killed_client_process_mid_call,
             killed_server_process_fails_calls_at_once,
+            stopped_client_process_is_dropped_by_heartbeat,
+            non_reading_peer_keeps_the_queue_bounded,
+            slow_consumer_is_closed_with_1008,
+            stats_count_calls_and_running_methods,
+            server_heartbeat_drops_a_silent_peer_only,
+            client_heartbeat_drops_a_silent_server,
+            heartbeat_close_code_is_1001,
             groups_membership,
             groups_left_on_close,
             broadcast_to_group_except_and_all,
+            broadcast_skips_a_member_that_does_not_read,
             broadcast_order_under_concurrent_publishers,
             request_to_group_collects_each_answer,
             client_connections_share_a_registry,
+            groups_backend_sees_changes_and_broadcasts,
             // Run when the adapter is built with its `rustls` feature.
             #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
             #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,
