@@ -277,11 +277,10 @@ struct Inner<R> {
     stopped: AtomicBool,
 }
 
-/// This node's connections and groups, as the registry reports them: for calls from other
-/// nodes, and for writing the membership anew at each link.
+/// This node's groups, as the registry reports them: for writing the membership anew at
+/// each link, and renewing its expiry at each heartbeat.
 #[derive(Default)]
 struct Local {
-    peers: HashMap<u64, Peer>,
     groups: HashMap<String, BTreeSet<u64>>,
 }
 
@@ -334,18 +333,36 @@ enum Op {
     },
 }
 
-/// The messages between nodes, as JSON on Redis channels.
+/// A broadcast between nodes: `B` and the publishing node's id, a newline, the group's name
+/// as a JSON string (`null` for all connections), a newline, then the encoded notification as
+/// the members get it (no re-encoding on either side).
+struct BroadcastWire;
+
+impl BroadcastWire {
+    fn encode(node: &str, group: Option<&str>, frame: &Frame) -> Option<String> {
+        let group = serde_json::to_string(&group).ok()?;
+        let frame = frame.as_str();
+        let mut payload = String::with_capacity(node.len() + group.len() + frame.len() + 3);
+        for part in ["B", node, "\n", &group, "\n", frame] {
+            payload.push_str(part);
+        }
+        Some(payload)
+    }
+
+    /// The node, the group, and the frame's text; `None` when it is not a broadcast.
+    fn decode(payload: &[u8]) -> Option<(&str, Option<String>, &str)> {
+        let text = std::str::from_utf8(payload.strip_prefix(b"B")?).ok()?;
+        let (node, rest) = text.split_once('\n')?;
+        let (group, frame) = rest.split_once('\n')?;
+        let group: Option<String> = serde_json::from_str(group).ok()?;
+        Some((node, group, frame))
+    }
+}
+
+/// The other messages between nodes, as JSON on Redis channels.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "t")]
 enum Wire {
-    /// A broadcast to a group (or to all connections when `group` is `None`): the encoded
-    /// notification, as its members get it.
-    #[serde(rename = "b")]
-    Broadcast {
-        from: String,
-        group: Option<String>,
-        frame: String,
-    },
     /// A call to one of the receiving node's connections.
     #[serde(rename = "c")]
     Call {
@@ -779,7 +796,7 @@ impl<R: Runtime> Inner<R> {
         timeout: Duration,
         notify: bool,
     ) -> Outcome {
-        let peer = lock(&self.local).peers.get(&id).cloned();
+        let peer = self.groups.peer(id);
         let Some(peer) = peer else {
             return Outcome::Gone;
         };
@@ -794,6 +811,14 @@ impl<R: Runtime> Inner<R> {
 
     /// A message from Redis.
     fn receive(self: &Arc<Self>, payload: &[u8]) {
+        if let Some((from, group, frame)) = BroadcastWire::decode(payload) {
+            if from != &*self.node {
+                let target = group.as_deref().map_or(Target::All, Target::Group);
+                let frame = Frame::from_encoded(frame.to_owned());
+                drop(self.groups.deliver(target, &[], &frame));
+            }
+            return;
+        }
         let wire = match serde_json::from_slice::<Wire>(payload) {
             Ok(wire) => wire,
             Err(e) => {
@@ -802,13 +827,6 @@ impl<R: Runtime> Inner<R> {
             }
         };
         match wire {
-            Wire::Broadcast { from, group, frame } => {
-                if *from != *self.node {
-                    let target = group.as_deref().map_or(Target::All, Target::Group);
-                    let frame = Frame::from_encoded(frame);
-                    drop(self.groups.deliver(target, &[], &frame));
-                }
-            }
             Wire::Call {
                 from,
                 call,
@@ -1159,9 +1177,7 @@ impl<R: Runtime> Backend for Bridge<R> {
         };
         let mut local = lock(&inner.local);
         match change {
-            Change::Connected(peer) => {
-                local.peers.insert(peer.id(), peer.clone());
-            }
+            Change::Connected(_) | Change::Disconnected(_) => {}
             Change::Joined { group, peer } => {
                 if local
                     .groups
@@ -1189,9 +1205,6 @@ impl<R: Runtime> Backend for Bridge<R> {
                     });
                 }
             }
-            Change::Disconnected(peer) => {
-                local.peers.remove(&peer.id());
-            }
         }
     }
 
@@ -1202,14 +1215,10 @@ impl<R: Runtime> Backend for Bridge<R> {
         };
         let group = match target {
             Target::All => None,
-            Target::Group(name) => Some(name.to_owned()),
+            Target::Group(name) => Some(name),
         };
-        let wire = Wire::Broadcast {
-            from: inner.node.to_string(),
-            group,
-            frame: frame.as_str().to_owned(),
-        };
-        let published = serde_json::to_string(&wire).is_ok_and(|payload| {
+        let payload = BroadcastWire::encode(&inner.node, group, frame);
+        let published = payload.is_some_and(|payload| {
             inner.write(Op::Publish {
                 channel: inner.keys.broadcast(),
                 payload,
