@@ -924,38 +924,31 @@ async fn session<R: Runtime>(
         .set_response_timeout(Some(config.redis_timeout))
         .set_push_sender(on_push);
     let runtime = inner.runtime.clone();
-    let mut connection = within(
+    let timeout = config.redis_timeout;
+    let mut connection = step(
         &runtime,
-        config.redis_timeout,
+        timeout,
+        "connecting",
         client.get_multiplexed_async_connection_with_config(&settings),
     )
-    .await
-    .ok_or("connecting timed out")?
-    .map_err(|e| e.to_string())?;
+    .await?;
     let channels = [inner.keys.broadcast(), inner.keys.node_channel(&inner.node)];
-    within(
-        &runtime,
-        config.redis_timeout,
-        connection.subscribe(&channels),
-    )
-    .await
-    .ok_or("subscribing timed out")?
-    .map_err(|e| e.to_string())?;
+    let subscribing = connection.subscribe(&channels);
+    step(&runtime, timeout, "subscribing", subscribing).await?;
 
     // Write the membership anew (Redis may have restarted empty, or missed changes made while
     // unlinked), then open the outbox: under the `local` lock, so that every change is either
     // in the snapshot or queued after it.
     let (outbox_tx, mut outbox) = mpsc::channel::<Op>(config.queue);
-    let old_groups: Vec<String> = within(
+    let old_groups: Vec<String> = step(
         &runtime,
-        config.redis_timeout,
+        timeout,
+        "reading the membership",
         redis::cmd("SMEMBERS")
             .arg(inner.keys.node_groups(&inner.node))
             .query_async(&mut connection),
     )
-    .await
-    .ok_or("reading the membership timed out")?
-    .map_err(|e| e.to_string())?;
+    .await?;
     let resync = {
         let local = lock(&inner.local);
         let pipe = resync(&inner, &local, &old_groups);
@@ -1062,6 +1055,20 @@ async fn session<R: Runtime>(
         (Ended::Lost(why), Some(inner)) => lost(&inner, why),
         _ => Ended::Stopped,
     })
+}
+
+/// One step of a link's setup, within `timeout`.
+async fn step<R: Runtime, T>(
+    runtime: &R,
+    timeout: Duration,
+    what: &str,
+    future: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, String> {
+    match within(runtime, timeout, future).await {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(e)) => Err(format!("{what}: {e}")),
+        None => Err(format!("{what}: timed out")),
+    }
 }
 
 /// Unlinks the node: writes stop (and what was queued is dropped), calls waiting for other

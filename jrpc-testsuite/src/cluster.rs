@@ -68,19 +68,8 @@ async fn node<R: Runtime + Default>(redis: &RedisServer) -> Node<R> {
                     .map_err(|e| RpcError::internal(e.to_string()))
             },
         );
-    let bind = Server::<R>::builder()
-        .state(node_id)
-        .groups(groups.clone())
-        .bind("127.0.0.1:0", methods);
-    let server = within::<R, _>("bind", bind)
-        .await
-        .expect("bind 127.0.0.1:0");
-    let running = Running {
-        addr: server.local_addr(),
-        url: format!("ws://{}", server.local_addr()),
-        handle: server.handle(),
-    };
-    R::default().spawn(server.run());
+    let builder = Server::<R>::builder().state(node_id).groups(groups.clone());
+    let running = start(builder, methods).await;
     Node {
         cluster,
         groups,

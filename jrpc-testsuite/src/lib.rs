@@ -194,10 +194,16 @@ where
     R: Runtime + Default,
     S: Clone + Send + Sync + 'static,
 {
-    let bind = Server::<R>::builder()
-        .state(state)
-        .config(config)
-        .bind("127.0.0.1:0", methods);
+    start(Server::<R>::builder().state(state).config(config), methods).await
+}
+
+/// Binds 127.0.0.1:0 with `builder`'s settings, and runs the server as a task of its own.
+async fn start<R, S>(builder: jrpc_driver::Builder<R, S>, methods: Methods<S>) -> Running
+where
+    R: Runtime + Default,
+    S: Clone + Send + Sync + 'static,
+{
+    let bind = builder.bind("127.0.0.1:0", methods);
     let server = within::<R, _>("bind", bind)
         .await
         .expect("bind 127.0.0.1:0");
