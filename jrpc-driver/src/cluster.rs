@@ -1034,8 +1034,11 @@ async fn session<R: Runtime>(
             let timeout = inner.config.redis_timeout;
             let runtime = inner.runtime.clone();
             drop(inner);
-            match within(&runtime, timeout, pipe.exec_async(&mut beater)).await {
-                Some(Ok(())) => {}
+            let beat: Option<redis::RedisResult<Vec<redis::Value>>> =
+                within(&runtime, timeout, pipe.query_async(&mut beater)).await;
+            match beat {
+                Some(Ok(renewed)) if matches!(renewed.first(), Some(redis::Value::Okay)) => {}
+                Some(Ok(_)) => return Ended::Lost("the node's liveness key was gone".into()),
                 Some(Err(e)) => return Ended::Lost(e.to_string()),
                 None => return Ended::Lost("a heartbeat timed out".into()),
             }
@@ -1113,16 +1116,26 @@ fn ttl_ms(config: &ClusterConfig) -> i64 {
 
 impl<R: Runtime> Inner<R> {
     /// The node's heartbeat: its liveness key, and the expiry of its membership keys.
+    ///
+    /// The liveness key is renewed only if it still exists (`SET .. XX`; its first value is
+    /// `nil` otherwise): a node whose key has gone (it expired during a stall, Redis lost it, or
+    /// the node stopped meanwhile) relinks and writes everything anew rather than coming back
+    /// half.
     fn heartbeat(&self) -> redis::Pipeline {
         let keys = &self.keys;
         let node = &*self.node;
         let ttl = ttl_ms(&self.config);
         let mut pipe = redis::pipe();
-        pipe.pset_ex(keys.alive(node), 1, ttl as u64)
-            .sadd(keys.nodes(), node)
-            .pexpire(keys.node_groups(node), ttl);
+        pipe.cmd("SET")
+            .arg(keys.alive(node))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl)
+            .arg("XX")
+            .pexpire(keys.node_groups(node), ttl)
+            .ignore();
         for group in lock(&self.local).groups.keys() {
-            pipe.pexpire(keys.members(node, group), ttl);
+            pipe.pexpire(keys.members(node, group), ttl).ignore();
         }
         pipe
     }

@@ -189,7 +189,7 @@ pub async fn cluster_broadcast_reaches_every_node<R: Runtime + Default>() {
 }
 
 /// Membership and counts are cluster-wide; a page that leaves, or whose connection closes,
-/// is gone from them everywhere.
+/// is gone from them everywhere, and so are the pages of a node that stops.
 pub async fn cluster_membership_and_counts<R: Runtime + Default>() {
     let redis = redis::<R>().await;
     let (a, b) = (node::<R>(&redis).await, node::<R>(&redis).await);
@@ -217,6 +217,18 @@ pub async fn cluster_membership_and_counts<R: Runtime + Default>() {
     );
     let nodes = a.cluster.nodes().await.unwrap();
     assert_eq!(nodes.len(), 2, "{nodes:?}");
+
+    // Heartbeats went on all along without a relink.
+    sleep::<R>(Duration::from_millis(500)).await;
+    assert_eq!(a.cluster.stats().connects, 1, "{:?}", a.cluster.stats());
+    // A node that stops says goodbye: it and its members are gone at once, not after its TTL.
+    b.cluster.stop().await;
+    assert!(!b.cluster.stats().connected);
+    assert_eq!(
+        a.cluster.nodes().await.unwrap(),
+        vec![a.cluster.node_id().to_owned()]
+    );
+    assert_eq!(a.cluster.count("red").await.unwrap(), 0);
 }
 
 /// A node calls a page connected to another node and gets its answer (or its error); a page
