@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 
 PORT=${PORT:-8080}
 REDIS_PORT=${REDIS_PORT:-6390}
-# Process i serves its page on 18080+i and its WebSocket on 19000+i, nginx routes to them.
+# Process i serves its page and the WebSocket upgrade on `/` of 127.0.0.1:18080+i (and the
+# WebSocket alone on 19000+i, for pages written for the original); nginx spreads over the first.
 PROCESSES=${PROCESSES:-2}
 
 for tool in redis-server nginx; do
@@ -47,19 +48,19 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-pages="" websockets=""
+upstreams=""
 for i in $(seq "$PROCESSES"); do
   http=$((18080 + i)) ws=$((19000 + i))
-  echo "== twoway process $i: page on 127.0.0.1:$http, WebSocket on 127.0.0.1:$ws"
+  echo "== twoway process $i: page and WebSocket on 127.0.0.1:$http"
   JRPC_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" JRPC_HTTP_PORT=$http JRPC_WS_PORT=$ws \
     JRPC_PUBLIC_WS_PORT=$PORT JRPC_ALLOW_ORIGINS="http://localhost:$PORT,http://127.0.0.1:$PORT" \
     "$TARGET/debug/examples/twoway" > >(sed -u "s/^/[twoway $i] /") 2>&1 &
   pids+=($!)
-  pages+="    server 127.0.0.1:$http max_fails=1 fail_timeout=2s;"$'\n'
-  websockets+="    server 127.0.0.1:$ws max_fails=1 fail_timeout=2s;"$'\n'
+  upstreams+="    server 127.0.0.1:$http max_fails=1 fail_timeout=2s;"$'\n'
 done
 
-# The README's configuration ("Several processes"), with this run's ports and paths.
+# The README's configuration ("Several processes"), with this run's ports and paths (the same
+# as jrpc-testsuite's services::nginx_conf, which the tests use).
 cat >"$dir/nginx.conf" <<EOF
 worker_processes 1;
 pid $dir/nginx.pid;
@@ -73,15 +74,12 @@ http {
   uwsgi_temp_path $dir/uwsgi;
   scgi_temp_path $dir/scgi;
   map \$http_upgrade \$connection_upgrade { default upgrade; '' close; }
-  map \$http_upgrade \$jrpc_upstream { default jrpc_pages; ~*^websocket\$ jrpc_websockets; }
-  upstream jrpc_pages {
-$pages  }
-  upstream jrpc_websockets {
-$websockets  }
+  upstream jrpc {
+$upstreams  }
   server {
     listen 127.0.0.1:$PORT;
     location / {
-      proxy_pass http://\$jrpc_upstream;
+      proxy_pass http://jrpc;
       proxy_http_version 1.1;
       proxy_set_header Upgrade \$http_upgrade;
       proxy_set_header Connection \$connection_upgrade;

@@ -110,10 +110,9 @@ impl Setup {
         let redis = RedisServer::start().expect("redis-server (scripts/install-deps.sh)");
         let port = free_port().unwrap();
         let processes = vec![Process::start(&redis, port), Process::start(&redis, port)];
-        let pages: Vec<SocketAddr> = processes.iter().map(|p| p.http).collect();
-        let websockets: Vec<SocketAddr> = processes.iter().map(|p| p.ws).collect();
-        let nginx =
-            Nginx::start(port, &pages, &websockets).expect("nginx (scripts/install-deps.sh)");
+        // Each process serves its page and the WebSocket upgrade on `/` of its HTTP port.
+        let upstreams: Vec<SocketAddr> = processes.iter().map(|p| p.http).collect();
+        let nginx = Nginx::start(port, &upstreams).expect("nginx (scripts/install-deps.sh)");
         Self {
             redis,
             processes,

@@ -28,9 +28,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use axum::Router;
 use jrpc_examples::Page;
 use jrpc_tokio::{
-    Cluster, ClusterConfig, ClusterError, Ctx, Groups, Methods, Peer, PeerId, RpcError, Tokio,
+    Cluster, ClusterConfig, ClusterError, Ctx, Groups, Methods, Peer, PeerId, RpcError, Server,
+    Tokio,
 };
 
 /// The longest name and message, in characters.
@@ -221,5 +223,9 @@ async fn main() -> ExitCode {
         name: "twoway",
         html: include_str!("index.html"),
     };
-    jrpc_examples::serve_with_groups::<Tokio, _>(page, methods, chat, groups).await
+    let builder = Server::builder().state(chat).groups(groups);
+    jrpc_examples::serve_router(page.name, builder, methods, move |rpc| {
+        Router::new().route("/", jrpc_examples::page_or_websocket(page.html, rpc))
+    })
+    .await
 }

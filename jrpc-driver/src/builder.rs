@@ -1,6 +1,7 @@
 //! The settings a server or a client is made with: runtime, shared state, [`Config`].
 
-use crate::{Config, Groups, Runtime};
+use crate::auth::Authenticate;
+use crate::{Config, Groups, Handshake, Locals, Refusal, Runtime};
 
 /// Builds a server ([`bind`](Builder::bind)) or a client connection
 /// ([`connect`](Builder::connect)) with state and settings of its own.
@@ -11,6 +12,8 @@ pub struct Builder<R, S = ()> {
     pub(crate) config: Config,
     /// The registry to share; `None`: one of its own.
     pub(crate) groups: Option<Groups>,
+    /// A server's authentication hook.
+    pub(crate) auth: Option<Authenticate>,
 }
 
 impl<R: Runtime + Default> Default for Builder<R, ()> {
@@ -20,6 +23,7 @@ impl<R: Runtime + Default> Default for Builder<R, ()> {
             state: (),
             config: Config::default(),
             groups: None,
+            auth: None,
         }
     }
 }
@@ -32,6 +36,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             state,
             config: self.config,
             groups: self.groups,
+            auth: self.auth,
         }
     }
 
@@ -64,6 +69,23 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             Some(groups) => groups.clone(),
             None => Groups::with_max_message_size(self.config.max_message),
         }
+    }
+    /// A server's handshake authentication: `hook` sees each WebSocket upgrade request (path,
+    /// query, headers, cookies, remote address) once the `Origin` and `Host` checks passed, and
+    /// refuses it with an HTTP status ([`Refusal::unauthorized`]: 401, [`Refusal::forbidden`]:
+    /// 403), or accepts it with values for the connection (an identity): each is then
+    /// [`Peer::local`](crate::Peer::local) on it, already set when `on_open` runs.
+    ///
+    /// It runs on the handshake's task, so it must not block: look a session up in memory,
+    /// check a signed token. Browsers cannot set headers on a WebSocket: a page proves who it
+    /// is with a same-origin session cookie ([`Handshake::cookie`]) or a short-lived token in
+    /// the URL's query ([`Handshake::query_param`]). Clients ignore it.
+    pub fn authenticate<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&Handshake<'_>) -> Result<Locals, Refusal> + Send + Sync + 'static,
+    {
+        self.auth = Some(Authenticate::new(hook));
+        self
     }
 }
 

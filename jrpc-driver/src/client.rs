@@ -144,6 +144,7 @@ mod tests {
             state: (),
             config: Config::default(),
             groups: None,
+            auth: None,
         };
         match builder.dial("wss://localhost/", true) {
             Err(ConnectError::InvalidUrl { reason, .. }) => {

@@ -34,11 +34,13 @@ const BUDGET: usize = 128;
 /// lets running methods finish until the grace deadline it carries, and closes with 1001.
 pub(crate) type ShutdownSignal = Shared<oneshot::Receiver<Instant>>;
 
-/// What ties a connection to its server: the shutdown signal, and a tracker the connection
-/// holds until it has closed, so that shutdown can wait for every connection.
+/// What ties a connection to its server: the shutdown signal, a tracker the connection
+/// holds until it has closed, so that shutdown can wait for every connection, and the values
+/// its handshake attached.
 pub(crate) struct ServerLink {
     pub(crate) signal: ShutdownSignal,
     pub(crate) tracker: mpsc::Sender<()>,
+    pub(crate) locals: crate::Locals,
 }
 
 /// Why a connection ends, and so which close frame (if any) it sends.
@@ -92,6 +94,10 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         max_message: config.max_message,
         groups: groups.clone(),
     });
+    let server = server.map(|link| {
+        peer.adopt(link.locals);
+        (link.signal, link.tracker)
+    });
     groups.connect(&peer);
     let ctx = Ctx {
         peer: peer.clone(),
@@ -126,8 +132,8 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         }),
         timer: None,
         flush_needed: false,
-        shutdown: server.as_ref().map(|link| link.signal.clone()),
-        tracker: server.map(|link| link.tracker),
+        shutdown: server.as_ref().map(|(signal, _)| signal.clone()),
+        tracker: server.map(|(_, tracker)| tracker),
         grace: None,
         close_timeout: config.close_timeout,
     };
@@ -235,7 +241,12 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             }
         };
         if let Some(frame) = frame {
-            self.send_close(frame).await;
+            let deadline = Instant::now() + self.close_timeout;
+            let answered = self.send_close(frame, deadline).await;
+            // Without the peer's close, input may be left unread (a silent peer sends none).
+            if !answered && !matches!(ending, Ending::HeartbeatTimeout) {
+                R::linger(self.socket, self.close_timeout).await;
+            }
         }
         // Peer::closed() resolves once the close frame is out, so a program may exit then.
         drop(closed);
@@ -248,19 +259,28 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         }
     }
 
-    /// Sends the close frame and waits, a bounded time, for the peer's.
-    async fn send_close(&mut self, frame: CloseFrame) {
-        let deadline = self.rt.sleep_until(Instant::now() + self.close_timeout);
+    /// Sends the close frame and waits until `deadline` for the peer's; true if it came (the
+    /// peer has stopped sending: nothing is left unread).
+    async fn send_close(&mut self, frame: CloseFrame, deadline: Instant) -> bool {
+        let timer = self.rt.sleep_until(deadline);
         let socket = &mut self.socket;
         let handshake = async move {
             if socket.send(Message::Close(Some(frame))).await.is_err() {
-                return;
+                return false;
             }
-            while let Some(Ok(_)) = socket.next().await {}
+            let mut answered = false;
+            while let Some(Ok(message)) = socket.next().await {
+                answered |= matches!(message, Message::Close(_));
+            }
+            answered
         };
         let handshake = std::pin::pin!(handshake);
-        if let Either::Right(_) = future::select(handshake, deadline).await {
-            tracing::debug!(peer = self.ctx.peer.id(), "peer did not answer the close");
+        match future::select(handshake, timer).await {
+            Either::Left((clean, _)) => clean,
+            Either::Right(_) => {
+                tracing::debug!(peer = self.ctx.peer.id(), "peer did not answer the close");
+                false
+            }
         }
     }
 

@@ -287,6 +287,11 @@ impl Peer {
         value.downcast::<T>().ok()
     }
 
+    /// Adds the values a handshake attached, before any method or hook sees the peer.
+    pub(crate) fn adopt(&self, attached: crate::Locals) {
+        self.locals().extend(attached.map);
+    }
+
     fn locals(&self) -> std::sync::MutexGuard<'_, Locals> {
         // A panic while holding the map cannot leave it half-written: take it as it is.
         self.inner

@@ -26,6 +26,7 @@ mod faults;
 pub mod flood;
 mod groups;
 mod hostile;
+pub mod mounted;
 mod push;
 pub mod services;
 mod tcp;
@@ -37,6 +38,7 @@ pub use cluster::*;
 pub use faults::*;
 pub use groups::*;
 pub use hostile::*;
+pub use mounted::{acceptor_serves_upgraded_sockets, handshake_authentication};
 pub use push::*;
 #[cfg(feature = "rustls")]
 pub use tls::{
@@ -91,6 +93,7 @@ macro_rules! instantiate {
             server_shutdown_fails_pending_calls_at_once,
             dropped_server_fails_pending_calls_at_once,
             oversized_message_closes_with_1009,
+            huge_message_gets_its_1009_every_time,
             handshake_origin_and_host_policy,
             panicking_method_is_isolated,
             graceful_shutdown_finishes_in_flight_calls,
@@ -108,6 +111,8 @@ macro_rules! instantiate {
             fault_child,
             killed_client_process_mid_call,
             killed_server_process_fails_calls_at_once,
+            handshake_authentication,
+            acceptor_serves_upgraded_sockets,
             stopped_client_process_is_dropped_by_heartbeat,
             non_reading_peer_keeps_the_queue_bounded,
             slow_consumer_is_closed_with_1008,
@@ -793,6 +798,27 @@ pub async fn oversized_message_closes_with_1009<R: Runtime + Default>() {
 
     assert_eq!(call::<R, i64>(&bystander, "Add", (3, 4)).await, Ok(7));
     assert!(!bystander.is_closed());
+}
+
+/// A message far over the limit, still being written when the server refuses it, gets its
+/// 1009 close frame every time (20 of 20): the server does not close the socket on unread
+/// input, which would make the kernel send a reset that destroys the close frame in flight.
+pub async fn huge_message_gets_its_1009_every_time<R: Runtime + Default>() {
+    let methods = Methods::new().add("Echo", |s: String| s);
+    let server = serve::<R>(Config::default().max_message_size(64 << 10), methods).await;
+    let huge = request("Echo", json!(["z".repeat(4 << 20)]), 1).to_string();
+    for run in 1..=20 {
+        let mut raw = Raw::<R>::connect(&server.url).await;
+        // The server reads and discards the rest of the message, so the write completes.
+        let sent =
+            within::<R, _>("a huge send", raw.socket.send(Message::text(huge.clone()))).await;
+        assert!(sent.is_ok(), "run {run}: the write failed: {sent:?}");
+        let code = match raw.next().await {
+            Some(Message::Close(Some(frame))) => frame.code,
+            other => panic!("run {run}: expected a close frame, got {other:?}"),
+        };
+        assert_eq!(code, CloseCode::Size, "run {run}");
+    }
 }
 
 /// The handshake policy: a foreign `Origin` is refused with 403, the same origin, an

@@ -146,6 +146,8 @@ pub async fn slow_consumer_is_closed_with_1008<R: Runtime + Default>() {
             other => panic!("expected messages then a close frame, got {other:?}"),
         }
     };
+    // Completes the close handshake.
+    while page.next().await.is_some() {}
     assert_eq!(code, CLOSE_SLOW_CONSUMER);
     assert!(ticks > 0);
     assert_eq!(signal::<R, _>("on_close", &mut closes).await, peer.id());

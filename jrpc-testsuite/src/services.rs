@@ -210,15 +210,14 @@ pub struct Nginx {
 }
 
 impl Nginx {
-    /// Starts nginx listening on 127.0.0.1:`port` (0: a free one): a WebSocket upgrade goes
-    /// to one of `websockets`, any other request to one of `pages` (the same addresses when a
-    /// process serves both on one port), spread over them by nginx (round robin); waits until
-    /// it accepts connections.
-    pub fn start(port: u16, pages: &[SocketAddr], websockets: &[SocketAddr]) -> io::Result<Self> {
+    /// Starts nginx listening on 127.0.0.1:`port` (0: a free one) in front of `upstreams`
+    /// (each serving its page and the WebSocket upgrade on `/`): requests and upgrades are
+    /// spread over them (round robin); waits until it accepts connections.
+    pub fn start(port: u16, upstreams: &[SocketAddr]) -> io::Result<Self> {
         let port = if port == 0 { free_port()? } else { port };
         let dir = TempDir::new("jrpc-nginx")?;
         let conf = dir.path().join("nginx.conf");
-        fs::write(&conf, nginx_conf(port, pages, websockets, dir.path()))?;
+        fs::write(&conf, nginx_conf(port, upstreams, dir.path()))?;
         let child = Command::new("nginx")
             .arg("-p")
             .arg(dir.path())
@@ -267,22 +266,13 @@ impl Nginx {
     }
 }
 
-/// The configuration `scripts/cluster.sh` and the README show, for one listening port and
-/// the given upstreams, with every path under `dir`: the WebSocket upgrade (chosen by its
-/// `Upgrade` header) to `websockets`, anything else to `pages`.
-pub fn nginx_conf(
-    port: u16,
-    pages: &[SocketAddr],
-    websockets: &[SocketAddr],
-    dir: &Path,
-) -> String {
-    let servers = |upstreams: &[SocketAddr]| -> String {
-        upstreams
-            .iter()
-            .map(|a| format!("    server {a} max_fails=1 fail_timeout=2s;\n"))
-            .collect()
-    };
-    let (pages, websockets) = (servers(pages), servers(websockets));
+/// The configuration `scripts/cluster.sh` writes (and the README shows), for one listening
+/// port and the given upstreams, with every path under `dir`.
+pub fn nginx_conf(port: u16, upstreams: &[SocketAddr], dir: &Path) -> String {
+    let servers: String = upstreams
+        .iter()
+        .map(|a| format!("    server {a} max_fails=1 fail_timeout=2s;\n"))
+        .collect();
     let dir = dir.display();
     format!(
         "worker_processes 1;
@@ -297,15 +287,12 @@ http {{
   uwsgi_temp_path {dir}/uwsgi;
   scgi_temp_path {dir}/scgi;
   map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
-  map $http_upgrade $jrpc_upstream {{ default jrpc_pages; ~*^websocket$ jrpc_websockets; }}
-  upstream jrpc_pages {{
-{pages}  }}
-  upstream jrpc_websockets {{
-{websockets}  }}
+  upstream jrpc {{
+{servers}  }}
   server {{
     listen 127.0.0.1:{port};
     location / {{
-      proxy_pass http://$jrpc_upstream;
+      proxy_pass http://jrpc;
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
