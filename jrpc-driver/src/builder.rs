@@ -1,7 +1,7 @@
 //! The settings a server or a client is made with: runtime, shared state, [`Config`].
 
 use crate::auth::Authenticate;
-use crate::{Config, Groups, Handshake, Locals, Refusal, Runtime};
+use crate::{Config, Groups, Handshake, Locals, Reconnect, Refusal, Runtime};
 
 /// Builds a server ([`bind`](Builder::bind)) or a client connection
 /// ([`connect`](Builder::connect)) with state and settings of its own.
@@ -12,6 +12,8 @@ pub struct Builder<R, S = ()> {
     pub(crate) config: Config,
     /// The registry to share; `None`: one of its own.
     pub(crate) groups: Option<Groups>,
+    /// How a client reconnects, if it does.
+    pub(crate) reconnect: Option<Reconnect>,
     /// A server's authentication hook.
     pub(crate) auth: Option<Authenticate>,
 }
@@ -23,6 +25,7 @@ impl<R: Runtime + Default> Default for Builder<R, ()> {
             state: (),
             config: Config::default(),
             groups: None,
+            reconnect: None,
             auth: None,
         }
     }
@@ -36,6 +39,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             state,
             config: self.config,
             groups: self.groups,
+            reconnect: self.reconnect,
             auth: self.auth,
         }
     }
@@ -70,6 +74,23 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             None => Groups::with_max_message_size(self.config.max_message),
         }
     }
+
+    /// Makes a client reconnect when its connection ends, with the backoff and the behaviour
+    /// of calls made meanwhile that `reconnect` describes (by default a client does not
+    /// reconnect). The [`Peer`](crate::Peer) that [`connect`](Self::connect) returns then stays
+    /// valid across connections: its calls go to whichever connection is open, and its
+    /// [`closed`](crate::Peer::closed) resolves only once the client gives up
+    /// ([`Reconnect::max_attempts`]) or is closed with [`Peer::close`](crate::Peer::close).
+    /// `on_open` and `on_close` run for each connection, so `on_open` is where a client
+    /// subscribes again; `ctx.peer()` there is that one connection's handle. Like a plain
+    /// client's connection, which stays open (serving its methods) when every handle is
+    /// dropped, the client goes on reconnecting until it is closed or gives up. A server
+    /// ignores it.
+    pub fn reconnect(mut self, reconnect: Reconnect) -> Self {
+        self.reconnect = Some(reconnect);
+        self
+    }
+
     /// A server's handshake authentication: `hook` sees each WebSocket upgrade request (path,
     /// query, headers, cookies, remote address) once the `Origin` and `Host` checks passed, and
     /// refuses it with an HTTP status ([`Refusal::unauthorized`]: 401, [`Refusal::forbidden`]:

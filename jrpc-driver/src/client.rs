@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tungstenite::client::IntoClientRequest;
 
-use crate::{Builder, Dial, Methods, Peer, Runtime, connection};
+use crate::{Builder, Dial, Methods, Peer, Runtime, connection, reconnect};
 
 /// Why a client could not connect.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +41,22 @@ pub enum ConnectError {
 impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
     /// Dials `url` (`ws://host:port/path`, or `wss://` with the `rustls` feature) and serves
     /// `methods` to the server on the new connection. The returned [`Peer`] calls the server.
+    ///
+    /// With [`reconnect`](Self::reconnect), the first dial must succeed (its error is
+    /// returned); later connections are dialled again whenever one ends.
     pub async fn connect(self, url: &str, methods: Methods<S>) -> Result<Peer, ConnectError> {
+        match self.reconnect.clone() {
+            None => self.open(url, &Arc::new(methods)).await,
+            Some(settings) => reconnect::connect(self, url, methods, settings).await,
+        }
+    }
+
+    /// Dials `url` once and starts the connection's task.
+    pub(crate) async fn open(
+        &self,
+        url: &str,
+        methods: &Arc<Methods<S>>,
+    ) -> Result<Peer, ConnectError> {
         let invalid = |reason: String| ConnectError::InvalidUrl {
             url: url.to_owned(),
             reason,
@@ -71,8 +86,8 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
         Ok(connection::spawn(
             &self.runtime,
             socket,
-            Arc::new(methods),
-            self.state,
+            methods.clone(),
+            self.state.clone(),
             &self.config,
             None,
             None,
@@ -144,6 +159,7 @@ mod tests {
             state: (),
             config: Config::default(),
             groups: None,
+            reconnect: None,
             auth: None,
         };
         match builder.dial("wss://localhost/", true) {

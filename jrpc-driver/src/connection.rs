@@ -210,13 +210,16 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         let peer_id = self.ctx.peer.id();
         tracing::debug!(peer = peer_id, addr = ?self.ctx.peer.remote_addr(), "connection open");
         let ending = poll_fn(|cx| self.poll_step(cx)).await;
-        // Every outstanding call fails at once; answers produced later are dropped, and so is
-        // whatever still waits to be written.
+        // Every outstanding call fails at once; answers produced later are dropped. What was
+        // queued before a close by our side (`Peer::close`, shutdown) still goes out ahead of
+        // the close frame; a peer dropped for its own fault gets nothing more.
         self.endpoint.close();
         self.dispatch_events();
         self.commands.close();
         self.outbound.close();
-        self.out.clear();
+        if !matches!(ending, Ending::Closed | Ending::GoingAway) {
+            self.out.clear();
+        }
         // Out of its groups before anyone hears it closed (`closed()`, `on_close`).
         self.ctx.peer.groups().disconnect(&self.ctx.peer);
         let frame = match &ending {
@@ -259,12 +262,18 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         }
     }
 
-    /// Sends the close frame and waits until `deadline` for the peer's; true if it came (the
-    /// peer has stopped sending: nothing is left unread).
+    /// Sends what is still queued, then the close frame, and waits until `deadline` for the
+    /// peer's; true if it came (the peer has stopped sending: nothing is left unread).
     async fn send_close(&mut self, frame: CloseFrame, deadline: Instant) -> bool {
         let timer = self.rt.sleep_until(deadline);
         let socket = &mut self.socket;
+        let queued = std::mem::take(&mut self.out);
         let handshake = async move {
+            for Queued { text, .. } in queued {
+                if socket.feed(Message::Text(text)).await.is_err() {
+                    return false;
+                }
+            }
             if socket.send(Message::Close(Some(frame))).await.is_err() {
                 return false;
             }

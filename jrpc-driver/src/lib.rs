@@ -36,6 +36,7 @@ mod handshake;
 mod methods;
 mod outbound;
 mod peer;
+mod reconnect;
 mod runtime;
 mod server;
 
@@ -54,6 +55,7 @@ pub use jrpc_proto::{CallError, IntoParams, Params, RpcError};
 pub use methods::Methods;
 pub use outbound::{ConnectionStats, Frame};
 pub use peer::Peer;
+pub use reconnect::Reconnect;
 pub use runtime::{Dial, LINGER_LIMIT, Runtime, Sleep, WebSocket};
 /// The TLS library of `wss://` connections (feature `rustls`).
 #[cfg(feature = "rustls")]
@@ -70,8 +72,8 @@ macro_rules! adapter_api {
         pub use $crate::{
             Backend, Broadcast, Builder, CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER, CallError,
             Change, Config, ConnectError, ConnectionStats, Ctx, Delivery, Frame, Groups, Handler,
-            Handshake, IntoParams, IntoResult, Locals, Methods, Params, Peer, Refusal, RpcError,
-            ServerHandle, Skipped, Target,
+            Handshake, IntoParams, IntoResult, Locals, Methods, Params, Peer, Reconnect, Refusal,
+            RpcError, ServerHandle, Skipped, Target,
         };
 
         #[doc = concat!("Serves JRPC on WebSockets another HTTP server upgraded, on ", $name, ".")]

@@ -28,6 +28,7 @@ mod groups;
 mod hostile;
 pub mod mounted;
 mod push;
+mod reconnect;
 pub mod services;
 mod tcp;
 #[cfg(feature = "rustls")]
@@ -40,6 +41,7 @@ pub use groups::*;
 pub use hostile::*;
 pub use mounted::{acceptor_serves_upgraded_sockets, handshake_authentication};
 pub use push::*;
+pub use reconnect::*;
 #[cfg(feature = "rustls")]
 pub use tls::{
     wss_calls_a_server_it_trusts, wss_refuses_a_server_it_does_not_trust,
@@ -128,6 +130,14 @@ macro_rules! instantiate {
             request_to_group_collects_each_answer,
             client_connections_share_a_registry,
             groups_backend_sees_changes_and_broadcasts,
+            close_sends_what_was_queued_first,
+            reconnecting_client_survives_a_server_restart,
+            calls_while_down_fail_at_once_without_queueing,
+            calls_while_down_wait_for_the_next_connection,
+            calls_while_down_time_out_when_no_server_comes,
+            closing_a_reconnecting_client_stops_it,
+            reconnect_backoff_is_bounded,
+            a_call_waiting_for_room_moves_to_the_next_connection,
             // Run when the adapter is built with its `rustls` feature.
             #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
             #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,

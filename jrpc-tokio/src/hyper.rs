@@ -16,9 +16,13 @@ use jrpc_driver::tungstenite::http::{
     HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header,
 };
 use jrpc_driver::tungstenite::protocol::Role;
+use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::{Acceptor, Handshake, Refusal};
+
+/// The role of every socket upgraded here.
+const SERVER: Role = Role::Server;
 
 /// Whether `headers` ask for a WebSocket upgrade (`Connection: upgrade`, `Upgrade:
 /// websocket`): to serve a page and its WebSocket on the same path.
@@ -74,9 +78,23 @@ where
             }
         };
         let config = Some(acceptor.websocket_config());
-        let io = TokioIo::new(upgraded);
-        let socket = WebSocketStream::from_raw_socket(io, Role::Server, config).await;
-        if acceptor.serve(socket, remote_addr, locals).is_none() {
+        let served = match upgraded.downcast::<TokioIo<TcpStream>>() {
+            // hyper served a plain `TcpStream` (its own http1 connection; tests/hyper.rs): the
+            // socket is driven directly, as `Server::bind` drives its own, after the bytes hyper
+            // read ahead. (axum's `serve` wraps the stream in a type of hyper-util's own, so
+            // its connections take the general way below, through hyper's `Upgraded`.)
+            Ok(parts) => {
+                let (tcp, ahead) = (parts.io.into_inner(), parts.read_buf.to_vec());
+                let socket = WebSocketStream::from_partially_read(tcp, ahead, SERVER, config);
+                acceptor.serve(socket.await, remote_addr, locals)
+            }
+            Err(upgraded) => {
+                let io = TokioIo::new(upgraded);
+                let socket = WebSocketStream::from_raw_socket(io, SERVER, config);
+                acceptor.serve(socket.await, remote_addr, locals)
+            }
+        };
+        if served.is_none() {
             tracing::debug!(?remote_addr, "upgraded after shutdown, connection dropped");
         }
     });
