@@ -30,3 +30,11 @@ fi
 if [ -f bench/socketio/package-lock.json ]; then
   (cd bench/socketio && npm ci --no-audit --no-fund --silent)
 fi
+
+# Debian's Redis and nginx for the cluster tests and scripts/cluster.sh (each test starts its own
+# instances on loopback ports of their own, with a config of their own; the system services
+# that the packages may enable are never used).
+if ! command -v redis-server >/dev/null || ! command -v nginx >/dev/null; then
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq redis-server nginx
+fi

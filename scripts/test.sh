@@ -17,6 +17,11 @@ cargo test -p jrpc-driver --lib
 
 echo "== Rust: JRPC on a route of an axum Router (jrpc-tokio's axum and hyper features)"
 cargo test -p jrpc-tokio --features axum --test axum --test hyper --lib
+echo "== Rust: the cluster backend over Redis on async-std (tokio's runs above: the examples enable it)"
+cargo test -p jrpc-async-std --features redis --test suite cluster_
+echo "== Rust: twoway chat processes behind nginx, linked by Redis (SIGKILL, Redis restart)"
+cargo build -p jrpc-examples --example twoway
+cargo test -p jrpc-examples --test cluster
 
 echo "== Rust: the jrpc command-line client"
 cargo test -p jrpc-tokio --features cli --test cli --bin jrpc

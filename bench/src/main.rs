@@ -25,6 +25,7 @@
 //! server under a command (`valgrind --tool=callgrind`, `perf stat --`, …).
 
 mod client;
+mod cluster;
 mod fanout;
 mod report;
 mod servers;
@@ -89,11 +90,32 @@ struct Options {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Groups across processes over Redis: src/cluster.rs.
+    if args.first().map(String::as_str) == Some("cluster-node") {
+        if let Err(e) = cluster::serve_node(args.get(1).map_or("-", String::as_str)) {
+            eprintln!("jrpc-bench cluster-node: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let cluster_run = args.first().map(String::as_str) == Some("cluster");
     if args.first().map(String::as_str) == Some("serve") {
         let system = args.get(1).map_or("", String::as_str);
         let port = args.get(2).and_then(|p| p.parse().ok()).unwrap_or(0);
         if let Err(e) = servers::serve(system, port) {
             eprintln!("jrpc-bench serve: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if cluster_run {
+        let outcome = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|runtime| runtime.block_on(cluster::run(&args[1..])));
+        if let Err(e) = outcome {
+            eprintln!("jrpc-bench cluster: {e}");
             std::process::exit(1);
         }
         return;
@@ -125,7 +147,8 @@ const USAGE: &str = "usage: jrpc-bench [--quick] [--secs S] [--idle N] [--rounds
 [--systems jrpc-tokio,jrpc-axum,jrpc-async-std,jsonrpsee,echo,echo-async-std,broadcast,socketio,
        jrpc-twoway,jrpc-groups] [--loads seq,16,256,64x16,fanout100,fanout2000] [--in-flight N]
        [--publishes N] [--out FILE | --no-write]
-       jrpc-bench serve <system> <port>";
+       jrpc-bench serve <system> <port>
+       jrpc-bench cluster [--secs S] [--subscribers C] [--calls N]   (src/cluster.rs)";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
@@ -354,8 +377,8 @@ impl ServerProcess {
         let wrapper = std::env::var("JRPC_BENCH_SERVER_WRAPPER").unwrap_or_default();
         let mut words = wrapper.split_whitespace();
         let mut command = match words.next() {
-            Some(program) => {
-                let mut command = Command::new(program);
+            Some(wrapper) => {
+                let mut command = Command::new(wrapper);
                 command.args(words).arg(program);
                 command
             }

@@ -15,6 +15,8 @@
 //! | `JRPC_ALLOW_ORIGINS` | none | more page origins allowed to open the WebSocket, comma-separated |
 //! | `JRPC_PING_INTERVAL_MS` | 25000 | how often each connection is pinged |
 //! | `JRPC_PING_TIMEOUT_MS` | 20000 | how long a peer may stay silent after a ping before it is dropped |
+//! | `JRPC_PUBLIC_WS_PORT` | the page's | port `config.js` tells the page to dial (a proxy's, as in `scripts/cluster.sh`) |
+//! | `JRPC_REDIS_URL` | none | `twoway`: the Redis linking several chat processes (see the README) |
 //! | `RUST_LOG` | `info` | log filter |
 //!
 //! Only the example's own page may open the WebSocket: `http://localhost:PORT` and
@@ -75,6 +77,9 @@ pub struct Settings {
     pub ping_interval: Option<Duration>,
     /// How long a peer may stay silent after a ping (`JRPC_PING_TIMEOUT_MS`).
     pub ping_timeout: Option<Duration>,
+    /// The port the page dials for the WebSocket, when not the page's own
+    /// (`JRPC_PUBLIC_WS_PORT`: behind a proxy).
+    pub public_ws_port: Option<u16>,
 }
 
 impl Settings {
@@ -102,6 +107,10 @@ impl Settings {
             bind: var("JRPC_BIND").unwrap_or_else(|| "127.0.0.1".to_owned()),
             http_port: port("JRPC_HTTP_PORT", 8080)?,
             ws_port: port("JRPC_WS_PORT", 9000)?,
+            public_ws_port: match var("JRPC_PUBLIC_WS_PORT") {
+                None => None,
+                Some(_) => Some(port("JRPC_PUBLIC_WS_PORT", 0)?),
+            },
             extra_origins: var("JRPC_ALLOW_ORIGINS")
                 .map(|v| {
                     v.split(',')
@@ -222,7 +231,8 @@ where
     let ws_port = legacy.local_addr().port();
     tokio::spawn(legacy.run());
 
-    let app = with_assets(routes(rpc.clone()), http_addr.port());
+    let dialled = settings.public_ws_port.unwrap_or(http_addr.port());
+    let app = with_assets(routes(rpc.clone()), dialled);
     let host = host_name(http_addr);
     let port = http_addr.port();
     tracing::info!(example = name, %http_addr, ws_port, "listening");

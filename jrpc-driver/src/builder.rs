@@ -96,6 +96,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             None => Groups::with_max_message_size(self.config.max_message),
         }
     }
+
     /// Makes a client reconnect when its connection ends, with the backoff and the behaviour
     /// of calls made meanwhile that `reconnect` describes (by default a client does not
     /// reconnect). The [`Peer`](crate::Peer) that [`connect`](Self::connect) returns then stays

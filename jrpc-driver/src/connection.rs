@@ -217,11 +217,11 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         self.dispatch_events();
         self.commands.close();
         self.outbound.close();
-        // Out of its groups before anyone hears it closed (`closed()`, `on_close`).
-        self.ctx.peer.groups().disconnect(&self.ctx.peer);
         if !matches!(ending, Ending::Closed | Ending::GoingAway) {
             self.out.clear();
         }
+        // Out of its groups before anyone hears it closed (`closed()`, `on_close`).
+        self.ctx.peer.groups().disconnect(&self.ctx.peer);
         let frame = match &ending {
             Ending::Gone(_) => None,
             Ending::TooLarge(reason) => Some(close_frame(CloseCode::Size, reason)),

@@ -26,6 +26,8 @@ mod accept;
 mod auth;
 mod builder;
 mod client;
+#[cfg(feature = "redis")]
+pub mod cluster;
 mod config;
 mod connection;
 mod groups;
@@ -70,8 +72,8 @@ macro_rules! adapter_api {
         pub use $crate::{
             Backend, Broadcast, Builder, CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER, CallError,
             Change, Config, ConnectError, ConnectionStats, Ctx, Delivery, Frame, Groups, Handler,
-            Handshake, IntoParams, IntoResult, Locals, Methods, Params, Peer, Reconnect, Refusal, RpcError,
-            ServerHandle, Skipped, Target,
+            Handshake, IntoParams, IntoResult, Locals, Methods, Params, Peer, Reconnect, Refusal,
+            RpcError, ServerHandle, Skipped, Target,
         };
 
         #[doc = concat!("Serves JRPC on WebSockets another HTTP server upgraded, on ", $name, ".")]
@@ -85,6 +87,15 @@ macro_rules! adapter_api {
         pub type Client = $crate::Client<$runtime>;
         #[doc = concat!("Builds a client connection on ", $name, " with methods, state or settings of its own.")]
         pub type ClientBuilder<S = ()> = $crate::Builder<$runtime, S>;
+
+        /// Groups, broadcast and peer calls across server processes over Redis.
+        #[cfg(feature = "redis")]
+        pub use $crate::cluster::{
+            BadPeerId, ClusterConfig, ClusterError, ClusterStats, PeerId,
+        };
+        #[doc = concat!("The cluster backend of one server process on ", $name, ", over Redis.")]
+        #[cfg(feature = "redis")]
+        pub type Cluster = $crate::cluster::Cluster<$runtime>;
 
         /// The TLS library of `wss://` connections, for root certificates in PEM and the like.
         #[cfg(feature = "rustls")]

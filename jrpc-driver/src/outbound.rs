@@ -72,6 +72,13 @@ impl Frame {
     pub(crate) fn text(&self) -> Utf8Bytes {
         self.0.clone()
     }
+
+    /// A frame from the text of one ([`as_str`](Self::as_str)) that another process of the
+    /// cluster encoded and sent through Redis.
+    #[cfg(feature = "redis")]
+    pub(crate) fn from_encoded(text: String) -> Self {
+        Self(Utf8Bytes::from(text))
+    }
 }
 
 /// Figures of one connection: the ones its queue policy uses, for logs and metrics.

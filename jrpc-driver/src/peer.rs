@@ -189,6 +189,7 @@ impl Peer {
             max_message: first.inner.max_message,
             closed: closed.shared(),
             locals: Mutex::new(HashMap::new()),
+            // The registry of its connections (each joins under its own id).
             groups: first.inner.groups.clone(),
         };
         Self {

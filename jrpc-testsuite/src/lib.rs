@@ -20,6 +20,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod autobahn;
+#[cfg(feature = "redis")]
+mod cluster;
 mod faults;
 pub mod flood;
 mod groups;
@@ -27,10 +29,13 @@ mod hostile;
 pub mod mounted;
 mod push;
 mod reconnect;
+pub mod services;
 mod tcp;
 #[cfg(feature = "rustls")]
 pub mod tls;
 
+#[cfg(feature = "redis")]
+pub use cluster::*;
 pub use faults::*;
 pub use groups::*;
 pub use hostile::*;
@@ -138,6 +143,12 @@ macro_rules! instantiate {
             #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
             #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,
             #[cfg(feature = "rustls")] wss_reports_an_unusable_root,
+            // Run when the adapter is built with its `redis` feature (a Redis of their own).
+            #[cfg(feature = "redis")] cluster_broadcast_reaches_every_node,
+            #[cfg(feature = "redis")] cluster_membership_and_counts,
+            #[cfg(feature = "redis")] cluster_peer_calls_across_nodes,
+            #[cfg(feature = "redis")] cluster_silent_node_is_forgotten,
+            #[cfg(feature = "redis")] cluster_survives_a_redis_restart,
         );
     };
     (@cases $runtime:ty, $block_on:path; $($(#[$meta:meta])* $case:ident),* $(,)?) => {
@@ -199,10 +210,16 @@ where
     R: Runtime + Default,
     S: Clone + Send + Sync + 'static,
 {
-    let bind = Server::<R>::builder()
-        .state(state)
-        .config(config)
-        .bind("127.0.0.1:0", methods);
+    start(Server::<R>::builder().state(state).config(config), methods).await
+}
+
+/// Binds 127.0.0.1:0 with `builder`'s settings, and runs the server as a task of its own.
+async fn start<R, S>(builder: jrpc_driver::Builder<R, S>, methods: Methods<S>) -> Running
+where
+    R: Runtime + Default,
+    S: Clone + Send + Sync + 'static,
+{
+    let bind = builder.bind("127.0.0.1:0", methods);
     let server = within::<R, _>("bind", bind)
         .await
         .expect("bind 127.0.0.1:0");
