@@ -10,47 +10,44 @@
 //! - The server pushes every message to every page with `invoke("Message", [name, text])`,
 //!   a notification the page's `dispatch` shows.
 //!
-//! The server's state is the connected pages, by connection id: added once named, removed
-//! when their connection closes.
+//! The pages are the members of the group `chat` of the server's [`Groups`]: a page joins once
+//! named, and leaves by itself when its connection closes. A broadcast is encoded once and
+//! queued on every page without waiting for any: a page that stops reading is skipped (and
+//! closed if it stays behind), never a delay for the others, and every page sees the messages
+//! in one and the same order.
+//!
+//! [`Groups`]: jrpc_tokio::Groups
 
-use std::collections::HashMap;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use jrpc_examples::Page;
-use jrpc_tokio::{Ctx, Methods, Peer, RpcError};
+use jrpc_tokio::{Ctx, Groups, Methods, Peer, RpcError};
 
 /// The longest name and message, in characters.
 const MAX_NAME: usize = 40;
 const MAX_MESSAGE: usize = 1000;
 
-/// The connected pages, shared by every connection.
-#[derive(Clone, Default)]
-struct Chat {
-    pages: Arc<Mutex<HashMap<u64, Peer>>>,
-}
+/// The group of the named pages.
+const CHAT: &str = "chat";
 
 /// A page's name, kept with its connection.
 struct Name(String);
 
-impl Chat {
-    fn pages(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Peer>> {
-        // A panic while holding the map cannot leave it half-written: take it as it is.
-        self.pages.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Pushes a message to every page; a page that has just gone is skipped.
-    async fn broadcast(&self, from: &str, text: &str) -> usize {
-        let peers: Vec<Peer> = self.pages().values().cloned().collect();
-        let mut delivered = 0;
-        for peer in peers {
-            match peer.invoke("Message", (from, text)).await {
-                Ok(()) => delivered += 1,
-                Err(e) => tracing::debug!(peer = peer.id(), error = %e, "message not delivered"),
+/// Pushes a message to every page of the chat; answers how many got it.
+fn broadcast(groups: &Groups, from: &str, text: &str) -> usize {
+    match groups.to(CHAT).invoke("Message", (from, text)) {
+        Ok(delivery) => {
+            for skipped in &delivery.skipped {
+                let (peer, error) = (skipped.peer.id(), &skipped.error);
+                tracing::debug!(peer, %error, "message not delivered");
             }
+            delivery.delivered
         }
-        delivered
+        Err(e) => {
+            tracing::warn!(error = %e, "message not sent");
+            0
+        }
     }
 }
 
@@ -62,7 +59,7 @@ fn name_of(peer: &Peer) -> String {
 }
 
 /// A new page: ask it for its name, then let everyone know.
-async fn on_open(ctx: Ctx<Chat>) {
+async fn on_open(ctx: Ctx) {
     let peer = ctx.peer();
     // The page may ask its user: give them time.
     let asked = peer
@@ -77,34 +74,25 @@ async fn on_open(ctx: Ctx<Chat>) {
     };
     let name = if name.is_empty() { name_of(peer) } else { name };
     peer.set_local(Name(name.clone()));
-    {
-        let mut pages = ctx.state().pages();
-        // Closed meanwhile: `on_close` has run or will find nothing; don't keep a dead page.
-        if peer.is_closed() {
-            return;
-        }
-        pages.insert(peer.id(), peer.clone());
+    // Closed meanwhile: it joins nothing.
+    if !peer.join(CHAT) {
+        return;
     }
     tracing::info!(peer = peer.id(), name, "joined");
-    ctx.state()
-        .broadcast("server", &format!("{name} joined"))
-        .await;
+    broadcast(ctx.groups(), "server", &format!("{name} joined"));
 }
 
-/// A page has gone.
-async fn on_close(ctx: Ctx<Chat>) {
-    let removed = ctx.state().pages().remove(&ctx.peer().id()).is_some();
-    if removed {
+/// A page has gone (it has left the chat by itself).
+async fn on_close(ctx: Ctx) {
+    if ctx.peer().local::<Name>().is_some() {
         let name = name_of(ctx.peer());
         tracing::info!(peer = ctx.peer().id(), name, "left");
-        ctx.state()
-            .broadcast("server", &format!("{name} left"))
-            .await;
+        broadcast(ctx.groups(), "server", &format!("{name} left"));
     }
 }
 
 /// `Say(text)`: sends `text` to every page, the sender's included; answers how many got it.
-async fn say(ctx: Ctx<Chat>, text: String) -> Result<usize, RpcError> {
+fn say(ctx: Ctx, text: String) -> Result<usize, RpcError> {
     let text = text.trim();
     if text.is_empty() {
         return Err(RpcError::invalid_params("the message is empty"));
@@ -114,12 +102,12 @@ async fn say(ctx: Ctx<Chat>, text: String) -> Result<usize, RpcError> {
             "the message is longer than {MAX_MESSAGE} characters"
         )));
     }
-    Ok(ctx.state().broadcast(&name_of(ctx.peer()), text).await)
+    Ok(broadcast(ctx.groups(), &name_of(ctx.peer()), text))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let methods = Methods::with_state()
+    let methods = Methods::new()
         .add("Say", say)
         .on_open(on_open)
         .on_close(on_close);
@@ -127,5 +115,5 @@ async fn main() -> ExitCode {
         name: "twoway",
         html: include_str!("index.html"),
     };
-    jrpc_examples::serve(page, methods, Chat::default()).await
+    jrpc_examples::serve(page, methods, ()).await
 }

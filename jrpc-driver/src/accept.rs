@@ -23,7 +23,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
     /// `Host` check on), serving `methods` with this builder's state, settings and
     /// authentication hook.
     pub fn acceptor(self, local_addr: SocketAddr, methods: Methods<S>) -> Acceptor<R, S> {
-        let (handle, signal, _) = ServerHandle::new(true);
+        let (handle, signal, _) = ServerHandle::new(true, self.groups_or_own());
         Acceptor {
             inner: Arc::new(Inner {
                 policy: Policy::new(&self.config, local_addr),
@@ -124,6 +124,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Acceptor<R, S> {
                 tracker,
                 locals,
             }),
+            inner.handle.groups(),
         ))
     }
 
@@ -150,6 +151,11 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Acceptor<R, S> {
             signal: &inner.signal,
             handle: &inner.handle,
         }
+    }
+
+    /// The groups of its connections ([`ServerHandle::groups`]).
+    pub fn groups(&self) -> &crate::Groups {
+        self.inner.handle.groups()
     }
 
     /// A handle to shut the server down: no socket is served any more, and every connection

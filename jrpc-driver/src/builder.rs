@@ -1,7 +1,7 @@
 //! The settings a server or a client is made with: runtime, shared state, [`Config`].
 
 use crate::auth::Authenticate;
-use crate::{Config, Handshake, Locals, Reconnect, Refusal, Runtime};
+use crate::{Config, Groups, Handshake, Locals, Reconnect, Refusal, Runtime};
 
 /// Builds a server ([`bind`](Builder::bind)) or a client connection
 /// ([`connect`](Builder::connect)) with state and settings of its own.
@@ -32,6 +32,8 @@ pub struct Builder<R, S = ()> {
     pub(crate) runtime: R,
     pub(crate) state: S,
     pub(crate) config: Config,
+    /// The registry to share; `None`: one of its own.
+    pub(crate) groups: Option<Groups>,
     /// How a client reconnects, if it does.
     pub(crate) reconnect: Option<Reconnect>,
     /// A server's authentication hook.
@@ -44,6 +46,7 @@ impl<R: Runtime + Default> Default for Builder<R, ()> {
             runtime: R::default(),
             state: (),
             config: Config::default(),
+            groups: None,
             reconnect: None,
             auth: None,
         }
@@ -57,6 +60,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             runtime: self.runtime,
             state,
             config: self.config,
+            groups: self.groups,
             reconnect: self.reconnect,
             auth: self.auth,
         }
@@ -68,6 +72,30 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
         self
     }
 
+    /// The [`Groups`] registry its connections join and are counted in, shared with the other
+    /// servers and clients given it (a client program holding many connections broadcasts to
+    /// them as a server does). Without it, a server (or client connection) has one of its own.
+    ///
+    /// ```
+    /// # fn f<R: jrpc_driver::Runtime + Default>() {
+    /// let groups = jrpc_driver::Groups::new();
+    /// let public = jrpc_driver::Server::<R>::builder().groups(groups.clone());
+    /// let internal = jrpc_driver::Server::<R>::builder().groups(groups.clone());
+    /// // groups.all() reaches the connections of both.
+    /// # }
+    /// ```
+    pub fn groups(mut self, groups: Groups) -> Self {
+        self.groups = Some(groups);
+        self
+    }
+
+    /// The registry given with [`groups`](Self::groups), or a new one.
+    pub(crate) fn groups_or_own(&self) -> Groups {
+        match &self.groups {
+            Some(groups) => groups.clone(),
+            None => Groups::with_max_message_size(self.config.max_message),
+        }
+    }
     /// Makes a client reconnect when its connection ends, with the backoff and the behaviour
     /// of calls made meanwhile that `reconnect` describes (by default a client does not
     /// reconnect). The [`Peer`](crate::Peer) that [`connect`](Self::connect) returns then stays

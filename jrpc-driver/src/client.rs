@@ -100,6 +100,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             }
         };
         let dial = self.dial(url, secure)?;
+        let groups = self.groups_or_own();
         let (socket, _response) =
             R::connect(request, dial)
                 .await
@@ -115,6 +116,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             &self.config,
             None,
             None,
+            &groups,
         ))
     }
 }
@@ -207,6 +209,7 @@ mod tests {
             runtime: (),
             state: (),
             config: Config::default(),
+            groups: None,
             reconnect: None,
             auth: None,
         };

@@ -25,7 +25,7 @@ use crate::handler::{Ctx, Reply};
 use crate::outbound::Outbound;
 use crate::peer::{Command, PeerParts};
 use crate::runtime::{Runtime, Sleep, WebSocket};
-use crate::{Config, Methods, Peer};
+use crate::{Config, Groups, Methods, Peer};
 
 /// Most inputs (messages and commands) handled in one wake-up before the task yields to others.
 const BUDGET: usize = 128;
@@ -71,6 +71,7 @@ pub const CLOSE_HEARTBEAT_TIMEOUT: u16 = 1001;
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Starts the task that drives one WebSocket, and returns the handle to its peer.
+#[allow(clippy::too_many_arguments)] // What a connection is made of, each from its owner.
 pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
     rt: &R,
     socket: W,
@@ -79,6 +80,7 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
     config: &Config,
     remote_addr: Option<SocketAddr>,
     server: Option<ServerLink>,
+    groups: &Groups,
 ) -> Peer {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let outbound = Arc::new(Outbound::new(config.max_queued));
@@ -90,11 +92,13 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         timer: Box::new(move |at| timer_rt.sleep_until(at)),
         default_timeout: config.call_timeout,
         max_message: config.max_message,
+        groups: groups.clone(),
     });
     let server = server.map(|link| {
         peer.adopt(link.locals);
         (link.signal, link.tracker)
     });
+    groups.connect(&peer);
     let ctx = Ctx {
         peer: peer.clone(),
         state,
@@ -213,6 +217,8 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         self.dispatch_events();
         self.commands.close();
         self.outbound.close();
+        // Out of its groups before anyone hears it closed (`closed()`, `on_close`).
+        self.ctx.peer.groups().disconnect(&self.ctx.peer);
         if !matches!(ending, Ending::Closed | Ending::GoingAway) {
             self.out.clear();
         }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::Peer;
+use crate::{Groups, Peer};
 
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -45,6 +45,11 @@ impl<S> Ctx<S> {
     /// The peer this call came from; calls on it go back over the same connection.
     pub fn peer(&self) -> &Peer {
         &self.peer
+    }
+
+    /// The groups of the server (or client): [`Groups::to`] broadcasts, [`Peer::join`] joins.
+    pub fn groups(&self) -> &Groups {
+        self.peer.groups()
     }
 
     /// The state shared by every connection of the server (or client).

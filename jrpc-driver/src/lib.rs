@@ -28,6 +28,7 @@ mod builder;
 mod client;
 mod config;
 mod connection;
+mod groups;
 mod handler;
 mod handshake;
 mod methods;
@@ -43,6 +44,7 @@ pub use builder::{Builder, ClientBuilder, ServerBuilder};
 pub use client::{Client, ConnectError};
 pub use config::Config;
 pub use connection::{CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER};
+pub use groups::{Backend, Broadcast, Change, Delivery, Groups, Skipped, Target};
 pub use handler::{
     AsyncCtxFn, AsyncFn, BoxFuture, Ctx, Fallible, Handler, IntoResult, Plain, Reply, SyncCtxFn,
     SyncFn,
@@ -66,9 +68,10 @@ pub use tungstenite;
 macro_rules! adapter_api {
     ($runtime:ty, $name:literal) => {
         pub use $crate::{
-            Builder, CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER, CallError, Config, ConnectError,
-            ConnectionStats, Ctx, Frame, Handler, Handshake, IntoParams, IntoResult, Locals,
-            Methods, Params, Peer, Reconnect, Refusal, RpcError, ServerHandle,
+            Backend, Broadcast, Builder, CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER, CallError,
+            Change, Config, ConnectError, ConnectionStats, Ctx, Delivery, Frame, Groups, Handler,
+            Handshake, IntoParams, IntoResult, Locals, Methods, Params, Peer, Reconnect, Refusal, RpcError,
+            ServerHandle, Skipped, Target,
         };
 
         #[doc = concat!("Serves JRPC on WebSockets another HTTP server upgraded, on ", $name, ".")]

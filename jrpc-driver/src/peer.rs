@@ -19,6 +19,8 @@ use crate::runtime::Sleep;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::Groups;
+
 /// What a peer handle or a method task asks of the connection task that owns the endpoint.
 pub(crate) enum Command {
     /// One of our calls, encoded by the caller; `charge` bytes of the queue are reserved for it.
@@ -87,6 +89,7 @@ struct Inner {
     max_message: usize,
     closed: Shared<oneshot::Receiver<()>>,
     locals: Mutex<Locals>,
+    groups: Groups,
 }
 
 /// Where a handle's calls go. Every call matches on it once: a plain connection's calls take
@@ -128,6 +131,7 @@ pub(crate) struct PeerParts {
     pub(crate) timer: Timer,
     pub(crate) default_timeout: Option<Duration>,
     pub(crate) max_message: usize,
+    pub(crate) groups: Groups,
 }
 
 impl fmt::Debug for Peer {
@@ -160,6 +164,7 @@ impl Peer {
             max_message: parts.max_message,
             closed: closed_rx.shared(),
             locals: Mutex::new(HashMap::new()),
+            groups: parts.groups,
         };
         let peer = Self {
             inner: Arc::new(inner),
@@ -184,6 +189,7 @@ impl Peer {
             max_message: first.inner.max_message,
             closed: closed.shared(),
             locals: Mutex::new(HashMap::new()),
+            groups: first.inner.groups.clone(),
         };
         Self {
             inner: Arc::new(inner),
@@ -199,6 +205,12 @@ impl Peer {
     /// The address of the other side, when known.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.inner.remote_addr
+    }
+
+    /// The registry of groups this connection joins ([`join`](Self::join)) and is counted in:
+    /// its server's, or the one its client builder was given.
+    pub fn groups(&self) -> &Groups {
+        &self.inner.groups
     }
 
     /// Calls `method` on the peer and waits for its answer, decoded as `T`, within the
@@ -440,6 +452,15 @@ impl Peer {
     }
 
     /// The connection of a handle that is not a reconnecting client's.
+    /// The handle of the connection this one reaches now: itself, or a reconnecting client's
+    /// open connection (`None` between connections).
+    pub(crate) fn connection(&self) -> Option<Peer> {
+        match &self.inner.link {
+            Link::Direct(_) => Some(self.clone()),
+            Link::Reconnecting(link) => link.current().ok(),
+        }
+    }
+
     pub(crate) fn direct(&self) -> Option<&Direct> {
         match &self.inner.link {
             Link::Direct(direct) => Some(direct),

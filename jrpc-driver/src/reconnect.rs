@@ -333,7 +333,7 @@ impl Reconnecting {
 /// Dials `url` for a client built with [`Builder::reconnect`], and spawns the supervisor that
 /// dials again whenever a connection ends. The first dial's error is returned as is.
 pub(crate) async fn connect<R, S>(
-    builder: Builder<R, S>,
+    mut builder: Builder<R, S>,
     url: &str,
     mut methods: Methods<S>,
     settings: Reconnect,
@@ -359,6 +359,8 @@ where
         async move { link.published(&peer).await }
     });
     let methods = Arc::new(methods);
+    // Every connection of the client is in one registry of groups.
+    builder.groups = Some(builder.groups_or_own());
     let first = match builder.open(url, &methods).await {
         Ok(first) => first,
         Err(e) => {

@@ -13,7 +13,7 @@ use futures_util::{FutureExt, StreamExt};
 use crate::auth::Authenticate;
 use crate::connection::{self, ServerLink, ShutdownSignal};
 use crate::handshake::{Guard, Policy};
-use crate::{Acceptor, Builder, Config, Methods, Runtime};
+use crate::{Acceptor, Builder, Config, Groups, Methods, Runtime};
 
 impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
     /// Listens on `addr` (port 0 picks a free port) and logs the address.
@@ -23,7 +23,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
         methods: Methods<S>,
     ) -> io::Result<Server<R, S>> {
         let (listener, local_addr) = listen(&self.runtime, addr).await?;
-        let (handle, signal, tracker) = ServerHandle::new(false);
+        let (handle, signal, tracker) = ServerHandle::new(false, self.groups_or_own());
         Ok(Server {
             policy: Policy::new(&self.config, local_addr),
             auth: self.auth,
@@ -153,6 +153,11 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
         self.handle.clone()
     }
 
+    /// The groups of its connections; every connection is in [`Groups::all`].
+    pub fn groups(&self) -> &Groups {
+        &self.handle.groups
+    }
+
     /// Accepts connections until shutdown. Each handshake runs in a task of its own, bounded
     /// by the handshake timeout; each connection then runs in its own task.
     ///
@@ -203,6 +208,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
         let config = self.config.clone();
         let signal = self.signal.clone();
         let tracker = self.tracker.clone();
+        let groups = self.handle.groups.clone();
         let deadline = Instant::now() + config.handshake_timeout;
         self.runtime.spawn(async move {
             let handshake = std::pin::pin!(R::accept_websocket(tcp, guard, config.websocket()));
@@ -221,6 +227,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
                             // Sent by the guard before the handshake succeeded.
                             locals: locals.try_recv().ok().flatten().unwrap_or_default(),
                         }),
+                        &groups,
                     );
                 }
                 Either::Left((Err(e), _)) => {
@@ -236,7 +243,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
 
 /// Shuts a server (or an acceptor) down: it stops accepting, lets running methods finish
 /// within a grace period, and closes every connection with code 1001. Cloneable, usable from
-/// any task.
+/// any task; it also reaches the server's groups (`groups()`), to broadcast from anywhere.
 ///
 /// ```
 /// # use jrpc_tokio::{Methods, Server};
@@ -255,6 +262,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
     inner: Arc<Mutex<HandleInner>>,
+    groups: Groups,
 }
 
 #[derive(Debug)]
@@ -270,7 +278,7 @@ impl ServerHandle {
     /// A handle, the signal its shutdown fires, and the tracker that shutdown waits for (with
     /// every clone of it). With `mounted`, the handle keeps a clone for
     /// [`tracker`](Self::tracker).
-    pub(crate) fn new(mounted: bool) -> (Self, ShutdownSignal, mpsc::Sender<()>) {
+    pub(crate) fn new(mounted: bool, groups: Groups) -> (Self, ShutdownSignal, mpsc::Sender<()>) {
         let (stop, stopped) = oneshot::channel();
         let (tracker, connections) = mpsc::channel(0);
         let inner = HandleInner {
@@ -280,8 +288,14 @@ impl ServerHandle {
         };
         let handle = Self {
             inner: Arc::new(Mutex::new(inner)),
+            groups,
         };
         (handle, stopped.shared(), tracker)
+    }
+
+    /// The groups of the server's connections, to broadcast from anywhere.
+    pub fn groups(&self) -> &Groups {
+        &self.groups
     }
 
     /// A tracker for a new connection of an acceptor; `None` once shutdown began.

@@ -22,6 +22,7 @@
 pub mod autobahn;
 mod faults;
 pub mod flood;
+mod groups;
 mod hostile;
 pub mod mounted;
 mod push;
@@ -31,6 +32,7 @@ mod tcp;
 pub mod tls;
 
 pub use faults::*;
+pub use groups::*;
 pub use hostile::*;
 pub use mounted::{acceptor_serves_upgraded_sockets, handshake_authentication};
 pub use push::*;
@@ -115,6 +117,15 @@ macro_rules! instantiate {
             server_heartbeat_drops_a_silent_peer_only,
             client_heartbeat_drops_a_silent_server,
             heartbeat_close_code_is_1001,
+            groups_membership,
+            groups_left_on_close,
+            broadcast_to_group_except_and_all,
+            broadcast_skips_a_member_that_does_not_read,
+            broadcast_order_under_concurrent_publishers,
+            request_to_group_collects_each_answer,
+            client_connections_share_a_registry,
+            groups_backend_sees_changes_and_broadcasts,
+            reconnecting_client_joins_with_its_current_connection,
             close_sends_what_was_queued_first,
             reconnecting_client_survives_a_server_restart,
             calls_while_down_fail_at_once_without_queueing,

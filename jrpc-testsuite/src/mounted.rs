@@ -268,9 +268,16 @@ pub async fn acceptor_serves_upgraded_sockets<R: Runtime + Default>() {
     // Earlier connections' reports come first.
     while signal::<R, _>("gus's on_open", &mut opens).await.as_deref() != Some("gus") {}
     assert_eq!(raw_call(&mut gus, "WhoAmI").await, json!("gus"));
+    // The acceptor's connections and its Server's are in one registry of groups.
+    let users: Vec<String> = (acceptor.groups().all().members().iter())
+        .filter_map(|peer| peer.local::<User>().map(|user| user.0.clone()))
+        .collect();
+    assert!(users.contains(&"erin".to_owned()), "{users:?}");
+    assert!(users.contains(&"gus".to_owned()), "{users:?}");
 
     let handle = acceptor.handle();
     within::<R, _>("shutdown", handle.shutdown(Duration::from_secs(1))).await;
+    assert_eq!(handle.groups().all().count(), 0);
     assert_eq!(erin.close_code().await, CloseCode::Away);
     assert_eq!(gus.close_code().await, CloseCode::Away);
     assert!(
