@@ -25,3 +25,8 @@ fi
 if [ -f js/package-lock.json ]; then
   (cd js && npm ci --no-audit --no-fund --silent)
 fi
+
+# socket.io for the benchmark's fan-out load (bench/socketio/server.js), from the lock file.
+if [ -f bench/socketio/package-lock.json ]; then
+  (cd bench/socketio && npm ci --no-audit --no-fund --silent)
+fi

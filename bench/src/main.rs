@@ -8,15 +8,24 @@
 //! idle connection at 10,000 connections (RSS growth divided). It prints a Markdown table with
 //! each system's ratios to jsonrpsee and to the echo, and writes it to `BENCHMARKS.md`.
 //!
+//! The fan-out loads (`fanout100`, `fanout2000`, in `fanout.rs`) measure server push instead:
+//! one publisher with publishes in flight, C subscribers, against a raw broadcast floor
+//! (`broadcast`), socket.io on Node (`socketio`, skipped with a note when Node or its
+//! packages are missing), the twoway example's own peer map (`jrpc-twoway`) and jrpc's groups
+//! (`jrpc-groups`); they have their own part of the file.
+//!
 //! Flags: `--quick` (a smoke run: short phases, 1,000 idle connections, nothing written unless
 //! `--out` is given), `--secs S` (time each system spends under each load, default 4), `--rounds
 //! N` (the turns that time is split into, default 8), `--idle N` (connections of the idle test,
 //! default 10,000; 0 skips it), `--runs N` (repeat the whole measurement), `--systems a,b` and
-//! `--loads seq,16,256,64x16` (subsets, e.g. for profiling one server), `--out FILE` (default
-//! `BENCHMARKS.md` at the workspace root), `--no-write`. `JRPC_BENCH_SERVER_WRAPPER` runs each
+//! `--loads seq,16,256,64x16,fanout100,fanout2000` (subsets, e.g. for profiling one server),
+//! `--in-flight N` (publishes in flight in the fan-out loads, default 8), `--publishes N` (most
+//! publishes per system and fan-out load, default 1,000,000: the time ends it first), `--out
+//! FILE` (default `BENCHMARKS.md` at the workspace root), `--no-write`. `JRPC_BENCH_SERVER_WRAPPER` runs each
 //! server under a command (`valgrind --tool=callgrind`, `perf stat --`, …).
 
 mod client;
+mod fanout;
 mod report;
 mod servers;
 mod sys;
@@ -68,6 +77,12 @@ struct Options {
     systems: Vec<String>,
     /// Indices into [`LOADS`].
     loads: Vec<usize>,
+    /// Indices into [`fanout::FANOUT_LOADS`].
+    fanout_loads: Vec<usize>,
+    /// Publishes in flight in the fan-out loads.
+    in_flight: usize,
+    /// Most publishes per system and fan-out load.
+    publishes: u64,
     out: Option<std::path::PathBuf>,
     command: String,
 }
@@ -107,8 +122,9 @@ fn main() {
 }
 
 const USAGE: &str = "usage: jrpc-bench [--quick] [--secs S] [--idle N] [--rounds N] [--runs N] \
-[--systems jrpc-tokio,jrpc-axum,jrpc-async-std,jsonrpsee,echo] [--loads seq,16,256,64x16]
-       [--out FILE | --no-write]
+[--systems jrpc-tokio,jrpc-axum,jrpc-async-std,jsonrpsee,echo,echo-async-std,broadcast,socketio,
+       jrpc-twoway,jrpc-groups] [--loads seq,16,256,64x16,fanout100,fanout2000] [--in-flight N]
+       [--publishes N] [--out FILE | --no-write]
        jrpc-bench serve <system> <port>";
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -118,8 +134,15 @@ fn parse(args: &[String]) -> Result<Options, String> {
         idle: 10_000,
         rounds: 8,
         runs: 1,
-        systems: servers::SYSTEMS.iter().map(|s| (*s).to_owned()).collect(),
+        systems: servers::SYSTEMS
+            .iter()
+            .chain(&servers::FANOUT_SYSTEMS)
+            .map(|s| (*s).to_owned())
+            .collect(),
         loads: (0..LOADS.len()).collect(),
+        fanout_loads: (0..fanout::FANOUT_LOADS.len()).collect(),
+        in_flight: 8,
+        publishes: 1_000_000,
         out: Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md")),
         command: std::iter::once("cargo run --release -p jrpc-bench".to_owned())
             .chain((!args.is_empty()).then(|| format!("-- {}", args.join(" "))))
@@ -149,16 +172,33 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 options.systems = value()?.split(',').map(str::to_owned).collect();
             }
             "--loads" => {
-                options.loads = value()?
-                    .split(',')
-                    .map(|name| match name {
-                        "seq" => Ok(0),
-                        "16" => Ok(1),
-                        "256" => Ok(2),
-                        "64x16" => Ok(3),
-                        other => Err(format!("unknown load '{other}' (seq, 16, 256, 64x16)")),
-                    })
-                    .collect::<Result<_, _>>()?;
+                options.loads.clear();
+                options.fanout_loads.clear();
+                for name in value()?.split(',') {
+                    match name {
+                        "seq" => options.loads.push(0),
+                        "16" => options.loads.push(1),
+                        "256" => options.loads.push(2),
+                        "64x16" => options.loads.push(3),
+                        other => options.fanout_loads.push(
+                            fanout::FANOUT_LOADS
+                                .iter()
+                                .position(|load| load.name == other)
+                                .ok_or_else(|| {
+                                    format!(
+                                        "unknown load '{other}' (seq, 16, 256, 64x16, \
+                                         fanout100, fanout2000)"
+                                    )
+                                })?,
+                        ),
+                    }
+                }
+            }
+            "--in-flight" => {
+                options.in_flight = value()?.parse().map_err(|e| format!("--in-flight: {e}"))?;
+            }
+            "--publishes" => {
+                options.publishes = value()?.parse().map_err(|e| format!("--publishes: {e}"))?;
             }
             "--out" => {
                 options.out = Some(value()?.into());
@@ -186,11 +226,16 @@ fn parse(args: &[String]) -> Result<Options, String> {
     }
     options.runs = options.runs.clamp(1, 10);
     options.rounds = options.rounds.clamp(1, 100);
+    options.in_flight = options.in_flight.clamp(1, 256);
+    options.publishes = options.publishes.max(1);
     for system in &options.systems {
-        if !servers::SYSTEMS.contains(&system.as_str()) {
+        if !servers::SYSTEMS.contains(&system.as_str())
+            && !servers::FANOUT_SYSTEMS.contains(&system.as_str())
+        {
             return Err(format!(
-                "unknown system '{system}' (one of {:?})",
-                servers::SYSTEMS
+                "unknown system '{system}' (one of {:?} or, for the fan-out loads, {:?})",
+                servers::SYSTEMS,
+                servers::FANOUT_SYSTEMS
             ));
         }
     }
@@ -205,28 +250,73 @@ async fn run(options: Options) -> Result<(), String> {
             options.idle
         ));
     }
+    let of = |list: &[&str]| -> Vec<String> {
+        let chosen = options
+            .systems
+            .iter()
+            .filter(|s| list.contains(&s.as_str()));
+        chosen.cloned().collect()
+    };
+    let rpc_systems = of(&servers::SYSTEMS);
+    let fanout_systems = of(&servers::FANOUT_SYSTEMS);
+    let rpc = !options.loads.is_empty() && !rpc_systems.is_empty();
+    let fanout_loads: Vec<fanout::FanoutLoad> = options
+        .fanout_loads
+        .iter()
+        .map(|&i| fanout::FANOUT_LOADS[i])
+        .collect();
+    let fans = !fanout_loads.is_empty() && !fanout_systems.is_empty();
+    let plan = fanout::Plan {
+        secs: options.secs,
+        rounds: options.rounds,
+        warmup: options.warmup,
+        window: options.in_flight,
+        publishes: options.publishes,
+    };
     let mut runs = Vec::new();
     for number in 1..=options.runs {
         let started = Instant::now();
         eprintln!("== run {number}");
-        let results = measure_all(&options).await?;
+        let results = if rpc {
+            measure_all(&options, &rpc_systems).await?
+        } else {
+            Vec::new()
+        };
+        let (fanout, skipped) = if fans {
+            fanout::measure(&fanout_systems, &fanout_loads, plan).await?
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let run = Run {
             number,
             date: sys::now_utc(),
             seconds: started.elapsed().as_secs_f64(),
             results,
+            fanout,
+            skipped,
         };
-        println!("{}", report::run_markdown(&run));
+        if rpc {
+            println!("{}", report::run_markdown(&run));
+        }
+        if fans {
+            println!("{}", report::fanout_run_markdown(&run));
+        }
         runs.push(run);
     }
     if let Some(path) = &options.out {
-        let text = report::document(
-            &runs,
-            &options.command,
-            options.secs,
-            options.rounds,
-            options.idle,
-        );
+        let rpc_part = rpc.then(|| {
+            report::document(
+                &runs,
+                &options.command,
+                options.secs,
+                options.rounds,
+                options.idle,
+            )
+        });
+        let fanout_part = fans.then(|| report::fanout_document(&runs, &options.command, plan));
+        // A run of only some loads keeps the other part of the file as it was.
+        let existing = std::fs::read_to_string(path).unwrap_or_default();
+        let text = report::merge(&existing, rpc_part, fanout_part);
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!("written to {}", path.display());
     }
@@ -241,8 +331,24 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// `jrpc-bench serve <system> 0`.
     async fn start(system: &str) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        Self::spawn(
+            system,
+            exe.as_os_str(),
+            &["serve".as_ref(), system.as_ref()],
+        )
+        .await
+    }
+
+    /// `program args… 0` (the port), which prints `PORT <n>` once it listens and exits when its
+    /// standard input closes.
+    async fn spawn(
+        system: &str,
+        program: &std::ffi::OsStr,
+        args: &[&std::ffi::OsStr],
+    ) -> Result<Self, String> {
         // For profiling a server: JRPC_BENCH_SERVER_WRAPPER="valgrind --tool=callgrind" runs
         // each server under that command.
         let wrapper = std::env::var("JRPC_BENCH_SERVER_WRAPPER").unwrap_or_default();
@@ -250,13 +356,14 @@ impl ServerProcess {
         let mut command = match words.next() {
             Some(program) => {
                 let mut command = Command::new(program);
-                command.args(words).arg(exe);
+                command.args(words).arg(program);
                 command
             }
-            None => Command::new(exe),
+            None => Command::new(program),
         };
         let mut child = command
-            .args(["serve", system, "0"])
+            .args(args)
+            .arg("0")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -288,6 +395,11 @@ impl ServerProcess {
 
     fn rss(&self) -> Result<u64, String> {
         sys::rss_bytes(self.pid).ok_or_else(|| "cannot read the server's /proc/PID/statm".into())
+    }
+
+    fn peak_rss(&self) -> Result<u64, String> {
+        sys::peak_rss_bytes(self.pid)
+            .ok_or_else(|| "cannot read the server's /proc/PID/status".into())
     }
 
     /// Closes the server's stdin, which makes it exit; kills it if it has not within 10 s.
@@ -326,9 +438,9 @@ struct Sum {
 /// Every figure of every system. All servers run at once; each load is measured in rounds, the
 /// systems taking turns within a round, so that a change of the machine's background load
 /// (it is shared) falls on every system alike and the ratios hold.
-async fn measure_all(options: &Options) -> Result<Vec<Figures>, String> {
+async fn measure_all(options: &Options, systems: &[String]) -> Result<Vec<Figures>, String> {
     let mut subjects = Vec::new();
-    for system in &options.systems {
+    for system in systems {
         let server = ServerProcess::start(system).await?;
         let mut connections = Vec::new();
         for _ in 0..LOADS.iter().map(|l| l.connections).max().unwrap_or(1) {

@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use crate::fanout::Turn;
+
 /// One load: how many connections, each with how many calls in flight.
 #[derive(Debug, Clone, Copy)]
 pub struct Load {
@@ -127,6 +129,74 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[rank - 1] as f64
 }
 
+/// What one system measured under one fan-out load.
+#[derive(Debug, Clone)]
+pub struct FanoutFigures {
+    /// Its name.
+    pub system: String,
+    /// Subscriber connections.
+    pub subscribers: usize,
+    /// Deliveries per second, the median of the turns'.
+    pub deliveries: f64,
+    /// Delivery latency, median of the turns' medians, in microseconds.
+    pub p50_us: f64,
+    /// Delivery latency, median of the turns' 99th percentiles, in microseconds.
+    pub p99_us: f64,
+    /// Server CPU time per delivery, in microseconds.
+    pub server_cpu_us: f64,
+    /// The client's (this process's) CPU time per delivery, in microseconds.
+    pub client_cpu_us: f64,
+    /// Server CPU time over wall time while publishing (1.0: one core busy).
+    pub server_cores: f64,
+    /// The client's CPU time over wall time.
+    pub client_cores: f64,
+    /// Peak resident memory of the server process, in bytes.
+    pub peak_rss: u64,
+    /// Publishes sent.
+    pub publishes: u64,
+    /// Deliveries expected (publishes × subscribers) and not received by the end of their turn.
+    pub lost: u64,
+    /// Deliveries that came after one published later.
+    pub reordered: u64,
+}
+
+impl FanoutFigures {
+    /// The figures of a system's turns under a load.
+    pub fn of(system: &str, subscribers: usize, turns: &[Turn], peak_rss: u64) -> Self {
+        let sum = |f: fn(&Turn) -> f64| turns.iter().map(f).sum::<f64>();
+        let received = sum(|t| t.received as f64).max(1.0);
+        let wall = sum(|t| t.wall).max(f64::MIN_POSITIVE);
+        let throughputs: Vec<f64> = turns
+            .iter()
+            .map(|t| t.received as f64 / t.wall.max(f64::MIN_POSITIVE))
+            .collect();
+        let timed = turns.iter().filter(|t| !t.latencies.is_empty());
+        let p50s: Vec<f64> = timed
+            .clone()
+            .map(|t| percentile(&t.latencies, 0.50))
+            .collect();
+        let p99s: Vec<f64> = timed.map(|t| percentile(&t.latencies, 0.99)).collect();
+        Self {
+            system: system.to_owned(),
+            subscribers,
+            deliveries: median(&throughputs),
+            p50_us: median(&p50s) / 1000.0,
+            p99_us: median(&p99s) / 1000.0,
+            server_cpu_us: sum(|t| t.server_cpu) * 1e6 / received,
+            client_cpu_us: sum(|t| t.client_cpu) * 1e6 / received,
+            server_cores: sum(|t| t.server_cpu) / wall,
+            client_cores: sum(|t| t.client_cpu) / wall,
+            peak_rss,
+            publishes: turns.iter().map(|t| t.publishes).sum(),
+            lost: turns
+                .iter()
+                .map(|t| (t.publishes * subscribers as u64).saturating_sub(t.received))
+                .sum(),
+            reordered: turns.iter().map(|t| t.reordered).sum(),
+        }
+    }
+}
+
 /// One measurement of every system.
 #[derive(Debug)]
 pub struct Run {
@@ -138,6 +208,10 @@ pub struct Run {
     pub seconds: f64,
     /// Each system's figures.
     pub results: Vec<Figures>,
+    /// Each fan-out system's figures under each fan-out load.
+    pub fanout: Vec<FanoutFigures>,
+    /// Fan-out systems that could not run, and why.
+    pub skipped: Vec<String>,
 }
 
 impl Run {
@@ -274,13 +348,18 @@ const GOALS: [Goal; 7] = [
     },
 ];
 
+/// Whether `value` meets `bound`: at least it with `at_least`, else at most.
+fn within(value: f64, bound: f64, at_least: bool) -> bool {
+    if at_least {
+        value >= bound
+    } else {
+        value <= bound
+    }
+}
+
 impl Goal {
     fn met(&self, ratio: f64) -> bool {
-        if self.at_least {
-            ratio >= self.bound
-        } else {
-            ratio <= self.bound
-        }
+        within(ratio, self.bound, self.at_least)
     }
 
     fn show(&self, ratio: f64) -> String {
@@ -527,4 +606,358 @@ fn async_std_distance(run: &Run) -> Option<AsyncStdDistance> {
         runtime: floors.as_ref().and_then(|f| worst(f.iter().copied())),
         over_floor: floors.and_then(|f| worst(as_set.iter().zip(f).map(|(a, f)| a / f))),
     })
+}
+
+/// The heading the fan-out part of BENCHMARKS.md starts with: a run of only the fan-out loads
+/// (or only the others) rewrites its own part and keeps the other.
+pub const FANOUT_HEADING: &str = "## Fan-out: one publisher, many subscribers";
+
+/// The system the fan-out ratios are taken against: the raw broadcast.
+const FLOOR: &str = "broadcast";
+
+/// `existing` (the file as it was) with the parts given replaced: the part before
+/// [`FANOUT_HEADING`] by `rpc`, the part from it on by `fanout`.
+pub fn merge(existing: &str, rpc: Option<String>, fanout: Option<String>) -> String {
+    let split = existing
+        .find(&format!("\n{FANOUT_HEADING}"))
+        .map_or(existing.len(), |i| i + 1);
+    let (old_rpc, old_fanout) = existing.split_at(split);
+    let mut out = rpc.unwrap_or_else(|| old_rpc.to_owned());
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(fanout.as_deref().unwrap_or(old_fanout));
+    out
+}
+
+/// A goal of the fan-out load, on a system's figures and the floor's at the same size.
+struct FanoutGoal {
+    text: &'static str,
+    value: fn(&FanoutFigures, &FanoutFigures) -> f64,
+    bound: f64,
+    at_least: bool,
+    /// A count (of deliveries), not a ratio.
+    count: bool,
+}
+
+const FANOUT_GOALS: [FanoutGoal; 4] = [
+    FanoutGoal {
+        text: "deliveries/s ≥ 0.8× broadcast",
+        value: |f, b| f.deliveries / b.deliveries,
+        bound: 0.8,
+        at_least: true,
+        count: false,
+    },
+    FanoutGoal {
+        text: "server CPU/delivery ≤ 1.5× broadcast",
+        value: |f, b| f.server_cpu_us / b.server_cpu_us,
+        bound: 1.5,
+        at_least: false,
+        count: false,
+    },
+    FanoutGoal {
+        text: "zero reordered",
+        value: |f, _| f.reordered as f64,
+        bound: 0.0,
+        at_least: false,
+        count: true,
+    },
+    FanoutGoal {
+        text: "zero lost",
+        value: |f, _| f.lost as f64,
+        bound: 0.0,
+        at_least: false,
+        count: true,
+    },
+];
+
+impl FanoutGoal {
+    fn met(&self, value: f64) -> bool {
+        within(value, self.bound, self.at_least)
+    }
+
+    fn show(&self, value: f64) -> String {
+        if self.count {
+            format!("{value:.0}")
+        } else {
+            format!("{value:.2}×")
+        }
+    }
+}
+
+impl Run {
+    fn fanout_get(&self, system: &str, subscribers: usize) -> Option<&FanoutFigures> {
+        self.fanout
+            .iter()
+            .find(|f| f.system == system && f.subscribers == subscribers)
+    }
+
+    /// The subscriber counts measured, in order.
+    fn fanout_sizes(&self) -> Vec<usize> {
+        let mut sizes: Vec<usize> = self.fanout.iter().map(|f| f.subscribers).collect();
+        sizes.dedup();
+        sizes
+    }
+
+    /// The fan-out systems held to the goals: all but the floor.
+    fn fanout_judged(&self) -> Vec<&str> {
+        let mut systems: Vec<&str> = Vec::new();
+        for f in &self.fanout {
+            if f.system != FLOOR && !systems.contains(&f.system.as_str()) {
+                systems.push(&f.system);
+            }
+        }
+        systems
+    }
+
+    /// Each goal at each size for `system`: its text, the value, whether met.
+    fn fanout_goals(&self, system: &str) -> Vec<(String, f64, &'static FanoutGoal)> {
+        let mut out = Vec::new();
+        for size in self.fanout_sizes() {
+            let (Some(f), Some(floor)) =
+                (self.fanout_get(system, size), self.fanout_get(FLOOR, size))
+            else {
+                continue;
+            };
+            for goal in &FANOUT_GOALS {
+                let text = format!("{} at {size} subscribers", goal.text);
+                out.push((text, (goal.value)(f, floor), goal));
+            }
+        }
+        out
+    }
+}
+
+const FANOUT_HEADERS: [&str; 13] = [
+    "deliveries/s",
+    "× floor",
+    "p50 µs",
+    "p99 µs",
+    "server CPU µs/delivery",
+    "× floor",
+    "server peak RSS MB",
+    "server cores",
+    "client CPU µs/delivery",
+    "client cores",
+    "publishes",
+    "lost",
+    "reordered",
+];
+
+/// The tables and goal checks of one run's fan-out loads.
+pub fn fanout_run_markdown(run: &Run) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### Fan-out run {} ({}, {:.0} s)\n",
+        run.number, run.date, run.seconds
+    );
+    for note in &run.skipped {
+        let _ = writeln!(out, "- {note}\n");
+    }
+    out.push_str("| system | subscribers |");
+    for h in FANOUT_HEADERS {
+        let _ = write!(out, " {h} |");
+    }
+    out.push_str("\n|---|---:|");
+    for _ in FANOUT_HEADERS {
+        out.push_str("---:|");
+    }
+    out.push('\n');
+    for f in &run.fanout {
+        let floor = run.fanout_get(FLOOR, f.subscribers);
+        let ratio = |value: f64, of: fn(&FanoutFigures) -> f64| {
+            floor.map_or_else(|| "–".to_owned(), |b| format!("{:.2}×", value / of(b)))
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {} | {:.0} | {:.0} | {:.2} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+            f.system,
+            f.subscribers,
+            f.deliveries,
+            ratio(f.deliveries, |b| b.deliveries),
+            f.p50_us,
+            f.p99_us,
+            f.server_cpu_us,
+            ratio(f.server_cpu_us, |b| b.server_cpu_us),
+            f.peak_rss as f64 / 1e6,
+            f.server_cores,
+            f.client_cpu_us,
+            f.client_cores,
+            f.publishes,
+            f.lost,
+            f.reordered,
+        );
+    }
+    let judged = run.fanout_judged();
+    if !judged.is_empty() && run.fanout.iter().any(|f| f.system == FLOOR) {
+        out.push_str("\nGoals (ratios to `broadcast`, the floor, in this run):\n\n| goal |");
+        for system in &judged {
+            let _ = write!(out, " {system} |");
+        }
+        out.push_str("\n|---|");
+        for _ in &judged {
+            out.push_str("---|");
+        }
+        out.push('\n');
+        let columns: Vec<_> = judged.iter().map(|s| run.fanout_goals(s)).collect();
+        let rows = columns.iter().map(Vec::len).max().unwrap_or(0);
+        for row in 0..rows {
+            let Some((text, _, _)) = columns.iter().find_map(|c| c.get(row)) else {
+                continue;
+            };
+            let _ = write!(out, "| {text} |");
+            for column in &columns {
+                match column.get(row) {
+                    Some((_, value, goal)) => {
+                        let _ = write!(
+                            out,
+                            " {} {} |",
+                            goal.show(*value),
+                            verdict(goal.met(*value))
+                        );
+                    }
+                    None => out.push_str(" – |"),
+                }
+            }
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// The fan-out part of BENCHMARKS.md.
+pub fn fanout_document(runs: &[Run], command: &str, plan: crate::fanout::Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{FANOUT_HEADING}\n");
+    out.push_str(
+        "Server push to many: one publisher, C subscribers, every publish delivered to every \
+         subscriber. `broadcast` is the floor: a raw tokio-tungstenite server that builds the \
+         frame once and clones it to each connection's queue, one flush per batch. `socketio` \
+         is socket.io 4.8 on Node (`socket.broadcast.emit`, websocket transport only). \
+         `jrpc-twoway` is the pattern of `examples/twoway` as it is written today (an \
+         application `Mutex<HashMap<u64, Peer>>`, awaiting `peer.invoke` on each page in \
+         turn). `jrpc-groups` is jrpc's groups broadcast: a plain (synchronous) method calls \
+         `ctx.groups().all().except(ctx.peer()).invoke(\"Message\", (payload,))`, which encodes \
+         the notification once and queues it on every connection without waiting for any. \
+         Ratios are taken within one run; the machine is shared (2 cores, other jobs \
+         running), so absolute figures drift between runs and only ratios compare.\n\n",
+    );
+    let _ = writeln!(out, "- Machine: {}", crate::sys::machine());
+    let _ = writeln!(out, "- Date: {}", runs.last().map_or("", |r| &r.date));
+    let _ = writeln!(out, "- Command: `{command}`");
+    let _ = writeln!(
+        out,
+        "- Each system under each load for {} s in {} turns (or {} publishes), after a \
+         warm-up; {} publishes in flight.\n",
+        plan.secs, plan.rounds, plan.publishes, plan.window
+    );
+    out.push_str(
+        "How it measures:\n\n\
+         - Each server runs in a process of its own on 127.0.0.1, started afresh for each \
+         load size; all of a size's servers run at once and take turns, as in the loads \
+         above. The subscribers and the publisher are raw tokio-tungstenite connections of \
+         the benchmark process (for socket.io they speak engine.io/socket.io: `0{…}` open, \
+         `40` connect, `42[…]` events, `2`/`3` ping/pong).\n\
+         - The publisher keeps N publishes in flight, end to end: a publish leaves the window \
+         when every subscriber has received it (or after 2 s, for a delivery that never \
+         comes), so no server can run ahead of its subscribers and its queues stay a few \
+         frames deep. Each ~100-byte payload `{\"seq\":…,\"t\":…,\"pad\":\"xx…\"}` carries the \
+         publish's sequence number and send time: latency is its arrival time minus `t`; a \
+         delivery after one with a higher `seq` is reordered; publishes × subscribers minus \
+         deliveries received by the end of the turn are lost.\n\
+         - jrpc servers get the notification `publish(payload)` and send `Message(payload)`; \
+         the floor relays the very frame `{\"method\":\"Message\",\"args\":[payload],…}` the \
+         publisher sends, so subscribers get the same bytes from both; socket.io gets \
+         `42[\"publish\",payload]` and sends `42[\"message\",payload]`.\n\
+         - Deliveries/s, p50 and p99 are each the median of the turns' figures. Server CPU per \
+         delivery: user + system time of the server process (`/proc/PID/stat`) over the \
+         turns, divided by the deliveries. Peak RSS: the server's `VmHWM` after the load. \
+         Cores: CPU time over wall time; the client's share shows that it is not the \
+         bottleneck (it reads every delivery of every system with the same code).\n\n",
+    );
+    let _ = writeln!(
+        out,
+        "### Fan-out goals over {} run{}\n",
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" }
+    );
+    out.push_str("| goal | system | each run | met |\n|---|---|---|---|\n");
+    let systems: Vec<&str> =
+        runs.iter()
+            .flat_map(Run::fanout_judged)
+            .fold(Vec::new(), |mut all, s| {
+                if !all.contains(&s) {
+                    all.push(s);
+                }
+                all
+            });
+    let goal_texts: Vec<String> = runs
+        .iter()
+        .flat_map(|run| systems.iter().flat_map(|s| run.fanout_goals(s)))
+        .map(|(text, _, _)| text)
+        .fold(Vec::new(), |mut all, text| {
+            if !all.contains(&text) {
+                all.push(text);
+            }
+            all
+        });
+    for text in &goal_texts {
+        for system in &systems {
+            let mut shown = Vec::new();
+            let mut met = 0;
+            for run in runs {
+                for (t, value, goal) in run.fanout_goals(system) {
+                    if &t == text {
+                        met += usize::from(goal.met(value));
+                        shown.push(goal.show(value));
+                    }
+                }
+            }
+            if !shown.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "| {text} | {system} | {} | {met} of {} |",
+                    shown.join(", "),
+                    shown.len()
+                );
+            }
+        }
+    }
+    out.push('\n');
+    for run in runs {
+        out.push_str(&fanout_run_markdown(run));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_run_rewrites_its_own_part_of_the_file_and_keeps_the_other() {
+        let file = format!("# Benchmarks\nold rpc\n{FANOUT_HEADING}\nold fanout\n");
+        let rpc_only = merge(&file, Some("# Benchmarks\nnew rpc\n".into()), None);
+        assert_eq!(
+            rpc_only,
+            format!("# Benchmarks\nnew rpc\n{FANOUT_HEADING}\nold fanout\n")
+        );
+        let fanout_only = merge(&file, None, Some(format!("{FANOUT_HEADING}\nnew fanout\n")));
+        assert_eq!(
+            fanout_only,
+            format!("# Benchmarks\nold rpc\n{FANOUT_HEADING}\nnew fanout\n")
+        );
+        // A file from before the fan-out load: the fan-out part is appended.
+        let appended = merge(
+            "# Benchmarks\nold rpc\n",
+            None,
+            Some(format!("{FANOUT_HEADING}\n")),
+        );
+        assert_eq!(
+            appended,
+            format!("# Benchmarks\nold rpc\n{FANOUT_HEADING}\n")
+        );
+    }
 }

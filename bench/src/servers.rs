@@ -4,13 +4,17 @@
 //! Each binds 127.0.0.1, prints `PORT <n>` on stdout once it listens, and exits when its standard
 //! input closes (the driver holds the other end, so no server outlives the benchmark).
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 
 use futures_util::{Sink, Stream};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -24,8 +28,17 @@ pub const SYSTEMS: [&str; 6] = [
     "echo-async-std",
 ];
 
+/// The systems of the fan-out load, in the order of its table. `broadcast` is the floor;
+/// `socketio` is not a `serve` system but Node running `bench/socketio/server.js`.
+pub const FANOUT_SYSTEMS: [&str; 4] = ["broadcast", "socketio", "jrpc-twoway", "jrpc-groups"];
+
 /// Most frames the echo server handles in one wake-up before it yields.
 const BUDGET: usize = 128;
+
+/// Frames a connection of the broadcast floor holds waiting to be written; a broadcast that
+/// finds them full skips that connection (a lost delivery the client counts). The fan-out
+/// load keeps far fewer in flight, so only a connection that stopped reading reaches it.
+const BROADCAST_QUEUE: usize = 1024;
 
 /// Runs the server `system` on 127.0.0.1:`port` until standard input closes.
 pub fn serve(system: &str, port: u16) -> Result<(), String> {
@@ -44,7 +57,12 @@ pub fn serve(system: &str, port: u16) -> Result<(), String> {
         "jsonrpsee" => tokio_runtime()?.block_on(jsonrpsee_server(addr)),
         "echo" => tokio_runtime()?.block_on(echo_server(addr)),
         "echo-async-std" => async_std::task::block_on(echo_async_std_server(addr)),
-        other => Err(format!("unknown system '{other}' (one of {SYSTEMS:?})")),
+        "broadcast" => tokio_runtime()?.block_on(broadcast_server(addr)),
+        "jrpc-twoway" => tokio_runtime()?.block_on(jrpc_twoway_server(addr)),
+        "jrpc-groups" => tokio_runtime()?.block_on(jrpc_groups_server(addr)),
+        other => Err(format!(
+            "unknown system '{other}' (one of {SYSTEMS:?} or {FANOUT_SYSTEMS:?})"
+        )),
     }
 }
 
@@ -63,14 +81,19 @@ fn announce(addr: SocketAddr) {
     let _ = out.flush();
 }
 
-async fn jrpc_tokio_server(addr: SocketAddr) -> Result<(), String> {
-    let methods = jrpc_tokio::Methods::new().add("add", |a: f64, b: f64| a + b);
-    let server = jrpc_tokio::Server::bind(addr, methods)
-        .await
-        .map_err(|e| format!("bind: {e}"))?;
+/// Announces a bound jrpc-tokio server's port and serves until the process ends.
+async fn serve_jrpc<S: Clone + Send + Sync + 'static>(
+    server: std::io::Result<jrpc_tokio::Server<S>>,
+) -> Result<(), String> {
+    let server = server.map_err(|e| format!("bind: {e}"))?;
     announce(server.local_addr());
     server.run().await;
     Ok(())
+}
+
+async fn jrpc_tokio_server(addr: SocketAddr) -> Result<(), String> {
+    let methods = jrpc_tokio::Methods::new().add("add", |a: f64, b: f64| a + b);
+    serve_jrpc(jrpc_tokio::Server::bind(addr, methods).await).await
 }
 
 /// The jrpc-tokio server mounted on a route of an axum `Router` (`jrpc_tokio::axum`): the
@@ -226,4 +249,162 @@ where
         Poll::Pending
     })
     .await
+}
+
+/// The connections of the broadcast floor: each one's id and the queue its task writes from.
+type Registry = Arc<Mutex<Vec<(u64, mpsc::Sender<Message>)>>>;
+
+/// The floor of the fan-out load, on raw tokio-tungstenite: a frame a connection sends (the
+/// publisher's) goes to every other connection as it came, built once and cloned (shared
+/// bytes) into each one's bounded queue; each connection's task writes every frame that is
+/// ready, then flushes once.
+async fn broadcast_server(addr: SocketAddr) -> Result<(), String> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    announce(listener.local_addr().map_err(|e| e.to_string())?);
+    let registry = Registry::default();
+    let mut next_id = 0u64;
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        next_id += 1;
+        let (id, registry) = (next_id, registry.clone());
+        tokio::spawn(async move {
+            if let Ok(ws) =
+                tokio_tungstenite::accept_async_with_config(tcp, Some(echo_config())).await
+            {
+                let (queue, frames) = mpsc::channel(BROADCAST_QUEUE);
+                lock(&registry).push((id, queue));
+                relay(ws, id, &registry, frames).await;
+                lock(&registry).retain(|(other, _)| *other != id);
+            }
+        });
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One connection of the broadcast floor: broadcasts what it receives, writes what others
+/// broadcast (every ready frame, then one flush).
+async fn relay(
+    mut ws: WebSocketStream<TcpStream>,
+    id: u64,
+    registry: &Registry,
+    mut frames: mpsc::Receiver<Message>,
+) {
+    let mut batch = Vec::with_capacity(BUDGET);
+    let mut flush_needed = false;
+    std::future::poll_fn(|cx| {
+        loop {
+            let mut progress = false;
+            // Frames from the peer: broadcast each to the others.
+            while let Poll::Ready(next) = Pin::new(&mut ws).poll_next(cx) {
+                match next {
+                    Some(Ok(message)) if message.is_text() || message.is_binary() => {
+                        for (other, queue) in lock(registry).iter() {
+                            if *other != id {
+                                // Full: this connection misses it (counted by the client).
+                                let _ = queue.try_send(message.clone());
+                            }
+                        }
+                        progress = true;
+                    }
+                    Some(Ok(_)) => {}
+                    _ => return Poll::Ready(()),
+                }
+            }
+            // Frames for the peer: every one that is ready, then one flush.
+            match Pin::new(&mut ws).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {
+                    if frames.poll_recv_many(cx, &mut batch, BUDGET).is_ready() {
+                        if batch.is_empty() {
+                            return Poll::Ready(());
+                        }
+                        for message in batch.drain(..) {
+                            if Pin::new(&mut ws).start_send(message).is_err() {
+                                return Poll::Ready(());
+                            }
+                        }
+                        flush_needed = true;
+                        progress = true;
+                    }
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Pending => {}
+            }
+            if flush_needed {
+                match Pin::new(&mut ws).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => flush_needed = false,
+                    Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    })
+    .await
+}
+
+/// The pages connected to the `twoway` server, by connection id: the application's own map,
+/// as in `examples/twoway`.
+#[derive(Clone, Default)]
+struct Pages {
+    peers: Arc<Mutex<HashMap<u64, jrpc_tokio::Peer>>>,
+}
+
+/// The `twoway` example's broadcast as it is written today: every connection is added to the
+/// map when it opens and removed when it closes; `publish(payload)` awaits
+/// `invoke("Message", [payload])` on every other page in turn.
+async fn jrpc_twoway_server(addr: SocketAddr) -> Result<(), String> {
+    use jrpc_tokio::Ctx;
+
+    async fn publish(ctx: Ctx<Pages>, payload: serde_json::Value) {
+        let peers: Vec<jrpc_tokio::Peer> = lock(&ctx.state().peers)
+            .iter()
+            .filter(|(id, _)| **id != ctx.peer().id())
+            .map(|(_, peer)| peer.clone())
+            .collect();
+        for peer in peers {
+            // A page that has just gone is skipped, as the example does.
+            let _ = peer.invoke("Message", (&payload,)).await;
+        }
+    }
+    let methods = jrpc_tokio::Methods::with_state()
+        .add("publish", publish)
+        .on_open(|ctx: Ctx<Pages>| async move {
+            let peer = ctx.peer().clone();
+            lock(&ctx.state().peers).insert(peer.id(), peer);
+        })
+        .on_close(|ctx: Ctx<Pages>| async move {
+            lock(&ctx.state().peers).remove(&ctx.peer().id());
+        });
+    let server = jrpc_tokio::Server::builder().state(Pages::default());
+    serve_jrpc(server.bind(addr, methods).await).await
+}
+
+/// jrpc's groups: `publish(payload)` broadcasts `Message(payload)` to every connection of the
+/// server but the publisher's, encoded once and queued on each without waiting for any.
+async fn jrpc_groups_server(addr: SocketAddr) -> Result<(), String> {
+    use jrpc_tokio::{CallError, Ctx};
+
+    let methods = jrpc_tokio::Methods::new().add(
+        "publish",
+        |ctx: Ctx, payload: serde_json::Value| -> Result<usize, CallError> {
+            let delivery = ctx
+                .groups()
+                .all()
+                .except(ctx.peer())
+                .invoke("Message", (payload,))?;
+            Ok(delivery.delivered)
+        },
+    );
+    serve_jrpc(jrpc_tokio::Server::bind(addr, methods).await).await
 }
