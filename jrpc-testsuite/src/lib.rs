@@ -20,6 +20,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod autobahn;
+mod client_handshake;
 mod faults;
 pub mod flood;
 mod hostile;
@@ -27,6 +28,7 @@ mod tcp;
 #[cfg(feature = "rustls")]
 pub mod tls;
 
+pub use client_handshake::*;
 pub use faults::*;
 pub use hostile::*;
 #[cfg(feature = "rustls")]
@@ -83,6 +85,8 @@ macro_rules! instantiate {
             dropped_server_fails_pending_calls_at_once,
             oversized_message_closes_with_1009,
             handshake_origin_and_host_policy,
+            client_sends_extra_headers_and_subprotocols,
+            client_handshake_refusals_are_typed,
             panicking_method_is_isolated,
             graceful_shutdown_finishes_in_flight_calls,
             typed_params_and_errors,
