@@ -16,7 +16,7 @@ echo "== Rust: the driver on its own (no TLS: wss:// is refused with a hint)"
 cargo test -p jrpc-driver --lib
 
 echo "== Rust: the jrpc command-line client"
-cargo test -p jrpc-tokio --features cli --test cli --bin jrpc
+cargo test -p jrpc-cli
 
 echo "== Rust: model-based property test, 10,000 cases"
 PROPTEST_CASES=10000 cargo test --release -p jrpc-proto --test model

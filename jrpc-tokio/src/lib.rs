@@ -21,8 +21,8 @@
 //! ```
 //!
 //! Features: `rustls` lets clients dial `wss://` (TLS by rustls, trusting the Mozilla roots and
-//! any root added with [`Config::add_root_certificate`](jrpc_driver::Config)); `cli` builds the
-//! `jrpc` command-line client (`cargo jrpc Add -a 5,10` from the checkout).
+//! any root added with [`Config::add_root_certificate`](jrpc_driver::Config)). The `jrpc`
+//! command-line client is the `jrpc-cli` crate (`cargo install jrpc-cli`).
 
 use std::io;
 use std::net::SocketAddr;
