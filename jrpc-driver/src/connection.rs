@@ -16,12 +16,14 @@ use futures_util::future::{self, Either, Shared};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use jrpc_proto::{CallError, CallId, Diagnostic, Endpoint, Event, Params, Responder, RpcError};
 use serde_json::Value;
+use tracing::Instrument;
 use tungstenite::Message;
 use tungstenite::error::{CapacityError, Error as WsError};
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::handler::{Ctx, Reply};
+use crate::observe::{CloseReason, Observer, Role, Timing};
 use crate::peer::Command;
 use crate::runtime::{Runtime, Sleep, WebSocket};
 use crate::{Config, Methods, Peer};
@@ -53,6 +55,19 @@ enum Ending {
     GoingAway,
 }
 
+impl Ending {
+    /// The reason logged and counted, and what more there is to say.
+    fn reason(&self) -> (CloseReason, Option<&dyn std::fmt::Display>) {
+        match self {
+            Ending::Gone(None) => (CloseReason::PeerClosed, None),
+            Ending::Gone(Some(e)) => (CloseReason::Lost, Some(e)),
+            Ending::TooLarge(why) => (CloseReason::TooLarge, Some(why)),
+            Ending::Closed => (CloseReason::Closed, None),
+            Ending::GoingAway => (CloseReason::Shutdown, None),
+        }
+    }
+}
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Starts the task that drives one WebSocket, and returns the handle to its peer.
@@ -71,8 +86,15 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         peer: peer.clone(),
         state,
     };
+    let role = if server.is_some() {
+        Role::Server
+    } else {
+        Role::Client
+    };
+    let obs = Observer::new(role, id, remote_addr);
+    let span = obs.span().clone();
     if let Some(hook) = methods.open_hook() {
-        rt.spawn(hook(ctx.clone()));
+        rt.spawn(hook(ctx.clone()).instrument(span.clone()));
     }
     let connection = Connection {
         rt: rt.clone(),
@@ -90,8 +112,9 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         tracker: server.map(|link| link.tracker),
         grace: None,
         close_timeout: config.close_timeout,
+        obs,
     };
-    rt.spawn(connection.run(closed));
+    rt.spawn(connection.run(closed).instrument(span));
     peer
 }
 
@@ -117,12 +140,13 @@ struct Connection<R: Runtime, W, S> {
     /// Set once shutdown began: running methods may finish until then.
     grace: Option<(Instant, Sleep)>,
     close_timeout: std::time::Duration,
+    /// Logs and figures.
+    obs: Observer,
 }
 
 impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W, S> {
     async fn run(mut self, closed: oneshot::Sender<()>) {
-        let peer_id = self.ctx.peer.id();
-        tracing::debug!(peer = peer_id, addr = ?self.ctx.peer.remote_addr(), "connection open");
+        self.obs.opened();
         let ending = poll_fn(|cx| self.poll_step(cx)).await;
         // Every outstanding call fails at once; answers produced later are dropped.
         self.endpoint.close();
@@ -137,12 +161,10 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         if let Some(frame) = frame {
             self.send_close(frame).await;
         }
+        let (reason, detail) = ending.reason();
+        self.obs.closed(reason, detail);
         // Peer::closed() resolves once the close frame is out, so a program may exit then.
         drop(closed);
-        match ending {
-            Ending::Gone(Some(e)) => tracing::debug!(peer = peer_id, error = %e, "connection lost"),
-            other => tracing::debug!(peer = peer_id, ending = ?other, "connection closed"),
-        }
         if let Some(hook) = self.methods.close_hook() {
             self.rt.spawn(hook(self.ctx.clone()));
         }
@@ -242,6 +264,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 if let Err(e) = self.flush(cx) {
                     return Poll::Ready(Ending::Gone(Some(e)));
                 }
+                self.obs.flush();
                 // A flush may have been all that a shutting-down connection waited for.
                 if let Some(ending) = self.poll_shutdown(cx, false) {
                     return Poll::Ready(ending);
@@ -347,10 +370,21 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
 
     fn receive(&mut self, message: Message) -> Option<Ending> {
         let result = match &message {
-            Message::Text(text) => self.endpoint.handle_text(text.as_str()),
-            Message::Binary(bytes) => self.endpoint.handle_frame(bytes),
+            Message::Text(text) => {
+                self.obs.received(text.len());
+                self.endpoint.handle_text(text.as_str())
+            }
+            Message::Binary(bytes) => {
+                self.obs.received(bytes.len());
+                self.endpoint.handle_frame(bytes)
+            }
             // tungstenite answers pings and close frames itself; the stream ends after a close.
-            Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => Ok(()),
+            Message::Close(frame) => {
+                self.obs
+                    .peer_closing(frame.as_ref().map(|f| u16::from(f.code)));
+                Ok(())
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
         };
         result.err().map(|e| Ending::TooLarge(e.to_string()))
     }
@@ -380,6 +414,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     /// the runtime's scheduler, which on a multi-thread runtime does not keep it.)
     fn start(&mut self, method: String, params: Params, responder: Option<Responder>) {
         let Some(handler) = self.methods.get(&method) else {
+            self.obs.not_found(&method, responder.is_none());
             match responder {
                 Some(responder) => self
                     .endpoint
@@ -392,33 +427,36 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             }
             return;
         };
+        let timing = self.obs.call_starting();
         let ctx = &self.ctx;
         let reply = std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, params)));
         let mut future = match reply {
-            Ok(Reply::Ready(result)) => return self.finish(&method, responder, result),
+            Ok(Reply::Ready(result)) => return self.finish(&method, responder, timing, result),
             Ok(Reply::Pending(future)) => future,
             Err(panic) => {
                 let result = Err(panicked(&method, panic.as_ref()));
-                return self.finish(&method, responder, result);
+                return self.finish(&method, responder, timing, result);
             }
         };
         // The first poll needs no waker: the task spawned below polls the future again at once.
         let mut first = Context::from_waker(futures_util::task::noop_waker_ref());
         match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll_unpin(&mut first))) {
-            Ok(Poll::Ready(result)) => return self.finish(&method, responder, result),
+            Ok(Poll::Ready(result)) => return self.finish(&method, responder, timing, result),
             Ok(Poll::Pending) => {}
             Err(panic) => {
                 let result = Err(panicked(&method, panic.as_ref()));
-                return self.finish(&method, responder, result);
+                return self.finish(&method, responder, timing, result);
             }
         }
         self.in_flight += 1;
         let peer = self.ctx.peer.clone();
-        self.rt.spawn(async move {
+        let probe = self.obs.call_suspended(&method, timing);
+        let task = async move {
             let result = AssertUnwindSafe(future)
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
+            probe.finished(&method, responder.is_none(), &result);
             if responder.is_none() {
                 if let Err(e) = &result {
                     tracing::warn!(peer = peer.id(), method, error = %e, "notification failed");
@@ -426,7 +464,8 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             }
             // The connection may be gone; its answer is then dropped, as the protocol says.
             let _ = peer.send(Command::Answer { responder, result });
-        });
+        };
+        self.rt.spawn(task.instrument(self.obs.span().clone()));
     }
 
     /// Answers a method that finished while being started (a notification's outcome is only
@@ -435,8 +474,11 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         &mut self,
         method: &str,
         responder: Option<Responder>,
+        timing: Option<Timing>,
         result: Result<Value, RpcError>,
     ) {
+        self.obs
+            .call_finished(method, responder.is_none(), timing, &result);
         match responder {
             Some(responder) => self.endpoint.reply(responder, result),
             None => {
@@ -454,6 +496,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             match self.socket.poll_ready_unpin(cx) {
                 Poll::Ready(Ok(())) => {
                     if let Some(frame) = self.endpoint.poll_transmit() {
+                        self.obs.sent(frame.len());
                         self.socket.start_send_unpin(Message::text(frame))?;
                         self.flush_needed = true;
                     }

@@ -28,6 +28,7 @@ mod connection;
 mod handler;
 mod handshake;
 mod methods;
+mod observe;
 mod peer;
 mod runtime;
 mod server;

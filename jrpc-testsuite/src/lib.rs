@@ -24,6 +24,7 @@ mod client_handshake;
 mod faults;
 pub mod flood;
 mod hostile;
+mod observe;
 mod tcp;
 #[cfg(feature = "rustls")]
 pub mod tls;
@@ -31,6 +32,7 @@ pub mod tls;
 pub use client_handshake::*;
 pub use faults::*;
 pub use hostile::*;
+pub use observe::{logs_tell_connections_and_calls, metrics_count_connections_and_calls};
 #[cfg(feature = "rustls")]
 pub use tls::{
     wss_calls_a_server_it_trusts, wss_refuses_a_server_it_does_not_trust,
