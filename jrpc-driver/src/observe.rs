@@ -79,7 +79,7 @@ pub(crate) enum CloseReason {
 }
 
 impl CloseReason {
-    /// Every reason, in the order of [`CloseReason::index`].
+    /// Every reason: the index of one here is the index of its counter.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     const ALL: [CloseReason; 5] = [
         CloseReason::PeerClosed,
