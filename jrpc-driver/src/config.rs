@@ -26,6 +26,10 @@ pub struct Config {
     pub(crate) close_timeout: Duration,
     pub(crate) allowed_origins: Option<Vec<String>>,
     pub(crate) check_host: bool,
+    pub(crate) max_queued: usize,
+    pub(crate) slow_consumer_timeout: Duration,
+    pub(crate) ping_interval: Option<Duration>,
+    pub(crate) ping_timeout: Duration,
     /// Roots trusted for `wss://` besides the Mozilla ones (DER certificates).
     #[cfg(feature = "rustls")]
     pub(crate) tls_roots: Vec<Vec<u8>>,
@@ -43,6 +47,10 @@ impl Default for Config {
             close_timeout: Duration::from_secs(1),
             allowed_origins: None,
             check_host: true,
+            max_queued: 1 << 20,
+            slow_consumer_timeout: Duration::from_secs(10),
+            ping_interval: Some(Duration::from_secs(25)),
+            ping_timeout: Duration::from_secs(20),
             #[cfg(feature = "rustls")]
             tls_roots: Vec::new(),
         }
@@ -100,6 +108,46 @@ impl Config {
     /// How long a closing connection waits for the peer's close frame (default 1 s).
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
+        self
+    }
+
+    /// Most bytes of frames that may wait to be written on one connection (default 1 MiB): our
+    /// calls, notifications and pushes, and our answers to the peer. At the limit,
+    /// [`Peer::request`](crate::Peer::request) and [`Peer::invoke`](crate::Peer::invoke) wait
+    /// for room, [`Peer::try_invoke`](crate::Peer::try_invoke) and broadcasts skip the peer,
+    /// and the connection stops reading the peer's requests. A single frame larger than the
+    /// limit still goes through once the queue is empty.
+    ///
+    /// Why: a page that stops reading (a frozen tab, a phone on a bad network) must not make
+    /// the server's memory grow without bound.
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.max_queued = bytes.max(1);
+        self
+    }
+
+    /// How long a connection's outbound queue may stay full before the peer is dropped as a
+    /// slow consumer (default 10 s): closed with code 1008 ([`CLOSE_SLOW_CONSUMER`](crate::CLOSE_SLOW_CONSUMER)),
+    /// its calls failed at once. The queue counts as full from the moment a frame did not fit
+    /// until it drains below half its limit.
+    pub fn slow_consumer_timeout(mut self, timeout: Duration) -> Self {
+        self.slow_consumer_timeout = timeout;
+        self
+    }
+
+    /// How often a connection pings its peer (default every 25 s; `None`: no heartbeat). A
+    /// peer from which nothing (no pong, no message) arrives within
+    /// [`ping_timeout`](Self::ping_timeout) of a ping is dropped, with code 1001
+    /// ([`CLOSE_HEARTBEAT_TIMEOUT`](crate::CLOSE_HEARTBEAT_TIMEOUT)): by default a silent peer
+    /// (a suspended laptop, a dead NAT mapping) is gone within 45 s. Browsers answer pings by
+    /// themselves.
+    pub fn ping_interval(mut self, interval: Option<Duration>) -> Self {
+        self.ping_interval = interval.filter(|i| !i.is_zero());
+        self
+    }
+
+    /// How long after a ping the peer may stay silent before it is dropped (default 20 s).
+    pub fn ping_timeout(mut self, timeout: Duration) -> Self {
+        self.ping_timeout = timeout;
         self
     }
 

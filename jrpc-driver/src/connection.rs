@@ -2,14 +2,14 @@
 //! WebSocket, feeds inbound messages to the endpoint, starts methods as tasks of their own,
 //! and writes every ready frame with one flush per batch (per wake-up, not per message).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_channel::{mpsc, oneshot};
 use futures_util::future::{self, Either, Shared};
@@ -17,14 +17,15 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use jrpc_proto::{CallError, CallId, Diagnostic, Endpoint, Event, Params, Responder, RpcError};
 use serde_json::Value;
 use tracing::Instrument;
-use tungstenite::Message;
 use tungstenite::error::{CapacityError, Error as WsError};
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Bytes, Message, Utf8Bytes};
 
 use crate::handler::{Ctx, Reply};
 use crate::observe::{CloseReason, Observer, Role, Timing};
-use crate::peer::Command;
+use crate::outbound::Outbound;
+use crate::peer::{Command, PeerParts};
 use crate::runtime::{Runtime, Sleep, WebSocket};
 use crate::{Config, Methods, Peer};
 
@@ -53,20 +54,40 @@ enum Ending {
     Closed,
     /// Server shutdown: close with 1001.
     GoingAway,
+    /// The outbound queue stayed full past the slow-consumer timeout: close with 1008.
+    SlowConsumer(Duration),
+    /// Nothing came from the peer within the ping timeout: close with 1001.
+    HeartbeatTimeout,
 }
 
 impl Ending {
     /// The reason logged and counted, and what more there is to say.
-    fn reason(&self) -> (CloseReason, Option<&dyn std::fmt::Display>) {
+    fn reason(&self) -> (CloseReason, Option<String>) {
         match self {
             Ending::Gone(None) => (CloseReason::PeerClosed, None),
-            Ending::Gone(Some(e)) => (CloseReason::Lost, Some(e)),
-            Ending::TooLarge(why) => (CloseReason::TooLarge, Some(why)),
+            Ending::Gone(Some(e)) => (CloseReason::Lost, Some(e.to_string())),
+            Ending::TooLarge(why) => (CloseReason::TooLarge, Some(why.clone())),
             Ending::Closed => (CloseReason::Closed, None),
             Ending::GoingAway => (CloseReason::Shutdown, None),
+            Ending::SlowConsumer(full_for) => (
+                CloseReason::SlowConsumer,
+                Some(format!("outbound queue full for {full_for:?}")),
+            ),
+            Ending::HeartbeatTimeout => (
+                CloseReason::HeartbeatTimeout,
+                Some("nothing from the peer within the ping timeout".to_owned()),
+            ),
         }
     }
 }
+
+/// Close code of a connection dropped as a slow consumer: its outbound queue stayed full past
+/// [`Config::slow_consumer_timeout`] (1008, "policy violation").
+pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
+
+/// Close code of a connection dropped because its peer fell silent: nothing arrived within
+/// [`Config::ping_timeout`] of a ping (1001, "going away": from here, the peer has gone).
+pub const CLOSE_HEARTBEAT_TIMEOUT: u16 = 1001;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -81,7 +102,16 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
     server: Option<ServerLink>,
 ) -> Peer {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let (peer, commands, closed) = Peer::new(id, remote_addr, config.call_timeout);
+    let outbound = Arc::new(Outbound::new(config.max_queued));
+    let timer_rt = rt.clone();
+    let (peer, commands, closed) = Peer::new(PeerParts {
+        id,
+        remote_addr,
+        outbound: outbound.clone(),
+        timer: Box::new(move |at| timer_rt.sleep_until(at)),
+        default_timeout: config.call_timeout,
+        max_message: config.max_message,
+    });
     let ctx = Ctx {
         peer: peer.clone(),
         state,
@@ -96,6 +126,7 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
     if let Some(hook) = methods.open_hook() {
         rt.spawn(hook(ctx.clone()).instrument(span.clone()));
     }
+    let now = Instant::now();
     let connection = Connection {
         rt: rt.clone(),
         socket,
@@ -106,6 +137,19 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         ctx,
         in_flight: 0,
         max_in_flight: config.max_in_flight,
+        out: VecDeque::new(),
+        own_bytes: 0,
+        own_frames: 0,
+        released: (0, 0),
+        outbound,
+        slow_consumer_timeout: config.slow_consumer_timeout,
+        heartbeat: config.ping_interval.map(|interval| Heartbeat {
+            interval,
+            timeout: config.ping_timeout,
+            next_ping: now + interval,
+            silent_since_ping: None,
+            ping_due: false,
+        }),
         timer: None,
         flush_needed: false,
         shutdown: server.as_ref().map(|link| link.signal.clone()),
@@ -116,6 +160,36 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
     };
     rt.spawn(connection.run(closed).instrument(span));
     peer
+}
+
+/// A frame waiting for the socket, in write order.
+struct Queued {
+    text: Utf8Bytes,
+    /// Bytes reserved for it in the shared [`Outbound`] by its producer, given back once the
+    /// socket has taken it; 0 for our answers, which the task counts itself.
+    charge: usize,
+}
+
+/// The connection's heartbeat: a ping every interval; silence for the timeout after one ends
+/// the connection.
+struct Heartbeat {
+    interval: Duration,
+    timeout: Duration,
+    next_ping: Instant,
+    /// Set when a ping is sent and nothing has arrived since: the deadline is this plus the
+    /// timeout. Cleared by every inbound message, pongs included.
+    silent_since_ping: Option<Instant>,
+    /// A ping waits for the socket.
+    ping_due: bool,
+}
+
+impl Heartbeat {
+    fn next_deadline(&self) -> Instant {
+        match self.silent_since_ping {
+            Some(sent) => (sent + self.timeout).min(self.next_ping),
+            None => self.next_ping,
+        }
+    }
 }
 
 struct Connection<R: Runtime, W, S> {
@@ -130,7 +204,17 @@ struct Connection<R: Runtime, W, S> {
     /// Methods started and not yet finished.
     in_flight: usize,
     max_in_flight: usize,
-    /// The endpoint's next deadline and the timer set for it.
+    /// Every frame waiting for the socket, in the order it must be written.
+    out: VecDeque<Queued>,
+    /// Bytes and frames of our answers in `out` (producers' frames are counted in `outbound`).
+    own_bytes: usize,
+    own_frames: usize,
+    /// Room of producers' frames the socket took in this wake-up: given back once, at its end.
+    released: (usize, usize),
+    outbound: Arc<Outbound>,
+    slow_consumer_timeout: Duration,
+    heartbeat: Option<Heartbeat>,
+    /// The earliest deadline (a call's, the heartbeat's, the slow consumer's) and its timer.
     timer: Option<(Instant, Sleep)>,
     flush_needed: bool,
     shutdown: Option<ShutdownSignal>,
@@ -148,21 +232,35 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     async fn run(mut self, closed: oneshot::Sender<()>) {
         self.obs.opened();
         let ending = poll_fn(|cx| self.poll_step(cx)).await;
-        // Every outstanding call fails at once; answers produced later are dropped.
+        // Every outstanding call fails at once; answers produced later are dropped, and so is
+        // whatever still waits to be written.
         self.endpoint.close();
         self.dispatch_events();
         self.commands.close();
+        self.outbound.close();
+        self.out.clear();
         let frame = match &ending {
             Ending::Gone(_) => None,
             Ending::TooLarge(reason) => Some(close_frame(CloseCode::Size, reason)),
             Ending::Closed => Some(close_frame(CloseCode::Normal, "")),
             Ending::GoingAway => Some(close_frame(CloseCode::Away, "server shutting down")),
+            Ending::SlowConsumer(full_for) => {
+                let reason = format!(
+                    "slow consumer: outbound queue full for {} ms",
+                    full_for.as_millis()
+                );
+                Some(close_frame(CloseCode::from(CLOSE_SLOW_CONSUMER), &reason))
+            }
+            Ending::HeartbeatTimeout => Some(close_frame(
+                CloseCode::from(CLOSE_HEARTBEAT_TIMEOUT),
+                "heartbeat timeout",
+            )),
         };
         if let Some(frame) = frame {
             self.send_close(frame).await;
         }
         let (reason, detail) = ending.reason();
-        self.obs.closed(reason, detail);
+        self.obs.closed(reason, detail.as_deref());
         // Peer::closed() resolves once the close frame is out, so a program may exit then.
         drop(closed);
         if let Some(hook) = self.methods.close_hook() {
@@ -189,8 +287,8 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     /// Handles whatever is ready; returns once the connection must end.
     ///
     /// Each turn takes the commands, then every message the socket has ready (each request
-    /// started as it comes, in arrival order), then feeds the answers to the socket; the flush
-    /// comes once, when nothing more is ready (or the budget is spent), so that a batch of
+    /// started as it comes, in arrival order), then feeds the queued frames to the socket; the
+    /// flush comes once, when nothing more is ready (or the budget is spent), so that a batch of
     /// requests costs one write, not one per answer.
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
         let mut inputs = 0;
@@ -215,12 +313,18 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             if let Some(ending) = self.poll_shutdown(cx, first) {
                 return Poll::Ready(ending);
             }
+            if first {
+                // Producers wake this task when the queue becomes full (slow-consumer timer).
+                self.outbound.register_task(cx.waker());
+            }
             first = false;
 
             if let Some((_, sleep)) = &mut self.timer {
                 if sleep.poll_unpin(cx).is_ready() {
                     self.timer = None;
-                    self.endpoint.handle_timeout(Instant::now());
+                    if let Some(ending) = self.handle_time(Instant::now()) {
+                        return Poll::Ready(ending);
+                    }
                     progress = true;
                 }
             }
@@ -238,6 +342,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 if let Some(ending) = ending {
                     if let Ending::TooLarge(_) = ending {
                         // The answers to the messages before it go out ahead of the close frame.
+                        self.dispatch_events();
                         let _ = self.feed(cx);
                     }
                     return Poll::Ready(ending);
@@ -258,13 +363,15 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             if paused && self.may_read() {
                 progress = true;
             }
-            self.arm_timer(cx);
+            if let Some(ending) = self.arm_timer(cx) {
+                return Poll::Ready(ending);
+            }
 
             if !progress || inputs >= BUDGET {
                 if let Err(e) = self.flush(cx) {
                     return Poll::Ready(Ending::Gone(Some(e)));
                 }
-                self.obs.flush();
+                self.settle();
                 // A flush may have been all that a shutting-down connection waited for.
                 if let Some(ending) = self.poll_shutdown(cx, false) {
                     return Poll::Ready(ending);
@@ -278,49 +385,65 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         }
     }
 
-    /// Reading pauses while the peer's requests fill the in-flight limit, while answers wait
-    /// for a socket that does not take them, and once shutdown began.
+    /// Reading pauses while the peer's requests fill the in-flight limit, while our answers
+    /// wait for a socket that does not take them (by count or by bytes), and once shutdown
+    /// began.
     fn may_read(&self) -> bool {
         self.in_flight < self.max_in_flight
-            && self.endpoint.queued_transmits() < self.max_in_flight
+            && self.own_frames < self.max_in_flight
+            && self.own_bytes < self.outbound.limit()
             && self.grace.is_none()
+    }
+
+    /// Gives back the room the socket made for producers (waking those that wait for it) and
+    /// publishes the connection's figures: once per wake-up, not per frame.
+    fn settle(&mut self) {
+        let (bytes, frames) = std::mem::take(&mut self.released);
+        self.outbound.release(bytes, frames);
+        self.outbound.set_own(
+            self.own_bytes,
+            self.own_frames,
+            self.endpoint.outstanding(),
+            self.in_flight,
+        );
+        let outbound = &self.outbound;
+        self.obs.flush(|| outbound.stats().queued_bytes);
     }
 
     fn apply(&mut self, command: Command) -> Option<Ending> {
         match command {
             Command::Call {
-                method,
-                params,
+                request,
+                charge,
                 timeout,
                 done,
             } => {
-                let mut result = self
-                    .endpoint
-                    .call(&method, &params, Instant::now(), timeout);
-                if let Err(CallError::TooManyOutstanding { .. }) = result {
+                if self.endpoint.outstanding() >= self.endpoint.config().outstanding_limit() {
                     // Callers that gave up (dropped their future) may still hold slots.
-                    if self.forget_abandoned_calls() {
-                        result = self
-                            .endpoint
-                            .call(&method, &params, Instant::now(), timeout);
-                    }
+                    self.forget_abandoned_calls();
                 }
-                match result {
+                // Answers queued in the endpoint go first: the next frame is this call's.
+                self.take_answers();
+                match self.endpoint.call_encoded(request, Instant::now(), timeout) {
                     Ok(id) => {
                         self.calls.insert(id, done);
+                        if let Some(frame) = self.endpoint.poll_transmit() {
+                            self.out.push_back(Queued {
+                                text: frame.into(),
+                                charge,
+                            });
+                        }
                     }
                     Err(e) => {
+                        self.give_back(charge);
                         let _ = done.send(Err(e));
                     }
                 }
             }
-            Command::Notify {
-                method,
-                params,
-                done,
-            } => {
-                let _ = done.send(self.endpoint.notify(&method, &params));
-            }
+            Command::Push(text) => self.out.push_back(Queued {
+                charge: text.len(),
+                text,
+            }),
             Command::Answer { responder, result } => {
                 self.in_flight -= 1;
                 if let Some(responder) = responder {
@@ -330,6 +453,69 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             Command::Close => return Some(Ending::Closed),
         }
         None
+    }
+
+    /// A producer's reservation of `charge` bytes is over (its frame was written or refused).
+    fn give_back(&mut self, charge: usize) {
+        self.released.0 += charge;
+        self.released.1 += 1;
+    }
+
+    /// Moves the endpoint's queued frames (our answers) to the write queue.
+    fn take_answers(&mut self) {
+        while let Some(frame) = self.endpoint.poll_transmit() {
+            self.own_bytes += frame.len();
+            self.own_frames += 1;
+            self.out.push_back(Queued {
+                text: frame.into(),
+                charge: 0,
+            });
+        }
+    }
+
+    /// What time has brought: calls past their deadline fail, the heartbeat pings or gives up
+    /// on a silent peer, a queue full for too long drops a slow consumer.
+    fn handle_time(&mut self, now: Instant) -> Option<Ending> {
+        self.endpoint.handle_timeout(now);
+        self.dispatch_events();
+        if let Some(heartbeat) = &mut self.heartbeat {
+            if let Some(sent) = heartbeat.silent_since_ping {
+                if now >= sent + heartbeat.timeout {
+                    return Some(Ending::HeartbeatTimeout);
+                }
+            }
+            if now >= heartbeat.next_ping {
+                heartbeat.ping_due = true;
+                heartbeat.silent_since_ping.get_or_insert(now);
+                heartbeat.next_ping = now + heartbeat.interval;
+            }
+        }
+        if let Some(since) = self.full_since() {
+            let full_for = now.saturating_duration_since(since);
+            if full_for >= self.slow_consumer_timeout {
+                return Some(Ending::SlowConsumer(full_for));
+            }
+        }
+        None
+    }
+
+    /// Since when the outbound queue has been full, if it is (a lock only while it is).
+    fn full_since(&self) -> Option<Instant> {
+        self.outbound
+            .is_congested()
+            .then(|| self.outbound.full_since())
+            .flatten()
+    }
+
+    /// The earliest of the deadlines the timer must wake the task for.
+    fn next_deadline(&mut self) -> Option<Instant> {
+        let deadlines = [
+            self.endpoint.poll_timeout(),
+            self.heartbeat.as_ref().map(Heartbeat::next_deadline),
+            self.full_since()
+                .map(|since| since + self.slow_consumer_timeout),
+        ];
+        deadlines.into_iter().flatten().min()
     }
 
     /// Cancels the calls whose caller dropped its future; true if any slot was freed.
@@ -360,8 +546,10 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             }
         }
         let (_, sleep) = self.grace.as_mut()?;
-        let idle =
-            self.in_flight == 0 && self.endpoint.queued_transmits() == 0 && !self.flush_needed;
+        let idle = self.in_flight == 0
+            && self.out.is_empty()
+            && self.endpoint.queued_transmits() == 0
+            && !self.flush_needed;
         if idle || sleep.poll_unpin(cx).is_ready() {
             return Some(Ending::GoingAway);
         }
@@ -369,6 +557,10 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     }
 
     fn receive(&mut self, message: Message) -> Option<Ending> {
+        // Whatever arrives, pongs included, shows the peer is alive.
+        if let Some(heartbeat) = &mut self.heartbeat {
+            heartbeat.silent_since_ping = None;
+        }
         let result = match &message {
             Message::Text(text) => {
                 self.obs.received(text.len());
@@ -405,6 +597,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 Event::Diagnostic(diagnostic) => report(self.ctx.peer.id(), &diagnostic),
             }
         }
+        self.take_answers();
     }
 
     /// Starts a method: runs it here, in the order requests arrive (the protocol's "started in
@@ -489,17 +682,37 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         }
     }
 
-    /// Feeds every queued frame the socket takes (tungstenite buffers them, writing to the
-    /// socket only past its write buffer size).
+    /// Feeds queued frames to the socket while it takes them (tungstenite buffers them,
+    /// writing to the socket only past its write buffer size); a due ping goes first.
     fn feed(&mut self, cx: &mut Context<'_>) -> Result<(), WsError> {
-        while self.endpoint.queued_transmits() > 0 {
+        if self.heartbeat.as_ref().is_some_and(|h| h.ping_due) {
             match self.socket.poll_ready_unpin(cx) {
                 Poll::Ready(Ok(())) => {
-                    if let Some(frame) = self.endpoint.poll_transmit() {
-                        self.obs.sent(frame.len());
-                        self.socket.start_send_unpin(Message::text(frame))?;
-                        self.flush_needed = true;
+                    self.socket.start_send_unpin(Message::Ping(Bytes::new()))?;
+                    self.flush_needed = true;
+                    if let Some(heartbeat) = &mut self.heartbeat {
+                        heartbeat.ping_due = false;
                     }
+                }
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => return Ok(()),
+            }
+        }
+        while !self.out.is_empty() {
+            match self.socket.poll_ready_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    let Some(Queued { text, charge }) = self.out.pop_front() else {
+                        break;
+                    };
+                    if charge == 0 {
+                        self.own_bytes -= text.len();
+                        self.own_frames -= 1;
+                    } else {
+                        self.give_back(charge);
+                    }
+                    self.obs.sent(text.len());
+                    self.socket.start_send_unpin(Message::Text(text))?;
+                    self.flush_needed = true;
                 }
                 Poll::Ready(Err(e)) => return Err(e),
                 Poll::Pending => break,
@@ -519,21 +732,23 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         Ok(())
     }
 
-    /// Keeps a timer set for the endpoint's next deadline.
-    fn arm_timer(&mut self, cx: &mut Context<'_>) {
-        let next = self.endpoint.poll_timeout();
-        if self.timer.as_ref().map(|(at, _)| *at) == next {
-            return;
+    /// Keeps a timer set for the earliest deadline. A timer set earlier than needed is kept (it
+    /// fires, finds nothing due, and is set again), so that a deadline that moves later costs
+    /// no new timer.
+    fn arm_timer(&mut self, cx: &mut Context<'_>) -> Option<Ending> {
+        let next = self.next_deadline()?;
+        if self.timer.as_ref().is_some_and(|(at, _)| *at <= next) {
+            return None;
         }
-        self.timer = next.map(|at| (at, self.rt.sleep_until(at)));
-        if let Some((_, sleep)) = &mut self.timer {
-            if sleep.poll_unpin(cx).is_ready() {
-                self.timer = None;
-                self.endpoint.handle_timeout(Instant::now());
-                self.dispatch_events();
-                cx.waker().wake_by_ref();
-            }
+        let mut sleep = self.rt.sleep_until(next);
+        if sleep.poll_unpin(cx).is_ready() {
+            self.timer = None;
+            let ending = self.handle_time(Instant::now());
+            cx.waker().wake_by_ref();
+            return ending;
         }
+        self.timer = Some((next, sleep));
+        None
     }
 }
 

@@ -29,6 +29,7 @@ mod handler;
 mod handshake;
 mod methods;
 mod observe;
+mod outbound;
 mod peer;
 mod runtime;
 mod server;
@@ -36,12 +37,14 @@ mod server;
 pub use builder::{Builder, ClientBuilder, ServerBuilder};
 pub use client::{Client, ConnectError};
 pub use config::Config;
+pub use connection::{CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER};
 pub use handler::{
     AsyncCtxFn, AsyncFn, BoxFuture, Ctx, Fallible, Handler, IntoResult, Plain, Reply, SyncCtxFn,
     SyncFn,
 };
 pub use jrpc_proto::{CallError, IntoParams, Params, RpcError};
 pub use methods::Methods;
+pub use outbound::{ConnectionStats, Frame};
 pub use peer::Peer;
 pub use runtime::{Dial, Runtime, Sleep, WebSocket};
 /// The TLS library of `wss://` connections (feature `rustls`).
@@ -57,8 +60,9 @@ pub use tungstenite;
 macro_rules! adapter_api {
     ($runtime:ty, $name:literal) => {
         pub use $crate::{
-            Builder, CallError, Config, ConnectError, Ctx, Handler, IntoParams, IntoResult,
-            Methods, Params, Peer, RpcError, ServerHandle,
+            Builder, CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER, CallError, Config, ConnectError,
+            ConnectionStats, Ctx, Frame, Handler, IntoParams, IntoResult, Methods, Params, Peer,
+            RpcError, ServerHandle,
         };
 
         #[doc = concat!("A JRPC WebSocket server on ", $name, ".")]

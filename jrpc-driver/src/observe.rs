@@ -17,11 +17,15 @@
 //! | `jrpc_call_duration_seconds` | histogram | `method` |
 //! | `jrpc_received_bytes_total`, `jrpc_received_frames_total` | counter | `role` |
 //! | `jrpc_sent_bytes_total`, `jrpc_sent_frames_total` | counter | `role` |
+//! | `jrpc_queued_bytes` | gauge | `role` |
 //!
 //! The calls counted are those served (the methods of this side run for the peer); a method the
 //! table does not have is counted under `method="(unknown)"`, so that a peer cannot make up
-//! labels. Close reasons: `peer_closed`, `lost`, `too_large`, `closed` (by [`Peer::close`]),
-//! `shutdown`.
+//! labels. Bytes and frames are those of JRPC messages (not pings); queued bytes are those
+//! waiting for the socket on every connection. Close reasons: `peer_closed`, `lost`,
+//! `too_large`, `closed` (by [`Peer::close`]), `shutdown`, `slow_consumer` (the outbound queue
+//! stayed full past [`Config::slow_consumer_timeout`]), `heartbeat_timeout` (nothing from the
+//! peer within [`Config::ping_timeout`]).
 //!
 //! Cost: when neither is listened to, each call costs one check of the log level (no clock
 //! reading). Figures are summed in the connection and handed to the recorder once per wake-up
@@ -32,8 +36,9 @@
 //! every call is timed.
 //!
 //! [`Peer::close`]: crate::Peer::close
+//! [`Config::slow_consumer_timeout`]: crate::Config::slow_consumer_timeout
+//! [`Config::ping_timeout`]: crate::Config::ping_timeout
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -76,17 +81,23 @@ pub(crate) enum CloseReason {
     Closed,
     /// The server shut down (closed with 1001).
     Shutdown,
+    /// The outbound queue stayed full past the slow-consumer timeout (closed with 1008).
+    SlowConsumer,
+    /// Nothing came from the peer within the ping timeout (closed with 1001).
+    HeartbeatTimeout,
 }
 
 impl CloseReason {
     /// Every reason: the index of one here is the index of its counter.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    const ALL: [CloseReason; 5] = [
+    const ALL: [CloseReason; 7] = [
         CloseReason::PeerClosed,
         CloseReason::Lost,
         CloseReason::TooLarge,
         CloseReason::Closed,
         CloseReason::Shutdown,
+        CloseReason::SlowConsumer,
+        CloseReason::HeartbeatTimeout,
     ];
 
     fn label(self) -> &'static str {
@@ -96,6 +107,8 @@ impl CloseReason {
             CloseReason::TooLarge => "too_large",
             CloseReason::Closed => "closed",
             CloseReason::Shutdown => "shutdown",
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::HeartbeatTimeout => "heartbeat_timeout",
         }
     }
 }
@@ -163,12 +176,12 @@ impl Observer {
     }
 
     /// The connection has closed, for `reason` (`detail` says more, e.g. the socket's error).
-    pub(crate) fn closed(&mut self, reason: CloseReason, detail: Option<&dyn fmt::Display>) {
+    pub(crate) fn closed(&mut self, reason: CloseReason, detail: Option<&str>) {
         let reason_label = reason.label();
         match (detail, self.peer_close) {
             (Some(detail), _) => tracing::info!(
                 target: "jrpc_driver::connection", parent: &self.span,
-                reason = reason_label, detail = %detail, "connection closed"
+                reason = reason_label, detail, "connection closed"
             ),
             (None, Some(code)) => tracing::info!(
                 target: "jrpc_driver::connection", parent: &self.span,
@@ -275,11 +288,17 @@ impl Observer {
         }
     }
 
-    /// Hands the figures summed since the last time to the recorder: once per wake-up.
+    /// Hands the figures summed since the last time to the recorder, with the bytes queued
+    /// for the socket now (asked only when figures are kept): once per wake-up.
     #[inline]
-    pub(crate) fn flush(&mut self) {
+    pub(crate) fn flush(&mut self, queued_bytes: impl FnOnce() -> usize) {
         #[cfg(feature = "metrics")]
-        self.figures.flush();
+        {
+            self.figures.queued(queued_bytes());
+            self.figures.flush();
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = queued_bytes;
     }
 }
 
@@ -360,6 +379,7 @@ mod figures {
         received_frames: Counter,
         sent_bytes: Counter,
         sent_frames: Counter,
+        queued_bytes: Gauge,
     }
 
     impl RoleFigures {
@@ -374,6 +394,7 @@ mod figures {
                 received_frames: counter!("jrpc_received_frames_total", "role" => role),
                 sent_bytes: counter!("jrpc_sent_bytes_total", "role" => role),
                 sent_frames: counter!("jrpc_sent_frames_total", "role" => role),
+                queued_bytes: gauge!("jrpc_queued_bytes", "role" => role),
             }
         }
 
@@ -477,6 +498,8 @@ mod figures {
         /// Calls until the next one timed for the histogram.
         countdown: u32,
         open: bool,
+        /// The connection's share of the queued-bytes gauge.
+        queued_bytes: usize,
     }
 
     impl Connection {
@@ -490,6 +513,7 @@ mod figures {
                 slots: Vec::new(),
                 countdown: 1,
                 open: false,
+                queued_bytes: 0,
             }
         }
 
@@ -499,6 +523,7 @@ mod figures {
         }
 
         pub(crate) fn closed(&mut self, reason: CloseReason) {
+            self.queued(0);
             self.flush();
             if std::mem::take(&mut self.open) {
                 self.role.open.decrement(1.0);
@@ -586,6 +611,15 @@ mod figures {
             }
         }
 
+        /// The bytes queued for the socket now: the gauge moves by the change.
+        pub(crate) fn queued(&mut self, bytes: usize) {
+            if bytes != self.queued_bytes {
+                let (now, before) = (bytes as f64, self.queued_bytes as f64);
+                self.role.queued_bytes.increment(now - before);
+                self.queued_bytes = bytes;
+            }
+        }
+
         /// Hands what was summed to the recorder.
         pub(crate) fn flush(&mut self) {
             let role = self.role;
@@ -621,6 +655,7 @@ mod figures {
         /// A connection task dropped before it closed (its runtime shut down) still hands over
         /// its figures and leaves the open gauge.
         fn drop(&mut self) {
+            self.queued(0);
             self.flush();
             if self.open {
                 self.role.open.decrement(1.0);

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::event::{Diagnostic, IncomingNotification, IncomingRequest, Outcome, Responder};
 use crate::outstanding::Outstanding;
-use crate::wire::{self, Inbound, RequestId};
+use crate::wire::{self, EncodedRequest, Inbound, RequestId};
 use crate::{CallError, CallId, Config, Event, Params, RpcError};
 
 /// Why [`Endpoint::handle_frame`] refused a message. The endpoint is closed afterwards.
@@ -73,17 +73,35 @@ impl Endpoint {
         now: Instant,
         timeout: Option<Duration>,
     ) -> Result<CallId, CallError> {
-        if self.closed {
-            return Err(CallError::ConnectionClosed);
-        }
-        self.calls.check_room()?;
-        let frame = wire::encode_request(method, params, Some(self.calls.next_id().get()))
-            .map_err(|e| CallError::Encode(e.to_string()))?;
-        self.check_outbound(&frame)?;
+        // Checked before encoding, so that a call that fails for several reasons always fails
+        // for the same one.
+        self.check_call()?;
+        let request = EncodedRequest::new(method, params)?;
+        self.call_encoded(request, now, timeout)
+    }
+
+    /// [`call`](Self::call) with a request encoded ahead of time (by the caller's task, say):
+    /// only its id is written here.
+    pub fn call_encoded(
+        &mut self,
+        request: EncodedRequest,
+        now: Instant,
+        timeout: Option<Duration>,
+    ) -> Result<CallId, CallError> {
+        self.check_call()?;
+        let frame = request.with_id(self.calls.next_id().get());
+        wire::check_size(&frame, self.config.outbound_limit())?;
         let deadline = timeout.and_then(|t| now.checked_add(t));
         let id = self.calls.insert(deadline);
         self.transmits.push_back(frame);
         Ok(id)
+    }
+
+    fn check_call(&self) -> Result<(), CallError> {
+        if self.closed {
+            return Err(CallError::ConnectionClosed);
+        }
+        self.calls.check_room()
     }
 
     /// Queues a notification: a request that wants no answer.
@@ -91,21 +109,9 @@ impl Endpoint {
         if self.closed {
             return Err(CallError::ConnectionClosed);
         }
-        let frame = wire::encode_request(method, params, None)
-            .map_err(|e| CallError::Encode(e.to_string()))?;
-        self.check_outbound(&frame)?;
+        let frame =
+            EncodedRequest::new(method, params)?.into_notification(self.config.outbound_limit())?;
         self.transmits.push_back(frame);
-        Ok(())
-    }
-
-    fn check_outbound(&self, frame: &str) -> Result<(), CallError> {
-        let limit = self.config.outbound_limit();
-        if frame.len() > limit {
-            return Err(CallError::TooLarge {
-                size: frame.len(),
-                limit,
-            });
-        }
         Ok(())
     }
 

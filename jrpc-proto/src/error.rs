@@ -109,6 +109,14 @@ pub enum CallError {
         /// The configured limit.
         limit: usize,
     },
+    /// The connection's outbound queue has no room for the frame and the caller chose not to
+    /// wait (a push that may be dropped); nothing was sent. Set by drivers that bound what
+    /// waits to be written, never by the core itself.
+    #[error("the outbound queue is full (limit {limit} bytes)")]
+    QueueFull {
+        /// The configured limit of queued bytes.
+        limit: usize,
+    },
     /// The arguments could not be encoded as JSON; nothing was sent.
     #[error("the arguments cannot be encoded as JSON: {0}")]
     Encode(String),

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::{Params, RpcError};
+use crate::{CallError, Params, RpcError};
 
 /// What one inbound message turned out to be.
 #[derive(Debug)]
@@ -387,6 +387,85 @@ struct RequestFrame<'a> {
     args: &'a [Value],
     kwargs: &'a Map<String, Value>,
     id: Option<u64>,
+}
+
+/// A request encoded ahead of time, all but its id: serializing the arguments (the costly part
+/// of a call) can then happen on the caller's side, and the frame's size is known before it is
+/// queued. [`Endpoint::call_encoded`](crate::Endpoint::call_encoded) writes the id;
+/// [`into_notification`](Self::into_notification) makes it a notification.
+///
+/// ```
+/// use jrpc_proto::{EncodedRequest, Params};
+///
+/// let request = EncodedRequest::new("Add", &Params::positional(vec![5.into(), 10.into()]))?;
+/// assert_eq!(
+///     request.into_notification(1024)?,
+///     r#"{"method":"Add","args":[5,10],"kwargs":{},"id":null}"#
+/// );
+/// # Ok::<(), jrpc_proto::CallError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedRequest {
+    head: String,
+}
+
+impl EncodedRequest {
+    /// The longest id and closing brace a call appends: 2^53 − 1 has 16 digits.
+    const TAIL: usize = 17;
+
+    /// Encodes `method` with `params`; fails with [`CallError::Encode`] as
+    /// [`Endpoint::call`](crate::Endpoint::call) would.
+    pub fn new(method: &str, params: &Params) -> Result<Self, CallError> {
+        let head =
+            encode_request_head(method, params).map_err(|e| CallError::Encode(e.to_string()))?;
+        Ok(Self { head })
+    }
+
+    /// The size of the frame once an id is written, at most: what a queue should reserve for it.
+    pub fn call_len(&self) -> usize {
+        self.head.len() + Self::TAIL
+    }
+
+    /// The frame as a notification (`"id": null`), or [`CallError::TooLarge`] when it exceeds
+    /// `limit` bytes.
+    pub fn into_notification(self, limit: usize) -> Result<String, CallError> {
+        let mut frame = self.head;
+        frame.push_str("null}");
+        check_size(&frame, limit)?;
+        Ok(frame)
+    }
+
+    /// The frame as a call with wire id `id`.
+    pub(crate) fn with_id(self, id: u64) -> String {
+        use std::fmt::Write;
+        let mut frame = self.head;
+        // Writing into a String cannot fail.
+        let _ = write!(frame, "{id}}}");
+        frame
+    }
+}
+
+/// [`CallError::TooLarge`] when `frame` exceeds `limit` bytes.
+pub(crate) fn check_size(frame: &str, limit: usize) -> Result<(), CallError> {
+    if frame.len() > limit {
+        return Err(CallError::TooLarge {
+            size: frame.len(),
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// Encodes a request up to and including its `"id":` key, so that the id (or `null`) and the
+/// closing brace are all that is left to write: `{"method":…,"args":…,"kwargs":…,"id":`.
+pub(crate) fn encode_request_head(
+    method: &str,
+    params: &Params,
+) -> Result<String, serde_json::Error> {
+    let mut head = encode_request(method, params, None)?;
+    // serde_json writes the last field as `"id":null}`: drop its value and the brace.
+    head.truncate(head.len() - "null}".len());
+    Ok(head)
 }
 
 /// Encodes a request; `id` is `None` for a notification (written as `"id": null`).

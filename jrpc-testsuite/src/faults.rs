@@ -30,6 +30,10 @@ pub async fn fault_child<R: Runtime + Default>() {
         let server = serve::<R>(Config::default(), methods).await;
         println!("{PREFIX}{}", server.url);
         future::pending::<()>().await;
+    } else if let Some(url) = role.strip_prefix("idle=") {
+        let _peer = client::<R>(url, Methods::new()).await;
+        println!("{PREFIX}connected");
+        future::pending::<()>().await;
     } else if let Some(url) = role.strip_prefix("client=") {
         let peer = client::<R>(url, Methods::new()).await;
         let outcome = peer.request::<()>("Stuck", ()).await;
@@ -74,6 +78,17 @@ impl ChildProcess {
     /// The next line the child reports.
     async fn report<R: Runtime + Default>(&mut self, what: &str) -> String {
         signal::<R, _>(what, &mut self.reports).await
+    }
+
+    /// Stops the child with SIGSTOP: its process no longer runs, while its kernel still
+    /// acknowledges TCP (as for a suspended laptop).
+    fn stop(&self) {
+        let pid = self.child.as_ref().expect("a running child").id();
+        let status = Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .expect("run kill -STOP");
+        assert!(status.success(), "kill -STOP {pid}: {status}");
     }
 
     /// Kills the child with SIGKILL (on Unix) and waits for it to be gone.
@@ -165,4 +180,30 @@ pub async fn killed_server_process_fails_calls_at_once<R: Runtime + Default>() {
     let (a, b) = within::<R, _>("the calls to fail", calls).await;
     assert_fails_at_once::<R>(&first, a, begun).await;
     assert_fails_at_once::<R>(&second, b, begun).await;
+}
+
+/// A client process stopped with SIGSTOP (a suspended laptop, a dead NAT mapping: its kernel
+/// still acknowledges TCP, so no socket error ever comes) is dropped by the server's heartbeat
+/// within interval plus timeout, and `on_close` runs; the server goes on serving.
+pub async fn stopped_client_process_is_dropped_by_heartbeat<R: Runtime + Default>() {
+    let config = Config::default()
+        .ping_interval(Some(Duration::from_millis(200)))
+        .ping_timeout(Duration::from_millis(300));
+    let methods = Methods::new().add("Add", |a: i64, b: i64| a + b);
+    let (server, mut opens, mut closes) = crate::push::serve_watched::<R>(config, methods).await;
+    let mut child = ChildProcess::spawn(&format!("idle={}", server.url));
+    assert_eq!(child.report::<R>("the child to connect").await, "connected");
+    let peer = signal::<R, _>("on_open of the child", &mut opens).await;
+    // Answers pings while it runs: still connected after several intervals.
+    sleep::<R>(Duration::from_millis(800)).await;
+    assert!(!peer.is_closed());
+    assert_eq!(closes.try_recv().ok(), None);
+
+    child.stop();
+    let id = signal::<R, _>("on_close of the stopped child", &mut closes).await;
+    assert_eq!(id, peer.id());
+    assert!(peer.is_closed());
+    let bystander = client::<R>(&server.url, Methods::new()).await;
+    assert_eq!(call::<R, i64>(&bystander, "Add", (1, 2)).await, Ok(3));
+    child.kill::<R>().await;
 }

@@ -25,6 +25,7 @@ mod faults;
 pub mod flood;
 mod hostile;
 mod observe;
+mod push;
 mod tcp;
 #[cfg(feature = "rustls")]
 pub mod tls;
@@ -33,6 +34,7 @@ pub use client_handshake::*;
 pub use faults::*;
 pub use hostile::*;
 pub use observe::{logs_tell_connections_and_calls, metrics_count_connections_and_calls};
+pub use push::*;
 #[cfg(feature = "rustls")]
 pub use tls::{
     wss_calls_a_server_it_trusts, wss_refuses_a_server_it_does_not_trust,
@@ -105,6 +107,13 @@ macro_rules! instantiate {
             fault_child,
             killed_client_process_mid_call,
             killed_server_process_fails_calls_at_once,
+            stopped_client_process_is_dropped_by_heartbeat,
+            non_reading_peer_keeps_the_queue_bounded,
+            slow_consumer_is_closed_with_1008,
+            stats_count_calls_and_running_methods,
+            server_heartbeat_drops_a_silent_peer_only,
+            client_heartbeat_drops_a_silent_server,
+            heartbeat_close_code_is_1001,
             // Run when the adapter is built with its `rustls` feature.
             #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
             #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,

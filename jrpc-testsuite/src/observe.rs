@@ -192,6 +192,75 @@ pub async fn metrics_count_connections_and_calls<R: Runtime + Default>(render: f
         figure("jrpc_received_bytes_total", "client"),
         figure("jrpc_sent_bytes_total", "server")
     );
+
+    dropped_peers::<R>(render).await;
+    let text = render();
+    let closed = |reason| {
+        sample(
+            &text,
+            "jrpc_connections_closed_total",
+            &[("role", "server"), ("reason", reason)],
+        )
+    };
+    assert_eq!(closed("slow_consumer"), Some(1.0));
+    assert_eq!(closed("heartbeat_timeout"), Some(1.0));
+    // The slow consumer's queue was counted while it waited, and let go with it.
+    let queued = sample(&text, "jrpc_queued_bytes", &[("role", "server")]);
+    assert_eq!(queued, Some(0.0));
+}
+
+/// A page that never reads while the server pushes at it (closed as a slow consumer, its
+/// queued bytes counted meanwhile), and one that never answers pings (closed by the
+/// heartbeat). Returns once the recorder has both closes.
+async fn dropped_peers<R: Runtime + Default>(render: fn() -> String) {
+    let figure = |name: &str, labels: &[(&str, &str)]| sample(&render(), name, labels);
+    let config = Config::default()
+        .max_queued_bytes(16 << 10)
+        .slow_consumer_timeout(Duration::from_millis(300))
+        .close_timeout(Duration::from_millis(100));
+    let (server, mut opens, _) = push::serve_watched::<R>(config, Methods::new()).await;
+    let _page = Raw::<R>::connect(&server.url).await;
+    let peer = signal::<R, _>("on_open", &mut opens).await;
+    let text = "x".repeat(1000);
+    let producer = async { while peer.invoke("Tick", (&text,)).await.is_ok() {} };
+    let queued = async {
+        loop {
+            let bytes = figure("jrpc_queued_bytes", &[("role", "server")]).unwrap_or(0.0);
+            if bytes > 0.0 {
+                return bytes;
+            }
+            sleep::<R>(Duration::from_millis(5)).await;
+        }
+    };
+    let mut producer = pin!(producer);
+    let bytes = within::<R, _>("queued bytes", drive_until(&mut producer, queued)).await;
+    assert!(bytes <= (17 << 10) as f64, "{bytes}");
+    within::<R, _>("the slow consumer's close", producer).await;
+
+    let config = Config::default()
+        .ping_interval(Some(Duration::from_millis(50)))
+        .ping_timeout(Duration::from_millis(100))
+        .close_timeout(Duration::from_millis(100));
+    let (heartbeat, mut opens, _) = push::serve_watched::<R>(config, Methods::new()).await;
+    let _silent = Raw::<R>::connect(&heartbeat.url).await;
+    let silent = signal::<R, _>("on_open", &mut opens).await;
+    within::<R, _>("the silent page's close", silent.closed()).await;
+
+    let closes = async {
+        let labels = |reason| [("role", "server"), ("reason", reason)];
+        while figure("jrpc_connections_closed_total", &labels("slow_consumer")).is_none()
+            || figure(
+                "jrpc_connections_closed_total",
+                &labels("heartbeat_timeout"),
+            )
+            .is_none()
+        {
+            sleep::<R>(Duration::from_millis(5)).await;
+        }
+    };
+    within::<R, _>("both closes counted", closes).await;
+    server.handle.shutdown(Duration::from_millis(100)).await;
+    heartbeat.handle.shutdown(Duration::from_millis(100)).await;
 }
 
 /// The value of the sample `name{labels}` in a Prometheus text rendering, whatever the order
