@@ -233,11 +233,16 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         self.obs.opened();
         let ending = poll_fn(|cx| self.poll_step(cx)).await;
         // Every outstanding call fails at once; answers produced later are dropped, and so is
-        // whatever still waits to be written.
+        // whatever still waits to be written, except on a close of our own: what `invoke`
+        // and the answers already queued goes out ahead of the close frame.
         self.endpoint.close();
         self.dispatch_events();
         self.commands.close();
         self.outbound.close();
+        let unsent = match ending {
+            Ending::Closed | Ending::GoingAway => std::mem::take(&mut self.out),
+            _ => VecDeque::new(),
+        };
         self.out.clear();
         let frame = match &ending {
             Ending::Gone(_) => None,
@@ -257,6 +262,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             )),
         };
         if let Some(frame) = frame {
+            self.write_unsent(unsent).await;
             self.send_close(frame).await;
         }
         let (reason, detail) = ending.reason();
@@ -265,6 +271,31 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         drop(closed);
         if let Some(hook) = self.methods.close_hook() {
             self.rt.spawn(hook(self.ctx.clone()));
+        }
+    }
+
+    /// Writes what was queued before a close of our own, within the close timeout.
+    async fn write_unsent(&mut self, unsent: VecDeque<Queued>) {
+        if unsent.is_empty() {
+            return;
+        }
+        let deadline = self.rt.sleep_until(Instant::now() + self.close_timeout);
+        let (socket, obs) = (&mut self.socket, &mut self.obs);
+        let write = async move {
+            for Queued { text, .. } in unsent {
+                obs.sent(text.len());
+                if socket.feed(Message::Text(text)).await.is_err() {
+                    return;
+                }
+            }
+            let _ = socket.flush().await;
+        };
+        let write = std::pin::pin!(write);
+        if let Either::Right(_) = future::select(write, deadline).await {
+            tracing::debug!(
+                peer = self.ctx.peer.id(),
+                "queued frames not written before the close"
+            );
         }
     }
 

@@ -91,6 +91,7 @@ macro_rules! instantiate {
             handshake_origin_and_host_policy,
             client_sends_extra_headers_and_subprotocols,
             client_handshake_refusals_are_typed,
+            notifications_before_a_close_are_delivered,
             panicking_method_is_isolated,
             graceful_shutdown_finishes_in_flight_calls,
             typed_params_and_errors,
