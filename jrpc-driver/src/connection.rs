@@ -23,7 +23,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Bytes, Message, Utf8Bytes};
 
 use crate::handler::{Ctx, Reply};
-use crate::observe::{CloseReason, Observer, Role, Timing};
+use crate::observe::{CloseReason, Observer, Role, Started};
 use crate::outbound::Outbound;
 use crate::peer::{Command, PeerParts};
 use crate::runtime::{Runtime, Sleep, WebSocket};
@@ -637,7 +637,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     /// back into this connection. (Spawning every method instead would leave the start order to
     /// the runtime's scheduler, which on a multi-thread runtime does not keep it.)
     fn start(&mut self, method: String, params: Params, responder: Option<Responder>) {
-        let Some(handler) = self.methods.get(&method) else {
+        let Some((handler, key)) = self.methods.get(&method) else {
             self.obs.not_found(&method, responder.is_none());
             match responder {
                 Some(responder) => self
@@ -651,30 +651,30 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             }
             return;
         };
-        let timing = self.obs.call_starting();
+        let started = self.obs.call_starting(&method, key);
         let ctx = &self.ctx;
         let reply = std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, params)));
         let mut future = match reply {
-            Ok(Reply::Ready(result)) => return self.finish(&method, responder, timing, result),
+            Ok(Reply::Ready(result)) => return self.finish(&method, responder, started, result),
             Ok(Reply::Pending(future)) => future,
             Err(panic) => {
                 let result = Err(panicked(&method, panic.as_ref()));
-                return self.finish(&method, responder, timing, result);
+                return self.finish(&method, responder, started, result);
             }
         };
         // The first poll needs no waker: the task spawned below polls the future again at once.
         let mut first = Context::from_waker(futures_util::task::noop_waker_ref());
         match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll_unpin(&mut first))) {
-            Ok(Poll::Ready(result)) => return self.finish(&method, responder, timing, result),
+            Ok(Poll::Ready(result)) => return self.finish(&method, responder, started, result),
             Ok(Poll::Pending) => {}
             Err(panic) => {
                 let result = Err(panicked(&method, panic.as_ref()));
-                return self.finish(&method, responder, timing, result);
+                return self.finish(&method, responder, started, result);
             }
         }
         self.in_flight += 1;
         let peer = self.ctx.peer.clone();
-        let probe = self.obs.call_suspended(&method, timing);
+        let probe = self.obs.call_suspended(&method, started);
         let task = async move {
             let result = AssertUnwindSafe(future)
                 .catch_unwind()
@@ -698,11 +698,11 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         &mut self,
         method: &str,
         responder: Option<Responder>,
-        timing: Option<Timing>,
+        started: Started,
         result: Result<Value, RpcError>,
     ) {
         self.obs
-            .call_finished(method, responder.is_none(), timing, &result);
+            .call_finished(method, responder.is_none(), started, &result);
         match responder {
             Some(responder) => self.endpoint.reply(responder, result),
             None => {

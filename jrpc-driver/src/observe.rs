@@ -27,13 +27,15 @@
 //! stayed full past [`Config::slow_consumer_timeout`]), `heartbeat_timeout` (nothing from the
 //! peer within [`Config::ping_timeout`]).
 //!
+//! The latency histogram is a sample: on each connection, the first call of each method and
+//! then one in [`SAMPLE`] of its calls are timed, whether they finish at once or suspend. Its
+//! quantiles and its mean (`_sum / _count`) stand for all calls; its `_count` is the number of
+//! samples (`jrpc_calls_total` counts every call).
+//!
 //! Cost: when neither is listened to, each call costs one check of the log level (no clock
 //! reading). Figures are summed in the connection and handed to the recorder once per wake-up
-//! of its task (so per batch of messages, not per message). The clock is read for every call
-//! that suspends (it goes on as a task anyway); a call that finishes at once is timed one in
-//! [`SAMPLE`] per connection, recorded with a weight of [`SAMPLE`], so the histogram's count
-//! and sum stay estimates of all calls at a fraction of the clock readings. With debug logs on,
-//! every call is timed.
+//! of its task (so per batch of messages, not per message); the clock is read for the sampled
+//! calls only. With debug logs on, every call is timed.
 //!
 //! [`Peer::close`]: crate::Peer::close
 //! [`Config::slow_consumer_timeout`]: crate::Config::slow_consumer_timeout
@@ -46,7 +48,7 @@ use jrpc_proto::RpcError;
 use serde_json::Value;
 use tracing::{Level, Span};
 
-/// One call in this many that finish at once is timed for the latency histogram.
+/// One call in this many of each method (per connection) is timed for the latency histogram.
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) const SAMPLE: u32 = 8;
 
@@ -113,13 +115,17 @@ impl CloseReason {
     }
 }
 
-/// A call being timed: since when, and how many calls it stands for in the histogram (0: it
-/// is timed for the debug log only).
+/// A call that has started: when, if it is timed (for the debug log or the histogram's
+/// sample), and where the connection sums its method's figures.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Timing {
-    start: Instant,
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    weight: u32,
+pub(crate) struct Started {
+    start: Option<Instant>,
+    /// The method's slot in the connection's figures ([`figures::NO_SLOT`]: counted apart).
+    #[cfg(feature = "metrics")]
+    slot: usize,
+    /// Whether the histogram takes this call.
+    #[cfg(feature = "metrics")]
+    sampled: bool,
 }
 
 /// Whether the debug event of each call is wanted.
@@ -214,21 +220,27 @@ impl Observer {
         let _ = bytes;
     }
 
-    /// A method is about to start: times it if the debug log or the histogram's sample wants
-    /// it. Without either, no clock is read.
+    /// The method `method` (one the table has, `key` telling it from the table's others
+    /// without comparing names) is about to start: it is timed if the debug log or the
+    /// histogram's sample wants it. Without either, no clock is read.
     #[inline]
-    pub(crate) fn call_starting(&mut self) -> Option<Timing> {
+    pub(crate) fn call_starting(&mut self, method: &str, key: usize) -> Started {
         #[cfg(feature = "metrics")]
-        let weight = self.figures.sample();
+        {
+            let (slot, sampled) = self.figures.starting(method, key);
+            let timed = sampled || call_logs();
+            Started {
+                start: timed.then(Instant::now),
+                slot,
+                sampled,
+            }
+        }
         #[cfg(not(feature = "metrics"))]
-        let weight = 0;
-        if weight > 0 || call_logs() {
-            Some(Timing {
-                start: Instant::now(),
-                weight,
-            })
-        } else {
-            None
+        {
+            let _ = (method, key);
+            Started {
+                start: call_logs().then(Instant::now),
+            }
         }
     }
 
@@ -238,13 +250,15 @@ impl Observer {
         &mut self,
         method: &str,
         notification: bool,
-        timing: Option<Timing>,
+        started: Started,
         result: &Result<Value, RpcError>,
     ) {
+        let took = started.start.map(|start| start.elapsed());
         #[cfg(feature = "metrics")]
-        self.figures.finished(method, notification, timing, result);
-        if let Some(timing) = timing {
-            log_call(&self.span, method, notification, timing, result);
+        self.figures
+            .finished(method, notification, started, took, result);
+        if let Some(took) = took.filter(|_| call_logs()) {
+            log_call(&self.span, method, notification, took, result);
         }
     }
 
@@ -263,28 +277,18 @@ impl Observer {
     }
 
     /// A method suspended and goes on as a task: what it needs to be logged and counted when
-    /// it finishes there. Every such call is timed (started now if it was not yet).
-    pub(crate) fn call_suspended(&mut self, method: &str, timing: Option<Timing>) -> CallProbe {
-        #[cfg(feature = "metrics")]
-        self.figures.unsample(timing);
+    /// it finishes there.
+    pub(crate) fn call_suspended(&mut self, method: &str, started: Started) -> CallProbe {
         #[cfg(not(feature = "metrics"))]
         let _ = method;
-        let timing = match timing {
-            Some(timing) => Timing {
-                weight: 1,
-                ..timing
-            },
-            None if cfg!(feature = "metrics") || call_logs() => Timing {
-                start: Instant::now(),
-                weight: 1,
-            },
-            None => return CallProbe::default(),
-        };
         CallProbe {
-            timing: Some(timing),
-            span: call_logs().then(|| self.span.clone()),
+            started,
+            span: started
+                .start
+                .filter(|_| call_logs())
+                .map(|_| self.span.clone()),
             #[cfg(feature = "metrics")]
-            figures: Some(figures::of_method(method)),
+            figures: self.figures.method(started.slot, method),
         }
     }
 
@@ -303,13 +307,12 @@ impl Observer {
 }
 
 /// What a method that went on as a task needs to be logged and counted when it finishes.
-#[derive(Default)]
 pub(crate) struct CallProbe {
-    timing: Option<Timing>,
+    started: Started,
     /// The connection's span, when calls are logged.
     span: Option<Span>,
     #[cfg(feature = "metrics")]
-    figures: Option<std::sync::Arc<figures::Method>>,
+    figures: std::sync::Arc<figures::Method>,
 }
 
 impl CallProbe {
@@ -320,15 +323,16 @@ impl CallProbe {
         notification: bool,
         result: &Result<Value, RpcError>,
     ) {
+        let took = self.started.start.map(|start| start.elapsed());
         #[cfg(feature = "metrics")]
-        if let Some(figures) = &self.figures {
-            figures.count(notification, result, 1);
-            if let Some(timing) = self.timing {
-                figures.time(timing, Instant::now());
+        {
+            self.figures.count(notification, result, 1);
+            if let Some(took) = took.filter(|_| self.started.sampled) {
+                self.figures.time(took);
             }
         }
-        if let (Some(span), Some(timing)) = (&self.span, self.timing) {
-            log_call(span, method, notification, timing, result);
+        if let (Some(span), Some(took)) = (&self.span, took) {
+            log_call(span, method, notification, took, result);
         }
     }
 }
@@ -338,10 +342,9 @@ fn log_call(
     span: &Span,
     method: &str,
     notification: bool,
-    timing: Timing,
+    duration: std::time::Duration,
     result: &Result<Value, RpcError>,
 ) {
-    let duration = timing.start.elapsed();
     let outcome = match result {
         Ok(_) => "ok",
         Err(e) => e.kind.as_str(),
@@ -360,16 +363,19 @@ mod figures {
 
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-    use std::time::Instant;
+    use std::time::Duration;
 
     use jrpc_proto::RpcError;
     use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
     use serde_json::Value;
 
-    use super::{CloseReason, Role, SAMPLE, Timing};
+    use super::{CloseReason, Role, SAMPLE, Started};
 
     /// Most methods a connection sums figures for itself; the others count straight away.
     const SLOTS: usize = 16;
+
+    /// The slot of a method beyond [`SLOTS`].
+    pub(crate) const NO_SLOT: usize = usize::MAX;
 
     /// The figures of one role.
     struct RoleFigures {
@@ -442,12 +448,9 @@ mod figures {
             counter.increment(n);
         }
 
-        /// Records the duration of a timed call that ended at `end`.
-        pub(crate) fn time(&self, timing: Timing, end: Instant) {
-            if timing.weight > 0 {
-                let seconds = end.saturating_duration_since(timing.start).as_secs_f64();
-                self.duration.record_many(seconds, timing.weight as usize);
-            }
+        /// Records the duration of a sampled call.
+        pub(crate) fn time(&self, took: Duration) {
+            self.duration.record(took.as_secs_f64());
         }
     }
 
@@ -477,10 +480,25 @@ mod figures {
             .increment(1);
     }
 
+    /// Counts a call down: true (and starts again at [`SAMPLE`]) when it reaches zero.
+    #[inline]
+    fn tick(countdown: &mut u32) -> bool {
+        *countdown -= 1;
+        if *countdown == 0 {
+            *countdown = SAMPLE;
+            true
+        } else {
+            false
+        }
+    }
+
     /// One method's figures summed in the connection.
     struct Slot {
-        name: Box<str>,
+        /// The method's key (its handler's address in the connection's table).
+        key: usize,
         figures: Arc<Method>,
+        /// Calls until the next one the histogram takes.
+        countdown: u32,
         calls_ok: u64,
         calls_error: u64,
         notifications_ok: u64,
@@ -495,7 +513,7 @@ mod figures {
         sent_bytes: u64,
         sent_frames: u64,
         slots: Vec<Slot>,
-        /// Calls until the next one timed for the histogram.
+        /// Calls of methods beyond [`SLOTS`] until the next one the histogram takes.
         countdown: u32,
         open: bool,
         /// The connection's share of the queued-bytes gauge.
@@ -547,58 +565,54 @@ mod figures {
             self.sent_frames += 1;
         }
 
-        /// The weight of the next call in the histogram: [`SAMPLE`] one time in
-        /// [`SAMPLE`], else 0 (not timed).
+        /// The slot of `method`, found by its `key` (made on its first call), and whether the
+        /// histogram takes this call: the first of each method, then one in [`SAMPLE`].
         #[inline]
-        pub(crate) fn sample(&mut self) -> u32 {
-            self.countdown -= 1;
-            if self.countdown == 0 {
-                self.countdown = SAMPLE;
-                SAMPLE
-            } else {
-                0
-            }
-        }
-
-        /// A sampled call suspended (it is timed with a weight of its own): the next call that
-        /// finishes at once takes its place in the sample.
-        pub(crate) fn unsample(&mut self, timing: Option<Timing>) {
-            if timing.is_some_and(|t| t.weight > 0) {
-                self.countdown = 1;
-            }
-        }
-
-        /// A call that finished at once.
-        #[inline]
-        pub(crate) fn finished(
-            &mut self,
-            method: &str,
-            notification: bool,
-            timing: Option<Timing>,
-            result: &Result<Value, RpcError>,
-        ) {
-            let slot = match self.slots.iter().position(|s| &*s.name == method) {
-                Some(index) => &mut self.slots[index],
+        pub(crate) fn starting(&mut self, method: &str, key: usize) -> (usize, bool) {
+            let index = match self.slots.iter().position(|s| s.key == key) {
+                Some(index) => index,
                 None if self.slots.len() < SLOTS => {
                     self.slots.push(Slot {
-                        name: method.into(),
+                        key,
                         figures: of_method(method),
+                        countdown: 1,
                         calls_ok: 0,
                         calls_error: 0,
                         notifications_ok: 0,
                         notifications_error: 0,
                     });
-                    let last = self.slots.len() - 1;
-                    &mut self.slots[last]
+                    self.slots.len() - 1
                 }
-                None => {
-                    let figures = of_method(method);
-                    figures.count(notification, result, 1);
-                    if let Some(timing) = timing {
-                        figures.time(timing, Instant::now());
-                    }
-                    return;
+                None => return (NO_SLOT, tick(&mut self.countdown)),
+            };
+            (index, tick(&mut self.slots[index].countdown))
+        }
+
+        /// The figures of the method in `slot` (named `method`).
+        pub(crate) fn method(&self, slot: usize, method: &str) -> Arc<Method> {
+            match self.slots.get(slot) {
+                Some(slot) => slot.figures.clone(),
+                None => of_method(method),
+            }
+        }
+
+        /// A call that finished at once, `took` long if it was timed.
+        #[inline]
+        pub(crate) fn finished(
+            &mut self,
+            method: &str,
+            notification: bool,
+            started: Started,
+            took: Option<Duration>,
+            result: &Result<Value, RpcError>,
+        ) {
+            let Some(slot) = self.slots.get_mut(started.slot) else {
+                let figures = of_method(method);
+                figures.count(notification, result, 1);
+                if let Some(took) = took.filter(|_| started.sampled) {
+                    figures.time(took);
                 }
+                return;
             };
             match (notification, result.is_ok()) {
                 (false, true) => slot.calls_ok += 1,
@@ -606,8 +620,8 @@ mod figures {
                 (true, true) => slot.notifications_ok += 1,
                 (true, false) => slot.notifications_error += 1,
             }
-            if let Some(timing) = timing {
-                slot.figures.time(timing, Instant::now());
+            if let Some(took) = took.filter(|_| started.sampled) {
+                slot.figures.time(took);
             }
         }
 

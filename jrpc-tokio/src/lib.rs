@@ -21,8 +21,11 @@
 //! ```
 //!
 //! Features: `rustls` lets clients dial `wss://` (TLS by rustls, trusting the Mozilla roots and
-//! any root added with [`Config::add_root_certificate`](jrpc_driver::Config)). The `jrpc`
-//! command-line client is the `jrpc-cli` crate (`cargo install jrpc-cli`).
+//! any root added with [`Config::add_root_certificate`](jrpc_driver::Config)); `metrics` hands
+//! the figures of connections and calls to the `metrics` crate's facade, for the recorder the
+//! program installs (`examples/prometheus.rs` serves them to Prometheus). Logs go through
+//! `tracing` in any case: a span per connection, its opening and closing at info, each call at
+//! debug. The `jrpc` command-line client is the `jrpc-cli` crate (`cargo install jrpc-cli`).
 
 use std::io;
 use std::net::SocketAddr;
