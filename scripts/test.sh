@@ -15,6 +15,12 @@ cargo test -p jrpc-tokio -p jrpc-async-std --features jrpc-tokio/rustls,jrpc-asy
 echo "== Rust: the driver on its own (no TLS: wss:// is refused with a hint)"
 cargo test -p jrpc-driver --lib
 
+echo "== Rust: JRPC on a route of an axum Router (jrpc-tokio's axum and hyper features)"
+cargo test -p jrpc-tokio --features axum --test axum --test hyper --lib
+
+echo "== Rust: metrics (the adapters' metrics feature, read back through a Prometheus recorder)"
+cargo test -p jrpc-tokio -p jrpc-async-std --features jrpc-tokio/metrics,jrpc-async-std/metrics --test metrics
+
 echo "== Rust: the jrpc command-line client"
 cargo test -p jrpc-cli
 

@@ -107,7 +107,7 @@ fn main() {
 }
 
 const USAGE: &str = "usage: jrpc-bench [--quick] [--secs S] [--idle N] [--rounds N] [--runs N] \
-[--systems jrpc-tokio,jrpc-async-std,jsonrpsee,echo] [--loads seq,16,256,64x16]
+[--systems jrpc-tokio,jrpc-axum,jrpc-async-std,jsonrpsee,echo] [--loads seq,16,256,64x16]
        [--out FILE | --no-write]
        jrpc-bench serve <system> <port>";
 

@@ -208,6 +208,13 @@ pub fn run_markdown(run: &Run) -> String {
     ratio_table(&mut out, run, "echo");
     out.push_str("Ratio to jsonrpsee:\n\n");
     ratio_table(&mut out, run, "jsonrpsee");
+    if run.get("jrpc-axum").is_some() {
+        out.push_str(
+            "Ratio to jrpc-tokio's `Server::bind` (jrpc-axum is the same server on a route of an \
+             axum `Router`; the goal is ≤ 1.1× on every figure, ≥ 0.9× on throughput):\n\n",
+        );
+        ratio_table(&mut out, run, "jrpc-tokio");
+    }
     goals(&mut out, run);
     out
 }

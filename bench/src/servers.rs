@@ -15,8 +15,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// The systems compared, in the order of the table.
-pub const SYSTEMS: [&str; 5] = [
+pub const SYSTEMS: [&str; 6] = [
     "jrpc-tokio",
+    "jrpc-axum",
     "jrpc-async-std",
     "jsonrpsee",
     "echo",
@@ -42,6 +43,7 @@ pub fn serve(system: &str, port: u16) -> Result<(), String> {
     }
     match system {
         "jrpc-tokio" => tokio_runtime()?.block_on(jrpc_tokio_server(addr)),
+        "jrpc-axum" => tokio_runtime()?.block_on(jrpc_axum_server(addr)),
         "jrpc-async-std" => async_std::task::block_on(jrpc_async_std_server(addr)),
         "jsonrpsee" => tokio_runtime()?.block_on(jsonrpsee_server(addr)),
         "echo" => tokio_runtime()?.block_on(echo_server(addr)),
@@ -93,6 +95,27 @@ async fn jrpc_tokio_server(addr: SocketAddr) -> Result<(), String> {
     announce(server.local_addr());
     server.run().await;
     Ok(())
+}
+
+/// The jrpc-tokio server mounted on a route of an axum `Router` (`jrpc_tokio::axum`): the
+/// WebSocket upgraded by hyper, then driven as `Server::bind` drives its own.
+async fn jrpc_axum_server(addr: SocketAddr) -> Result<(), String> {
+    use axum::serve::ListenerExt;
+
+    let methods = jrpc_tokio::Methods::new().add("add", |a: f64, b: f64| a + b);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let rpc = jrpc_tokio::Server::builder().acceptor(local_addr, methods);
+    let app = axum::Router::new().route("/", jrpc_tokio::axum::route(rpc));
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    announce(local_addr);
+    axum::serve(listener, app)
+        .await
+        .map_err(|e| format!("serve: {e}"))
 }
 
 async fn jrpc_async_std_server(addr: SocketAddr) -> Result<(), String> {

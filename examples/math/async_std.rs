@@ -21,5 +21,5 @@ async fn main() -> ExitCode {
         name: "math-async-std",
         ..calculator::PAGE
     };
-    jrpc_examples::serve::<jrpc::AsyncStd, _>(page, calculator::methods(), ()).await
+    jrpc_examples::serve_async_std(page, calculator::methods(), ()).await
 }

@@ -30,5 +30,5 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    jrpc_examples::serve::<jrpc::Tokio, _>(calculator::PAGE, calculator::methods(), ()).await
+    jrpc_examples::serve(calculator::PAGE, calculator::methods(), ()).await
 }

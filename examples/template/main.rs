@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use jrpc_examples::Page;
-use jrpc_tokio::{Methods, Tokio};
+use jrpc_tokio::Methods;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -31,5 +31,5 @@ async fn main() -> ExitCode {
         name: "template",
         html: include_str!("index.html"),
     };
-    jrpc_examples::serve::<Tokio, _>(page, methods, ()).await
+    jrpc_examples::serve(page, methods, ()).await
 }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use jrpc_examples::Page;
-use jrpc_tokio::{Ctx, Methods, Peer, RpcError, Tokio};
+use jrpc_tokio::{Ctx, Methods, Peer, RpcError};
 
 /// The longest name and message, in characters.
 const MAX_NAME: usize = 40;
@@ -127,5 +127,5 @@ async fn main() -> ExitCode {
         name: "twoway",
         html: include_str!("index.html"),
     };
-    jrpc_examples::serve::<Tokio, _>(page, methods, Chat::default()).await
+    jrpc_examples::serve(page, methods, Chat::default()).await
 }

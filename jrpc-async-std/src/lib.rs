@@ -42,7 +42,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_std::net::{TcpListener, TcpStream};
 use async_tungstenite::WebSocketStream;
@@ -109,6 +109,23 @@ impl jrpc_driver::Runtime for AsyncStd {
         C: Callback + Unpin + Send + 'static,
     {
         async_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)).await
+    }
+
+    async fn linger<W: jrpc_driver::WebSocket>(socket: W, idle: Duration) {
+        use async_std::future::timeout;
+        use async_std::io::ReadExt;
+        let mut socket = socket;
+        let any: &mut dyn std::any::Any = &mut socket;
+        let Some(websocket) = any.downcast_mut::<Self::ServerSocket>() else {
+            return;
+        };
+        let tcp = websocket.get_mut();
+        let _ = tcp.shutdown(std::net::Shutdown::Write);
+        let discard = async {
+            let mut buffer = [0u8; 8192];
+            while let Ok(Ok(1..)) = timeout(idle, tcp.read(&mut buffer)).await {}
+        };
+        let _ = timeout(idle * jrpc_driver::LINGER_LIMIT, discard).await;
     }
 
     async fn connect(

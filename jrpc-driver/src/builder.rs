@@ -1,7 +1,8 @@
 //! The settings a server or a client is made with: runtime, shared state, [`Config`].
 
-use crate::client::Handshake;
-use crate::{Config, Runtime};
+use crate::auth::Authenticate;
+use crate::client::ClientHandshake;
+use crate::{Config, Handshake, Locals, Reconnect, Refusal, Runtime};
 
 /// Builds a server ([`bind`](Builder::bind)) or a client connection
 /// ([`connect`](Builder::connect)) with state and settings of its own.
@@ -11,7 +12,11 @@ pub struct Builder<R, S = ()> {
     pub(crate) state: S,
     pub(crate) config: Config,
     /// What a client adds to its opening handshake (extra headers, subprotocols).
-    pub(crate) handshake: Handshake,
+    pub(crate) handshake: ClientHandshake,
+    /// How a client reconnects, if it does.
+    pub(crate) reconnect: Option<Reconnect>,
+    /// A server's authentication hook.
+    pub(crate) auth: Option<Authenticate>,
 }
 
 impl<R: Runtime + Default> Default for Builder<R, ()> {
@@ -20,7 +25,9 @@ impl<R: Runtime + Default> Default for Builder<R, ()> {
             runtime: R::default(),
             state: (),
             config: Config::default(),
-            handshake: Handshake::default(),
+            handshake: ClientHandshake::default(),
+            reconnect: None,
+            auth: None,
         }
     }
 }
@@ -33,6 +40,8 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             state,
             config: self.config,
             handshake: self.handshake,
+            reconnect: self.reconnect,
+            auth: self.auth,
         }
     }
 
@@ -60,6 +69,40 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
     /// [`ConnectError::InvalidSubprotocol`](crate::ConnectError). A server ignores it.
     pub fn subprotocol(mut self, protocol: impl Into<String>) -> Self {
         self.handshake.subprotocols.push(protocol.into());
+        self
+    }
+
+    /// Makes a client reconnect when its connection ends, with the backoff and the behaviour
+    /// of calls made meanwhile that `reconnect` describes (by default a client does not
+    /// reconnect). The [`Peer`](crate::Peer) that [`connect`](Self::connect) returns then stays
+    /// valid across connections: its calls go to whichever connection is open, and its
+    /// [`closed`](crate::Peer::closed) resolves only once the client gives up
+    /// ([`Reconnect::max_attempts`]) or is closed with [`Peer::close`](crate::Peer::close).
+    /// `on_open` and `on_close` run for each connection, so `on_open` is where a client
+    /// subscribes again; `ctx.peer()` there is that one connection's handle. Like a plain
+    /// client's connection, which stays open (serving its methods) when every handle is
+    /// dropped, the client goes on reconnecting until it is closed or gives up. A server
+    /// ignores it.
+    pub fn reconnect(mut self, reconnect: Reconnect) -> Self {
+        self.reconnect = Some(reconnect);
+        self
+    }
+
+    /// A server's handshake authentication: `hook` sees each WebSocket upgrade request (path,
+    /// query, headers, cookies, remote address) once the `Origin` and `Host` checks passed, and
+    /// refuses it with an HTTP status ([`Refusal::unauthorized`]: 401, [`Refusal::forbidden`]:
+    /// 403), or accepts it with values for the connection (an identity): each is then
+    /// [`Peer::local`](crate::Peer::local) on it, already set when `on_open` runs.
+    ///
+    /// It runs on the handshake's task, so it must not block: look a session up in memory,
+    /// check a signed token. Browsers cannot set headers on a WebSocket: a page proves who it
+    /// is with a same-origin session cookie ([`Handshake::cookie`]) or a short-lived token in
+    /// the URL's query ([`Handshake::query_param`]). Clients ignore it.
+    pub fn authenticate<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&Handshake<'_>) -> Result<Locals, Refusal> + Send + Sync + 'static,
+    {
+        self.auth = Some(Authenticate::new(hook));
         self
     }
 }

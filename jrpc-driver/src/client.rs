@@ -7,7 +7,7 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::Request;
 use tungstenite::http::{HeaderName, HeaderValue, header};
 
-use crate::{Builder, Dial, Methods, Peer, Runtime, connection};
+use crate::{Builder, Dial, Methods, Peer, Runtime, connection, reconnect};
 
 /// Why a client could not connect.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +59,22 @@ pub enum ConnectError {
 impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
     /// Dials `url` (`ws://host:port/path`, or `wss://` with the `rustls` feature) and serves
     /// `methods` to the server on the new connection. The returned [`Peer`] calls the server.
+    ///
+    /// With [`reconnect`](Self::reconnect), the first dial must succeed (its error is
+    /// returned); later connections are dialled again whenever one ends.
     pub async fn connect(self, url: &str, methods: Methods<S>) -> Result<Peer, ConnectError> {
+        match self.reconnect.clone() {
+            None => self.open(url, &Arc::new(methods)).await,
+            Some(settings) => reconnect::connect(self, url, methods, settings).await,
+        }
+    }
+
+    /// Dials `url` once and starts the connection's task.
+    pub(crate) async fn open(
+        &self,
+        url: &str,
+        methods: &Arc<Methods<S>>,
+    ) -> Result<Peer, ConnectError> {
         let invalid = |reason: String| ConnectError::InvalidUrl {
             url: url.to_owned(),
             reason,
@@ -90,8 +105,8 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
         Ok(connection::spawn(
             &self.runtime,
             socket,
-            Arc::new(methods),
-            self.state,
+            methods.clone(),
+            self.state.clone(),
             &self.config,
             None,
             None,
@@ -102,7 +117,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
 /// What a client adds to its opening handshake: extra headers and offered subprotocols, as
 /// given to [`Builder::header`] and [`Builder::subprotocol`]; checked when connecting.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Handshake {
+pub(crate) struct ClientHandshake {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) subprotocols: Vec<String>,
 }
@@ -116,7 +131,7 @@ const HANDSHAKE_HEADERS: [HeaderName; 5] = [
     header::SEC_WEBSOCKET_PROTOCOL,
 ];
 
-impl Handshake {
+impl ClientHandshake {
     /// Adds the headers and subprotocols to `request`, or says which one cannot be sent.
     fn apply(&self, request: &mut Request) -> Result<(), ConnectError> {
         for (name, value) in &self.headers {
@@ -223,14 +238,14 @@ impl<R: Runtime + Default> Client<R> {
 mod handshake_tests {
     use super::*;
 
-    fn applied(handshake: Handshake) -> Result<Request, ConnectError> {
+    fn applied(handshake: ClientHandshake) -> Result<Request, ConnectError> {
         let mut request = "ws://localhost:9000/".into_client_request().unwrap();
         handshake.apply(&mut request)?;
         Ok(request)
     }
 
-    fn with_header(name: &str, value: &str) -> Handshake {
-        Handshake {
+    fn with_header(name: &str, value: &str) -> ClientHandshake {
+        ClientHandshake {
             headers: vec![(name.to_owned(), value.to_owned())],
             subprotocols: Vec::new(),
         }
@@ -271,14 +286,14 @@ mod handshake_tests {
 
     #[test]
     fn subprotocols_are_offered_in_order_and_checked() {
-        let offered = Handshake {
+        let offered = ClientHandshake {
             headers: Vec::new(),
             subprotocols: vec!["jrpc.v1".into(), "jrpc".into()],
         };
         let request = applied(offered).unwrap();
         assert_eq!(request.headers()["sec-websocket-protocol"], "jrpc.v1, jrpc");
         for bad in ["", "a b", "a,b", "é"] {
-            let handshake = Handshake {
+            let handshake = ClientHandshake {
                 headers: Vec::new(),
                 subprotocols: vec!["ok".into(), bad.into()],
             };
@@ -303,7 +318,9 @@ mod tests {
             runtime: (),
             state: (),
             config: Config::default(),
-            handshake: Handshake::default(),
+            handshake: ClientHandshake::default(),
+            reconnect: None,
+            auth: None,
         };
         match builder.dial("wss://localhost/", true) {
             Err(ConnectError::InvalidUrl { reason, .. }) => {

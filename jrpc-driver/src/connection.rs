@@ -36,11 +36,13 @@ const BUDGET: usize = 128;
 /// lets running methods finish until the grace deadline it carries, and closes with 1001.
 pub(crate) type ShutdownSignal = Shared<oneshot::Receiver<Instant>>;
 
-/// What ties a connection to its server: the shutdown signal, and a tracker the connection
-/// holds until it has closed, so that shutdown can wait for every connection.
+/// What ties a connection to its server: the shutdown signal, a tracker the connection
+/// holds until it has closed, so that shutdown can wait for every connection, and the values
+/// its handshake attached.
 pub(crate) struct ServerLink {
     pub(crate) signal: ShutdownSignal,
     pub(crate) tracker: mpsc::Sender<()>,
+    pub(crate) locals: crate::Locals,
 }
 
 /// Why a connection ends, and so which close frame (if any) it sends.
@@ -112,6 +114,10 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         default_timeout: config.call_timeout,
         max_message: config.max_message,
     });
+    let server = server.map(|link| {
+        peer.adopt(link.locals);
+        (link.signal, link.tracker)
+    });
     let ctx = Ctx {
         peer: peer.clone(),
         state,
@@ -152,8 +158,8 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         }),
         timer: None,
         flush_needed: false,
-        shutdown: server.as_ref().map(|link| link.signal.clone()),
-        tracker: server.map(|link| link.tracker),
+        shutdown: server.as_ref().map(|(signal, _)| signal.clone()),
+        tracker: server.map(|(_, tracker)| tracker),
         grace: None,
         close_timeout: config.close_timeout,
         obs,
@@ -232,18 +238,16 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     async fn run(mut self, closed: oneshot::Sender<()>) {
         self.obs.opened();
         let ending = poll_fn(|cx| self.poll_step(cx)).await;
-        // Every outstanding call fails at once; answers produced later are dropped, and so is
-        // whatever still waits to be written, except on a close of our own: what `invoke`
-        // and the answers already queued goes out ahead of the close frame.
+        // Every outstanding call fails at once; answers produced later are dropped. What was
+        // queued before a close by our side (`Peer::close`, shutdown) still goes out ahead of
+        // the close frame; a peer dropped for its own fault gets nothing more.
         self.endpoint.close();
         self.dispatch_events();
         self.commands.close();
         self.outbound.close();
-        let unsent = match ending {
-            Ending::Closed | Ending::GoingAway => std::mem::take(&mut self.out),
-            _ => VecDeque::new(),
-        };
-        self.out.clear();
+        if !matches!(ending, Ending::Closed | Ending::GoingAway) {
+            self.out.clear();
+        }
         let frame = match &ending {
             Ending::Gone(_) => None,
             Ending::TooLarge(reason) => Some(close_frame(CloseCode::Size, reason)),
@@ -262,8 +266,12 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             )),
         };
         if let Some(frame) = frame {
-            self.write_unsent(unsent).await;
-            self.send_close(frame).await;
+            let deadline = Instant::now() + self.close_timeout;
+            let answered = self.send_close(frame, deadline).await;
+            // Without the peer's close, input may be left unread (a silent peer sends none).
+            if !answered && !matches!(ending, Ending::HeartbeatTimeout) {
+                R::linger(self.socket, self.close_timeout).await;
+            }
         }
         let (reason, detail) = ending.reason();
         self.obs.closed(reason, detail.as_deref());
@@ -274,44 +282,35 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         }
     }
 
-    /// Writes what was queued before a close of our own, within the close timeout.
-    async fn write_unsent(&mut self, unsent: VecDeque<Queued>) {
-        if unsent.is_empty() {
-            return;
-        }
-        let deadline = self.rt.sleep_until(Instant::now() + self.close_timeout);
+    /// Sends what is still queued, then the close frame, and waits until `deadline` for the
+    /// peer's; true if it came (the peer has stopped sending: nothing is left unread).
+    async fn send_close(&mut self, frame: CloseFrame, deadline: Instant) -> bool {
+        let timer = self.rt.sleep_until(deadline);
         let (socket, obs) = (&mut self.socket, &mut self.obs);
-        let write = async move {
-            for Queued { text, .. } in unsent {
+        let queued = std::mem::take(&mut self.out);
+        let handshake = async move {
+            for Queued { text, .. } in queued {
                 obs.sent(text.len());
                 if socket.feed(Message::Text(text)).await.is_err() {
-                    return;
+                    return false;
                 }
             }
-            let _ = socket.flush().await;
-        };
-        let write = std::pin::pin!(write);
-        if let Either::Right(_) = future::select(write, deadline).await {
-            tracing::debug!(
-                peer = self.ctx.peer.id(),
-                "queued frames not written before the close"
-            );
-        }
-    }
-
-    /// Sends the close frame and waits, a bounded time, for the peer's.
-    async fn send_close(&mut self, frame: CloseFrame) {
-        let deadline = self.rt.sleep_until(Instant::now() + self.close_timeout);
-        let socket = &mut self.socket;
-        let handshake = async move {
             if socket.send(Message::Close(Some(frame))).await.is_err() {
-                return;
+                return false;
             }
-            while let Some(Ok(_)) = socket.next().await {}
+            let mut answered = false;
+            while let Some(Ok(message)) = socket.next().await {
+                answered |= matches!(message, Message::Close(_));
+            }
+            answered
         };
         let handshake = std::pin::pin!(handshake);
-        if let Either::Right(_) = future::select(handshake, deadline).await {
-            tracing::debug!(peer = self.ctx.peer.id(), "peer did not answer the close");
+        match future::select(handshake, timer).await {
+            Either::Left((clean, _)) => clean,
+            Either::Right(_) => {
+                tracing::debug!(peer = self.ctx.peer.id(), "peer did not answer the close");
+                false
+            }
         }
     }
 

@@ -1,10 +1,13 @@
-//! Which WebSocket handshakes a server accepts: the `Origin` allow-list and, on loopback, the
-//! `Host` check.
+//! Which WebSocket handshakes a server accepts: the `Origin` allow-list, on loopback the
+//! `Host` check, then the server's authentication hook.
 
 use std::net::{IpAddr, SocketAddr};
 
+use futures_channel::oneshot;
 use tungstenite::handshake::server::{Callback, ErrorResponse, Request, Response};
-use tungstenite::http::{HeaderMap, StatusCode, header};
+use tungstenite::http::{HeaderMap, header};
+
+use crate::auth::{Authenticate, Handshake, Locals, Refusal};
 
 /// The policy a server applies to every handshake, made from its [`Config`](crate::Config).
 #[derive(Debug, Clone)]
@@ -69,21 +72,46 @@ fn is_loopback_host(host: &str) -> bool {
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The tungstenite callback that applies a [`Policy`] and answers 403 on refusal.
+/// Applies a [`Policy`], then the authentication hook if any: why the handshake must be
+/// refused, or the values to attach to the connection.
+pub(crate) fn admit(
+    policy: &Policy,
+    auth: Option<&Authenticate>,
+    handshake: &Handshake<'_>,
+) -> Result<Locals, Refusal> {
+    policy
+        .check(handshake.headers())
+        .map_err(Refusal::forbidden)?;
+    match auth {
+        Some(auth) => auth.check(handshake),
+        None => Ok(Locals::new()),
+    }
+}
+
+/// The tungstenite callback of [`Server::bind`](crate::Server)'s handshakes: applies the
+/// policy and the authentication hook, answers a refusal with its status, and hands what the
+/// hook attached over to the connection.
 pub(crate) struct Guard {
     pub(crate) policy: Policy,
+    pub(crate) auth: Option<Authenticate>,
     pub(crate) peer: SocketAddr,
+    pub(crate) admitted: oneshot::Sender<Locals>,
 }
 
 impl Callback for Guard {
     fn on_request(self, request: &Request, response: Response) -> Result<Response, ErrorResponse> {
-        match self.policy.check(request.headers()) {
-            Ok(()) => Ok(response),
-            Err(reason) => {
-                tracing::info!(peer = %self.peer, reason, "refused WebSocket handshake");
-                let mut refusal = ErrorResponse::new(Some(format!("Forbidden: {reason}")));
-                *refusal.status_mut() = StatusCode::FORBIDDEN;
-                Err(refusal)
+        let handshake = Handshake::of(request, Some(self.peer));
+        match admit(&self.policy, self.auth.as_ref(), &handshake) {
+            Ok(locals) => {
+                // The receiver waits for the handshake's end: it is still there.
+                let _ = self.admitted.send(locals);
+                Ok(response)
+            }
+            Err(refusal) => {
+                tracing::info!(peer = %self.peer, %refusal, "refused WebSocket handshake");
+                let mut response = ErrorResponse::new(Some(refusal.body()));
+                *response.status_mut() = refusal.status();
+                Err(response)
             }
         }
     }

@@ -4,7 +4,8 @@
 //! re-export what is here; applications use those crates, not this one. What lives here:
 //! the method table ([`Methods`], [`Handler`]), the peer handle ([`Peer`]), the task that
 //! drives one connection over the sans-IO core (`connection.rs`), the server's accept loop
-//! with its handshake policy, and the client's dialling.
+//! with its handshake policy and authentication hook ([`Handshake`]), the [`Acceptor`] that
+//! serves sockets another HTTP server upgraded, and the client's dialling.
 //!
 //! ```
 //! use jrpc_driver::{Methods, RpcError};
@@ -21,6 +22,8 @@
 //! assert_eq!(methods.names(), ["Add", "Divide"]);
 //! ```
 
+mod accept;
+mod auth;
 mod builder;
 mod client;
 mod config;
@@ -31,9 +34,12 @@ mod methods;
 mod observe;
 mod outbound;
 mod peer;
+mod reconnect;
 mod runtime;
 mod server;
 
+pub use accept::Acceptor;
+pub use auth::{Handshake, Locals, Refusal};
 pub use builder::{Builder, ClientBuilder, ServerBuilder};
 pub use client::{Client, ConnectError};
 pub use config::Config;
@@ -46,7 +52,8 @@ pub use jrpc_proto::{CallError, IntoParams, Params, RpcError};
 pub use methods::Methods;
 pub use outbound::{ConnectionStats, Frame};
 pub use peer::Peer;
-pub use runtime::{Dial, Runtime, Sleep, WebSocket};
+pub use reconnect::Reconnect;
+pub use runtime::{Dial, LINGER_LIMIT, Runtime, Sleep, WebSocket};
 /// The TLS library of `wss://` connections (feature `rustls`).
 #[cfg(feature = "rustls")]
 pub use rustls;
@@ -61,9 +68,12 @@ macro_rules! adapter_api {
     ($runtime:ty, $name:literal) => {
         pub use $crate::{
             Builder, CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER, CallError, Config, ConnectError,
-            ConnectionStats, Ctx, Frame, Handler, IntoParams, IntoResult, Methods, Params, Peer,
-            RpcError, ServerHandle,
+            ConnectionStats, Ctx, Frame, Handler, Handshake, IntoParams, IntoResult, Locals,
+            Methods, Params, Peer, Reconnect, Refusal, RpcError, ServerHandle,
         };
+
+        #[doc = concat!("Serves JRPC on WebSockets another HTTP server upgraded, on ", $name, ".")]
+        pub type Acceptor<S = ()> = $crate::Acceptor<$runtime, S>;
 
         #[doc = concat!("A JRPC WebSocket server on ", $name, ".")]
         pub type Server<S = ()> = $crate::Server<$runtime, S>;

@@ -140,6 +140,25 @@ impl<S> Methods<S> {
             .map(|entry| (entry.as_ref(), std::ptr::from_ref(entry) as usize))
     }
 
+    /// Makes the `on_open` hook, if any, wait for `gate(ctx)` before it runs.
+    pub(crate) fn gate_open<G, Fut>(&mut self, gate: G)
+    where
+        S: Clone + Send + 'static,
+        G: Fn(&Ctx<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        if let Some(hook) = self.on_open.take() {
+            self.on_open = Some(Arc::new(move |ctx: Ctx<S>| {
+                let ready = gate(&ctx);
+                let hook = hook.clone();
+                Box::pin(async move {
+                    ready.await;
+                    hook(ctx).await
+                })
+            }));
+        }
+    }
+
     pub(crate) fn open_hook(&self) -> Option<Arc<Hook<S>>> {
         self.on_open.clone()
     }

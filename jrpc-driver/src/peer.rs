@@ -14,6 +14,7 @@ use jrpc_proto::{CallError, EncodedRequest, IntoParams, Params, Responder, RpcEr
 use tungstenite::Utf8Bytes;
 
 use crate::outbound::{ConnectionStats, Frame, Outbound};
+use crate::reconnect::Reconnecting;
 use crate::runtime::Sleep;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -43,6 +44,11 @@ type Locals = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
 ///
 /// [`request`](Self::request) calls a remote method and resolves with its typed result;
 /// [`invoke`](Self::invoke) sends a notification. Both fail with a matchable [`CallError`].
+///
+/// The handle a client built with [`Builder::reconnect`](crate::Builder::reconnect) returns is
+/// not tied to one connection: its calls go to whichever connection the client has open, across
+/// reconnections (`ctx.peer()` in that client's methods and hooks is still the one connection's
+/// handle).
 #[derive(Clone)]
 pub struct Peer {
     inner: Arc<Inner>,
@@ -51,15 +57,42 @@ pub struct Peer {
 struct Inner {
     id: u64,
     remote_addr: Option<SocketAddr>,
-    commands: mpsc::UnboundedSender<Command>,
-    /// The bound of the connection's outbound queue, shared with its task.
-    outbound: Arc<Outbound>,
-    /// The runtime's timer, for calls that wait for room in the queue.
+    /// Where calls go: one connection, or whichever connection a reconnecting client has open.
+    link: Link,
+    /// The runtime's timer, for calls that wait for room in the queue (or for a connection).
     timer: Timer,
     default_timeout: Option<Duration>,
     max_message: usize,
     closed: Shared<oneshot::Receiver<()>>,
     locals: Mutex<Locals>,
+}
+
+/// Where a handle's calls go. Every call matches on it once: a plain connection's calls take
+/// no lock and no allocation more than before reconnection existed.
+enum Link {
+    /// One connection: its task's commands and its outbound queue.
+    Direct(Direct),
+    /// A reconnecting client (see `reconnect.rs`): the connection open now, swapped by its
+    /// supervisor task.
+    Reconnecting(Arc<Reconnecting>),
+}
+
+/// One connection as its handles reach it.
+pub(crate) struct Direct {
+    commands: mpsc::UnboundedSender<Command>,
+    /// The bound of the connection's outbound queue, shared with its task.
+    outbound: Arc<Outbound>,
+}
+
+/// How far a call got on one connection.
+pub(crate) enum Start {
+    /// Handed to the connection task: its answer comes on this receiver.
+    Sent(oneshot::Receiver<Result<Value, CallError>>),
+    /// The connection ended before the call could be handed over: nothing of it was sent, so
+    /// it may go to the next connection.
+    Unsent(EncodedRequest),
+    /// Failed for a reason of its own (its timeout passed while it waited for room).
+    Failed(CallError),
 }
 
 /// Makes a timer future on the connection's runtime.
@@ -96,8 +129,10 @@ impl Peer {
         let inner = Inner {
             id: parts.id,
             remote_addr: parts.remote_addr,
-            commands,
-            outbound: parts.outbound,
+            link: Link::Direct(Direct {
+                commands,
+                outbound: parts.outbound,
+            }),
             timer: parts.timer,
             default_timeout: parts.default_timeout,
             max_message: parts.max_message,
@@ -110,7 +145,31 @@ impl Peer {
         (peer, receiver, closed_tx)
     }
 
-    /// A number that identifies this connection within its server (or process).
+    /// The handle of a reconnecting client: it keeps the id of its first connection, and its
+    /// `closed()` resolves when `closed` is dropped (the client gave up or was closed).
+    pub(crate) fn reconnecting(
+        first: &Peer,
+        link: Arc<Reconnecting>,
+        timer: Timer,
+        closed: oneshot::Receiver<()>,
+    ) -> Self {
+        let inner = Inner {
+            id: first.inner.id,
+            remote_addr: first.inner.remote_addr,
+            link: Link::Reconnecting(link),
+            timer,
+            default_timeout: first.inner.default_timeout,
+            max_message: first.inner.max_message,
+            closed: closed.shared(),
+            locals: Mutex::new(HashMap::new()),
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// A number that identifies this connection within its server (or process). A
+    /// reconnecting client's handle keeps the number of its first connection.
     pub fn id(&self) -> u64 {
         self.inner.id
     }
@@ -144,31 +203,76 @@ impl Peer {
         timeout: Option<Duration>,
     ) -> Result<T, CallError> {
         let request = EncodedRequest::new(method, &encode(params)?)?;
+        let answer = match &self.inner.link {
+            Link::Direct(direct) => match self.start_on(direct, request, timeout).await {
+                Start::Sent(answer) => answer,
+                Start::Unsent(_) => return Err(CallError::ConnectionClosed),
+                Start::Failed(e) => return Err(e),
+            },
+            // Boxed: a plain connection's call future stays as small as it was.
+            Link::Reconnecting(link) => {
+                Box::pin(link.start_call(request, timeout, &self.inner.timer)).await?
+            }
+        };
+        let value = answer.await.map_err(|_| CallError::ConnectionClosed)??;
+        serde_json::from_value(value).map_err(|e| CallError::Decode(e.to_string()))
+    }
+
+    /// [`start_on`](Self::start_on) this handle's own connection (a reconnecting client's
+    /// handle has none: it starts calls on the connection open now).
+    pub(crate) async fn start(&self, request: EncodedRequest, timeout: Option<Duration>) -> Start {
+        match self.direct() {
+            Some(direct) => self.start_on(direct, request, timeout).await,
+            None => Start::Failed(CallError::ConnectionClosed),
+        }
+    }
+
+    /// Reserves room for `request` in this connection's queue (waiting within `timeout`) and
+    /// hands it to the connection task, with what is left of `timeout` as its own.
+    async fn start_on(
+        &self,
+        direct: &Direct,
+        request: EncodedRequest,
+        timeout: Option<Duration>,
+    ) -> Start {
         let charge = request.call_len();
-        let outbound = &self.inner.outbound;
+        let outbound = &direct.outbound;
         let timeout = match outbound.try_reserve(charge) {
             Ok(()) => timeout,
-            Err(CallError::QueueFull { .. }) => self.wait_for_room(charge, timeout).await?,
-            Err(e) => return Err(e),
+            Err(CallError::QueueFull { .. }) => {
+                match self.wait_for_room(outbound, charge, timeout).await {
+                    Ok(left) => left,
+                    Err(CallError::ConnectionClosed) => return Start::Unsent(request),
+                    Err(e) => return Start::Failed(e),
+                }
+            }
+            Err(CallError::ConnectionClosed) => return Start::Unsent(request),
+            Err(e) => return Start::Failed(e),
         };
         let (done, answer) = oneshot::channel();
-        self.send(Command::Call {
+        let call = Command::Call {
             request,
             charge,
             timeout,
             done,
-        })?;
-        let value = answer.await.map_err(|_| CallError::ConnectionClosed)??;
-        serde_json::from_value(value).map_err(|e| CallError::Decode(e.to_string()))
+        };
+        match direct.commands.unbounded_send(call) {
+            Ok(()) => Start::Sent(answer),
+            Err(refused) => match refused.into_inner() {
+                Command::Call { request, .. } => Start::Unsent(request),
+                _ => Start::Failed(CallError::ConnectionClosed),
+            },
+        }
     }
 
     /// Waits for room for `charge` bytes within `timeout`; returns the time left of it.
     async fn wait_for_room(
         &self,
+        outbound: &Outbound,
         charge: usize,
         timeout: Option<Duration>,
     ) -> Result<Option<Duration>, CallError> {
-        let reserve = self.inner.outbound.reserve(charge);
+        let reserve = outbound.reserve(charge);
         let Some(timeout) = timeout else {
             reserve.await?;
             return Ok(None);
@@ -219,27 +323,33 @@ impl Peer {
     /// Queues an encoded notification (one [`Frame`] may go to many peers, encoded once),
     /// waiting while the outbound queue is full.
     pub async fn push(&self, frame: &Frame) -> Result<(), CallError> {
-        let outbound = &self.inner.outbound;
-        match outbound.try_reserve(frame.len()) {
-            Ok(()) => {}
-            Err(CallError::QueueFull { .. }) => outbound.reserve(frame.len()).await?,
-            Err(e) => return Err(e),
+        match &self.inner.link {
+            Link::Direct(direct) => direct.push(frame).await,
+            Link::Reconnecting(link) => {
+                let deadline = deadline(self.inner.default_timeout);
+                Box::pin(link.push(frame, deadline, &self.inner.timer)).await
+            }
         }
-        self.send(Command::Push(frame.text()))
     }
 
     /// Queues an encoded notification without waiting: [`CallError::QueueFull`] when there is
     /// no room. Synchronous, so frames pushed in some order reach this peer in that order: a
     /// broadcaster that pushes to every member under one lock gives every member one order.
     pub fn try_push(&self, frame: &Frame) -> Result<(), CallError> {
-        self.inner.outbound.try_reserve(frame.len())?;
-        self.send(Command::Push(frame.text()))
+        match &self.inner.link {
+            Link::Direct(direct) => direct.try_push(frame),
+            Link::Reconnecting(link) => link.current()?.try_push(frame),
+        }
     }
 
     /// The connection's figures: queued bytes and frames, calls awaiting answers, methods
-    /// running. The same numbers its queue policy uses, for logs and metrics.
+    /// running. The same numbers its queue policy uses, for logs and metrics. (For a
+    /// reconnecting client: its connection open now; zeros while there is none.)
     pub fn stats(&self) -> ConnectionStats {
-        self.inner.outbound.stats()
+        match &self.inner.link {
+            Link::Direct(direct) => direct.outbound.stats(),
+            Link::Reconnecting(link) => link.current().map(|p| p.stats()).unwrap_or_default(),
+        }
     }
 
     fn frame(&self, method: &str, params: impl IntoParams) -> Result<Frame, CallError> {
@@ -247,25 +357,36 @@ impl Peer {
     }
 
     /// Closes the connection (WebSocket close code 1000). Outstanding calls on it fail with
-    /// [`CallError::ConnectionClosed`].
+    /// [`CallError::ConnectionClosed`]. A reconnecting client closes its connection and stops
+    /// reconnecting: calls waiting for a connection fail too.
     pub fn close(&self) {
-        // Already closed when the send fails: nothing left to do.
-        let _ = self.inner.commands.unbounded_send(Command::Close);
+        match &self.inner.link {
+            // Already closed when the send fails: nothing left to do.
+            Link::Direct(direct) => drop(direct.commands.unbounded_send(Command::Close)),
+            Link::Reconnecting(link) => link.close(),
+        }
     }
 
-    /// Resolves when the connection has closed, for whatever reason.
+    /// Resolves when the connection has closed, for whatever reason. For a reconnecting
+    /// client: once it has given up reconnecting, or was closed with [`close`](Self::close).
     pub async fn closed(&self) {
-        // The connection task drops the sender when it ends; either outcome means closed.
+        // The connection task (or the supervisor) drops the sender when it ends; either
+        // outcome means closed.
         let _ = self.inner.closed.clone().await;
     }
 
-    /// Whether the connection has closed.
+    /// Whether the connection has closed (a reconnecting client: whether it was closed or
+    /// gave up; between connections it is not closed).
     pub fn is_closed(&self) -> bool {
-        self.inner.commands.is_closed()
+        match &self.inner.link {
+            Link::Direct(direct) => direct.commands.is_closed(),
+            Link::Reconnecting(link) => link.is_over(),
+        }
     }
 
     /// Stores a value of type `T` with this connection (its own state, as opposed to the
-    /// server's), replacing any earlier `T`.
+    /// server's), replacing any earlier `T`. A reconnecting client's handle has values of its
+    /// own, kept across connections.
     pub fn set_local<T: Any + Send + Sync>(&self, value: T) {
         self.locals().insert(TypeId::of::<T>(), Arc::new(value));
     }
@@ -274,6 +395,11 @@ impl Peer {
     pub fn local<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         let value = self.locals().get(&TypeId::of::<T>())?.clone();
         value.downcast::<T>().ok()
+    }
+
+    /// Adds the values a handshake attached, before any method or hook sees the peer.
+    pub(crate) fn adopt(&self, attached: crate::Locals) {
+        self.locals().extend(attached.map);
     }
 
     fn locals(&self) -> std::sync::MutexGuard<'_, Locals> {
@@ -285,11 +411,48 @@ impl Peer {
     }
 
     pub(crate) fn send(&self, command: Command) -> Result<(), CallError> {
-        self.inner
-            .commands
+        match &self.inner.link {
+            Link::Direct(direct) => direct.send(command),
+            Link::Reconnecting(link) => link.current()?.send(command),
+        }
+    }
+
+    /// The connection of a handle that is not a reconnecting client's.
+    pub(crate) fn direct(&self) -> Option<&Direct> {
+        match &self.inner.link {
+            Link::Direct(direct) => Some(direct),
+            Link::Reconnecting(_) => None,
+        }
+    }
+}
+
+impl Direct {
+    /// Queues a frame, waiting for room; [`CallError::ConnectionClosed`] means nothing of it
+    /// was queued.
+    pub(crate) async fn push(&self, frame: &Frame) -> Result<(), CallError> {
+        match self.outbound.try_reserve(frame.len()) {
+            Ok(()) => {}
+            Err(CallError::QueueFull { .. }) => self.outbound.reserve(frame.len()).await?,
+            Err(e) => return Err(e),
+        }
+        self.send(Command::Push(frame.text()))
+    }
+
+    fn try_push(&self, frame: &Frame) -> Result<(), CallError> {
+        self.outbound.try_reserve(frame.len())?;
+        self.send(Command::Push(frame.text()))
+    }
+
+    fn send(&self, command: Command) -> Result<(), CallError> {
+        self.commands
             .unbounded_send(command)
             .map_err(|_| CallError::ConnectionClosed)
     }
+}
+
+/// The instant `timeout` from now, if any (and if representable).
+pub(crate) fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
 fn encode(params: impl IntoParams) -> Result<Params, CallError> {

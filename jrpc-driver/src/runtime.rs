@@ -4,7 +4,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::{Sink, Stream};
 use tungstenite::handshake::client::{Request as ClientRequest, Response as ClientResponse};
@@ -49,6 +49,10 @@ impl Dial {
         }
     }
 }
+
+/// How many idle timeouts [`Runtime::linger`] may last in all: a peer that keeps sending
+/// slowly is dropped after that.
+pub const LINGER_LIMIT: u32 = 30;
 
 /// A timer future.
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -95,6 +99,19 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self::ServerSocket, WsError>> + Send
     where
         C: Callback + Unpin + Send + 'static;
+
+    /// Ends a connection whose peer may still be sending (a message over the size limit, cut
+    /// short): shuts down the sending half of the TCP connection, then reads and discards what
+    /// arrives until the peer closes, falls silent for `idle`, or [`LINGER_LIMIT`] `idle`s
+    /// have passed. Closing a socket with unread input makes the kernel send a reset, which
+    /// destroys the close frame still in flight to the peer.
+    ///
+    /// Runtimes reach the TCP stream under their own WebSocket types; any other socket (one
+    /// another HTTP server upgraded, say) is just dropped, which is what this default does.
+    fn linger<W: WebSocket>(socket: W, idle: Duration) -> impl Future<Output = ()> + Send {
+        let _ = idle;
+        async move { drop(socket) }
+    }
 
     /// Dials a `ws://` URL (or a `wss://` one when `dial` carries TLS settings) and runs the
     /// client side of the handshake.

@@ -10,9 +10,10 @@ use futures_channel::{mpsc, oneshot};
 use futures_util::future::{self, Either};
 use futures_util::{FutureExt, StreamExt};
 
+use crate::auth::Authenticate;
 use crate::connection::{self, ServerLink, ShutdownSignal};
 use crate::handshake::{Guard, Policy};
-use crate::{Builder, Config, Methods, Runtime};
+use crate::{Acceptor, Builder, Config, Methods, Runtime};
 
 impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
     /// Listens on `addr` (port 0 picks a free port) and logs the address.
@@ -21,39 +22,69 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
         addr: impl ToSocketAddrs,
         methods: Methods<S>,
     ) -> io::Result<Server<R, S>> {
-        let mut last_error = None;
-        for candidate in addr.to_socket_addrs()? {
-            match self.runtime.bind(candidate).await {
-                Ok(listener) => {
-                    let local_addr = R::local_addr(&listener)?;
-                    tracing::info!(%local_addr, "JRPC server listening");
-                    let (stop, stopped) = oneshot::channel();
-                    let (tracker, connections) = mpsc::channel(0);
-                    return Ok(Server {
-                        policy: Policy::new(&self.config, local_addr),
-                        runtime: self.runtime,
-                        listener,
-                        local_addr,
-                        methods: Arc::new(methods),
-                        state: self.state,
-                        config: self.config,
-                        signal: stopped.shared(),
-                        tracker,
-                        handle: ServerHandle {
-                            inner: Arc::new(Mutex::new(HandleInner {
-                                stop: Some(stop),
-                                connections: Some(connections),
-                            })),
-                        },
-                    });
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "no address to bind to")
-        }))
+        let (listener, local_addr) = listen(&self.runtime, addr).await?;
+        let (handle, signal, tracker) = ServerHandle::new(false);
+        Ok(Server {
+            policy: Policy::new(&self.config, local_addr),
+            auth: self.auth,
+            runtime: self.runtime,
+            listener,
+            local_addr,
+            methods: Arc::new(methods),
+            state: self.state,
+            config: self.config,
+            signal,
+            tracker,
+            handle,
+        })
     }
+}
+
+impl<R: Runtime, S: Clone + Send + Sync + 'static> Acceptor<R, S> {
+    /// A [`Server`] of its own on `addr` that serves this acceptor's methods, state, settings
+    /// and authentication hook, and stops with its [`handle`](Self::handle): the same service on
+    /// a second port (such as the port pages written for a separate WebSocket server expect).
+    /// Fails when shutdown has begun.
+    pub async fn bind(&self, addr: impl ToSocketAddrs) -> io::Result<Server<R, S>> {
+        let shared = self.shared();
+        let Some(tracker) = shared.handle.tracker() else {
+            return Err(io::Error::other("the server is shutting down"));
+        };
+        let (listener, local_addr) = listen(shared.runtime, addr).await?;
+        Ok(Server {
+            policy: Policy::new(shared.config, local_addr),
+            auth: shared.auth.cloned(),
+            runtime: shared.runtime.clone(),
+            listener,
+            local_addr,
+            methods: shared.methods.clone(),
+            state: shared.state.clone(),
+            config: shared.config.clone(),
+            signal: shared.signal.clone(),
+            tracker,
+            handle: shared.handle.clone(),
+        })
+    }
+}
+
+/// Listens on the first address of `addr` that binds, and logs it.
+async fn listen<R: Runtime>(
+    runtime: &R,
+    addr: impl ToSocketAddrs,
+) -> io::Result<(R::Listener, SocketAddr)> {
+    let mut last_error = None;
+    for candidate in addr.to_socket_addrs()? {
+        match runtime.bind(candidate).await {
+            Ok(listener) => {
+                let local_addr = R::local_addr(&listener)?;
+                tracing::info!(%local_addr, "JRPC server listening");
+                return Ok((listener, local_addr));
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind to")))
 }
 
 /// A bound JRPC WebSocket server; [`run`](Self::run) accepts connections until
@@ -66,6 +97,7 @@ pub struct Server<R: Runtime, S = ()> {
     state: S,
     config: Config,
     policy: Policy,
+    auth: Option<Authenticate>,
     signal: ShutdownSignal,
     /// Each connection task holds a clone; shutdown waits until all are dropped.
     tracker: mpsc::Sender<()>,
@@ -122,9 +154,12 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
     }
 
     fn handshake(&self, tcp: R::Tcp, peer_addr: SocketAddr) {
+        let (admitted, mut locals) = oneshot::channel();
         let guard = Guard {
             policy: self.policy.clone(),
+            auth: self.auth.clone(),
             peer: peer_addr,
+            admitted,
         };
         let runtime = self.runtime.clone();
         let methods = self.methods.clone();
@@ -144,7 +179,12 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
                         state,
                         &config,
                         Some(peer_addr),
-                        Some(ServerLink { signal, tracker }),
+                        Some(ServerLink {
+                            signal,
+                            tracker,
+                            // Sent by the guard before the handshake succeeded.
+                            locals: locals.try_recv().ok().flatten().unwrap_or_default(),
+                        }),
                     );
                 }
                 Either::Left((Err(e), _)) => {
@@ -158,8 +198,8 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Server<R, S> {
     }
 }
 
-/// Shuts a [`Server`] down: it stops accepting, lets running methods finish within a grace
-/// period, and closes every connection with code 1001.
+/// Shuts a [`Server`] (or an [`Acceptor`](crate::Acceptor)) down: it stops accepting, lets
+/// running methods finish within a grace period, and closes every connection with code 1001.
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
     inner: Arc<Mutex<HandleInner>>,
@@ -169,14 +209,44 @@ pub struct ServerHandle {
 struct HandleInner {
     stop: Option<oneshot::Sender<Instant>>,
     connections: Option<mpsc::Receiver<()>>,
+    /// For an [`Acceptor`](crate::Acceptor): the tracker each connection handed over clones;
+    /// `None` once shutdown began.
+    mounted: Option<mpsc::Sender<()>>,
 }
 
 impl ServerHandle {
+    /// A handle, the signal its shutdown fires, and the tracker that shutdown waits for (with
+    /// every clone of it). With `mounted`, the handle keeps a clone for
+    /// [`tracker`](Self::tracker).
+    pub(crate) fn new(mounted: bool) -> (Self, ShutdownSignal, mpsc::Sender<()>) {
+        let (stop, stopped) = oneshot::channel();
+        let (tracker, connections) = mpsc::channel(0);
+        let inner = HandleInner {
+            stop: Some(stop),
+            connections: Some(connections),
+            mounted: mounted.then(|| tracker.clone()),
+        };
+        let handle = Self {
+            inner: Arc::new(Mutex::new(inner)),
+        };
+        (handle, stopped.shared(), tracker)
+    }
+
+    /// A tracker for a new connection of an acceptor; `None` once shutdown began.
+    pub(crate) fn tracker(&self) -> Option<mpsc::Sender<()>> {
+        self.lock().mounted.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HandleInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Stops accepting and closes every connection (code 1001) once its running methods have
     /// finished, or when `grace` has passed. Resolves when every connection has closed.
     pub async fn shutdown(&self, grace: Duration) {
         let (stop, connections) = {
-            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut inner = self.lock();
+            inner.mounted = None;
             (inner.stop.take(), inner.connections.take())
         };
         if let Some(stop) = stop {

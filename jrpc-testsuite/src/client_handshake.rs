@@ -129,24 +129,3 @@ pub async fn client_handshake_refusals_are_typed<R: Runtime + Default>() {
     assert_eq!(headers["x-valid"], "yes", "an invalid attempt was dialled");
     peer.close();
 }
-
-/// Notifications sent (`invoke` resolved) just before [`Peer::close`] still reach the server:
-/// what is queued goes out ahead of the close frame (a command-line `jrpc --invoke` is this).
-pub async fn notifications_before_a_close_are_delivered<R: Runtime + Default>() {
-    let (noted, mut notes) = mpsc::unbounded::<i64>();
-    let methods = Methods::new().add("Note", move |n: i64| {
-        let _ = noted.unbounded_send(n);
-    });
-    let server = serve::<R>(Config::default(), methods).await;
-    let peer = client::<R>(&server.url, Methods::new()).await;
-    for n in 0..3 {
-        within::<R, _>("invoke", peer.invoke("Note", (n,)))
-            .await
-            .expect("queued");
-    }
-    peer.close();
-    within::<R, _>("the close", peer.closed()).await;
-    for n in 0..3 {
-        assert_eq!(within::<R, _>("a note", notes.next()).await, Some(n));
-    }
-}

@@ -24,8 +24,10 @@ mod client_handshake;
 mod faults;
 pub mod flood;
 mod hostile;
+pub mod mounted;
 mod observe;
 mod push;
+mod reconnect;
 mod tcp;
 #[cfg(feature = "rustls")]
 pub mod tls;
@@ -33,8 +35,10 @@ pub mod tls;
 pub use client_handshake::*;
 pub use faults::*;
 pub use hostile::*;
+pub use mounted::{acceptor_serves_upgraded_sockets, handshake_authentication};
 pub use observe::{logs_tell_connections_and_calls, metrics_count_connections_and_calls};
 pub use push::*;
+pub use reconnect::*;
 #[cfg(feature = "rustls")]
 pub use tls::{
     wss_calls_a_server_it_trusts, wss_refuses_a_server_it_does_not_trust,
@@ -88,10 +92,10 @@ macro_rules! instantiate {
             server_shutdown_fails_pending_calls_at_once,
             dropped_server_fails_pending_calls_at_once,
             oversized_message_closes_with_1009,
+            huge_message_gets_its_1009_every_time,
             handshake_origin_and_host_policy,
             client_sends_extra_headers_and_subprotocols,
             client_handshake_refusals_are_typed,
-            notifications_before_a_close_are_delivered,
             panicking_method_is_isolated,
             graceful_shutdown_finishes_in_flight_calls,
             typed_params_and_errors,
@@ -108,6 +112,8 @@ macro_rules! instantiate {
             fault_child,
             killed_client_process_mid_call,
             killed_server_process_fails_calls_at_once,
+            handshake_authentication,
+            acceptor_serves_upgraded_sockets,
             stopped_client_process_is_dropped_by_heartbeat,
             non_reading_peer_keeps_the_queue_bounded,
             slow_consumer_is_closed_with_1008,
@@ -115,6 +121,14 @@ macro_rules! instantiate {
             server_heartbeat_drops_a_silent_peer_only,
             client_heartbeat_drops_a_silent_server,
             heartbeat_close_code_is_1001,
+            close_sends_what_was_queued_first,
+            reconnecting_client_survives_a_server_restart,
+            calls_while_down_fail_at_once_without_queueing,
+            calls_while_down_wait_for_the_next_connection,
+            calls_while_down_time_out_when_no_server_comes,
+            closing_a_reconnecting_client_stops_it,
+            reconnect_backoff_is_bounded,
+            a_call_waiting_for_room_moves_to_the_next_connection,
             // Run when the adapter is built with its `rustls` feature.
             #[cfg(feature = "rustls")] wss_calls_a_server_it_trusts,
             #[cfg(feature = "rustls")] wss_refuses_a_server_it_does_not_trust,
@@ -773,6 +787,27 @@ pub async fn oversized_message_closes_with_1009<R: Runtime + Default>() {
 
     assert_eq!(call::<R, i64>(&bystander, "Add", (3, 4)).await, Ok(7));
     assert!(!bystander.is_closed());
+}
+
+/// A message far over the limit, still being written when the server refuses it, gets its
+/// 1009 close frame every time (20 of 20): the server does not close the socket on unread
+/// input, which would make the kernel send a reset that destroys the close frame in flight.
+pub async fn huge_message_gets_its_1009_every_time<R: Runtime + Default>() {
+    let methods = Methods::new().add("Echo", |s: String| s);
+    let server = serve::<R>(Config::default().max_message_size(64 << 10), methods).await;
+    let huge = request("Echo", json!(["z".repeat(4 << 20)]), 1).to_string();
+    for run in 1..=20 {
+        let mut raw = Raw::<R>::connect(&server.url).await;
+        // The server reads and discards the rest of the message, so the write completes.
+        let sent =
+            within::<R, _>("a huge send", raw.socket.send(Message::text(huge.clone()))).await;
+        assert!(sent.is_ok(), "run {run}: the write failed: {sent:?}");
+        let code = match raw.next().await {
+            Some(Message::Close(Some(frame))) => frame.code,
+            other => panic!("run {run}: expected a close frame, got {other:?}"),
+        };
+        assert_eq!(code, CloseCode::Size, "run {run}");
+    }
 }
 
 /// The handshake policy: a foreign `Origin` is refused with 403, the same origin, an

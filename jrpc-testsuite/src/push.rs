@@ -146,6 +146,8 @@ pub async fn slow_consumer_is_closed_with_1008<R: Runtime + Default>() {
             other => panic!("expected messages then a close frame, got {other:?}"),
         }
     };
+    // Completes the close handshake.
+    while page.next().await.is_some() {}
     assert_eq!(code, CLOSE_SLOW_CONSUMER);
     assert!(ticks > 0);
     assert_eq!(signal::<R, _>("on_close", &mut closes).await, peer.id());
@@ -304,4 +306,23 @@ pub async fn heartbeat_close_code_is_1001<R: Runtime + Default>() {
         }
     };
     assert_eq!(code, CLOSE_HEARTBEAT_TIMEOUT);
+}
+
+/// What was queued before `Peer::close` goes out ahead of the close frame: notifications
+/// invoked and then a close, in one breath, all reach the server, in order.
+pub async fn close_sends_what_was_queued_first<R: Runtime + Default>() {
+    let (recorded, mut records) = mpsc::unbounded();
+    let methods = Methods::new().add("Record", move |n: u64| {
+        let _ = recorded.unbounded_send(n);
+    });
+    let server = serve::<R>(Config::default(), methods).await;
+    let client = client::<R>(&server.url, Methods::new()).await;
+    for n in 0..100u64 {
+        client.invoke("Record", (n,)).await.unwrap();
+    }
+    client.close();
+    within::<R, _>("closed()", client.closed()).await;
+    for n in 0..100u64 {
+        assert_eq!(signal::<R, _>("a notification", &mut records).await, n);
+    }
 }

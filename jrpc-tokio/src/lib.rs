@@ -21,15 +21,17 @@
 //! ```
 //!
 //! Features: `rustls` lets clients dial `wss://` (TLS by rustls, trusting the Mozilla roots and
-//! any root added with [`Config::add_root_certificate`](jrpc_driver::Config)); `metrics` hands
-//! the figures of connections and calls to the `metrics` crate's facade, for the recorder the
-//! program installs (`examples/prometheus.rs` serves them to Prometheus). Logs go through
-//! `tracing` in any case: a span per connection, its opening and closing at info, each call at
-//! debug. The `jrpc` command-line client is the `jrpc-cli` crate (`cargo install jrpc-cli`).
+//! any root added with [`Config::add_root_certificate`](jrpc_driver::Config)); `axum` serves
+//! JRPC on a route of an axum `Router` (one port for the pages and the WebSocket), `hyper` on
+//! a hyper server; `metrics` hands the figures of connections and calls to the `metrics`
+//! crate's facade, for the recorder the program installs (`examples/prometheus.rs` serves them
+//! to Prometheus). Logs go through `tracing` in any case: a span per connection, its opening
+//! and closing at info, each call at debug. The `jrpc` command-line client is the `jrpc-cli`
+//! crate (`cargo install jrpc-cli`).
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use jrpc_driver::tungstenite::Error as WsError;
 use jrpc_driver::tungstenite::handshake::client::{Request, Response};
@@ -40,6 +42,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 jrpc_driver::adapter_api!(Tokio, "tokio");
+
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 
 /// The tokio runtime, as the JRPC driver uses it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -85,6 +92,22 @@ impl jrpc_driver::Runtime for Tokio {
         C: Callback + Unpin + Send + 'static,
     {
         tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)).await
+    }
+
+    async fn linger<W: jrpc_driver::WebSocket>(socket: W, idle: Duration) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut socket = socket;
+        let any: &mut dyn std::any::Any = &mut socket;
+        let Some(websocket) = any.downcast_mut::<Self::ServerSocket>() else {
+            return;
+        };
+        let tcp = websocket.get_mut();
+        let discard = async {
+            let _ = tcp.shutdown().await;
+            let mut buffer = [0u8; 8192];
+            while let Ok(Ok(1..)) = tokio::time::timeout(idle, tcp.read(&mut buffer)).await {}
+        };
+        let _ = tokio::time::timeout(idle * jrpc_driver::LINGER_LIMIT, discard).await;
     }
 
     async fn connect(

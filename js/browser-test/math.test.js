@@ -26,13 +26,19 @@ const EXAMPLES = ["math", "math-async-std"];
 
 for (const example of EXAMPLES) describe(`${example} example`, () => {
   let server, browser, page;
+  const failures = [];
 
   before(
     async () => {
       await buildExamples();
       server = await startExample(example);
       browser = await launchBrowser();
-      page = await openPage(browser, server.url);
+      page = await openPage(browser);
+      // Whatever fails while the page runs: console errors and failed requests (a 404 of
+      // /favicon.ico, which browsers ask for by themselves, shows as both).
+      page.on("console", (message) => message.type() === "error" && failures.push(message.text()));
+      page.on("response", (response) => response.status() >= 400 && failures.push(`${response.status()} ${response.url()}`));
+      await page.goto(server.url);
     },
     { timeout: BUILD_MS },
   );
@@ -147,6 +153,33 @@ for (const example of EXAMPLES) describe(`${example} example`, () => {
       await other.context().close();
       foreign.close();
     }
+  });
+
+  test("one port for the page and its WebSocket; the original's port answers too", T, async () => {
+    const pagePort = await page.evaluate(() => JRPC_WS_PORT);
+    assert.equal(pagePort, server.pagePort);
+    // On tokio the page's WebSocket is upgraded on the page's own port (async-std: see
+    // examples/src/lib.rs, serve_async_std).
+    if (example === "math") assert.equal(pagePort, server.httpPort);
+    // A page written for the original connects to the separate WebSocket port (9000 by default).
+    const sum = await page.evaluate(
+      (port) => new JRPC.WebSocket(location.hostname, port).call("Add", [20, 22]),
+      server.wsPort,
+    );
+    assert.equal(sum, 42);
+  });
+
+  test("the favicon is served, and nothing the page did failed", T, async () => {
+    const favicon = await page.evaluate(() =>
+      fetch("/favicon.ico").then((r) => [r.status, r.headers.get("content-type")]),
+    );
+    assert.deepEqual(favicon, [200, "image/svg+xml"]);
+    assert.deepEqual(failures, []);
+    // The control: a missing file is a 404, and the listeners see it.
+    const missing = await page.evaluate(() => fetch("/nothing-here").then((r) => r.status));
+    assert.equal(missing, 404);
+    assert.ok(failures.some((f) => f.includes("/nothing-here")), String(failures));
+    failures.length = 0;
   });
 
   test("bound to 0.0.0.0 (JRPC_BIND, as in the Dockerfile) it still serves its own page only", T, async () => {

@@ -54,7 +54,9 @@ async function buildExamples() {
 /**
  * Starts example `name` (built by `buildExamples`) and waits for its "listening" line.
  * Ports 0 (the default) let it pick free ones; pass the ports of an earlier run to restart it
- * on the same ones; `env` adds environment variables. Resolves to {child, httpPort, wsPort, url, log(), stop(), pause()}.
+ * on the same ones; `env` adds environment variables. Resolves to {child, httpPort, pagePort, wsPort, url, log(),
+ * stop(), pause()}: `pagePort` is the port of the page's own WebSocket (the HTTP port itself when
+ * it serves both), `wsPort` that of `JRPC_WS_PORT`, the original's separate WebSocket port.
  */
 async function startExample(name, { httpPort = 0, wsPort = 0, env: extra = {} } = {}) {
   assert.ok(targetDir, "buildExamples() first");
@@ -75,8 +77,10 @@ async function startExample(name, { httpPort = 0, wsPort = 0, env: extra = {} } 
   const listening = new Promise((resolve, reject) => {
     const onData = (chunk) => {
       output += chunk;
-      const m = /open http:\/\/[^:/]+:(\d+)\/ \(JRPC WebSocket on ws:\/\/[^:/]+:(\d+)\/\)/.exec(output);
-      if (m) resolve({ httpPort: Number(m[1]), wsPort: Number(m[2]) });
+      // "open http://H:P/ (JRPC WebSocket on ws://H:Q/)", or on one port with the original's
+      // port besides: "(JRPC WebSocket on ws://H:P/, and on ws://H:Q/ for pages written for the original)".
+      const m = /open http:\/\/[^:/]+:(\d+)\/ \(JRPC WebSocket on ws:\/\/[^:/]+:(\d+)\/(?:, and on ws:\/\/[^:/]+:(\d+)\/[^)]*)?\)/.exec(output);
+      if (m) resolve({ httpPort: Number(m[1]), pagePort: Number(m[2]), wsPort: Number(m[3] ?? m[2]) });
     };
     child.stdout.setEncoding("utf8").on("data", onData);
     child.stderr.setEncoding("utf8").on("data", onData);

@@ -83,3 +83,36 @@ describe("twoway example", () => {
     assert.equal(await alice.evaluate(() => rpc.call("Say", ["alone"])), 1);
   });
 });
+
+describe("twoway example with a heartbeat of 200 ms", () => {
+  let server, browser;
+
+  before(
+    async () => {
+      await buildExamples();
+      server = await startExample("twoway", {
+        env: { JRPC_PING_INTERVAL_MS: "200", JRPC_PING_TIMEOUT_MS: "300" },
+      });
+      browser = await launchBrowser();
+    },
+    { timeout: BUILD_MS },
+  );
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test("a page answers the server's pings by itself and stays connected across many intervals", T, async () => {
+    const page = await openPage(browser, server.url + "?name=Carol");
+    await waitForValue(page, messages, ["server: Carol joined"]);
+    // Ten intervals, during which the page sends nothing of its own.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await page.fill("#text", "still here");
+    await page.click("#say");
+    // The same connection throughout: no second "joined" (a reconnect), nothing lost.
+    await waitForValue(page, messages, ["server: Carol joined", "Carol: still here"]);
+    assert.doesNotMatch(server.log(), /heartbeat|slow consumer/);
+  });
+});
+
