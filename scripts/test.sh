@@ -23,8 +23,11 @@ echo "== Rust: twoway chat processes behind nginx, linked by Redis (SIGKILL, Red
 cargo build -p jrpc-examples --example twoway
 cargo test -p jrpc-examples --test cluster
 
+echo "== Rust: metrics (the adapters' metrics feature, read back through a Prometheus recorder)"
+cargo test -p jrpc-tokio -p jrpc-async-std --features jrpc-tokio/metrics,jrpc-async-std/metrics --test metrics
+
 echo "== Rust: the jrpc command-line client"
-cargo test -p jrpc-tokio --features cli --test cli --bin jrpc
+cargo test -p jrpc-cli
 
 echo "== Rust: model-based property test, 10,000 cases"
 PROPTEST_CASES=10000 cargo test --release -p jrpc-proto --test model

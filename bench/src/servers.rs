@@ -50,6 +50,10 @@ pub fn serve(system: &str, port: u16) -> Result<(), String> {
         std::process::exit(0);
     });
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    #[cfg(feature = "metrics")]
+    if system.starts_with("jrpc") {
+        record_metrics()?;
+    }
     match system {
         "jrpc-tokio" => tokio_runtime()?.block_on(jrpc_tokio_server(addr)),
         "jrpc-axum" => tokio_runtime()?.block_on(jrpc_axum_server(addr)),
@@ -64,6 +68,26 @@ pub fn serve(system: &str, port: u16) -> Result<(), String> {
             "unknown system '{other}' (one of {SYSTEMS:?} or {FANOUT_SYSTEMS:?})"
         )),
     }
+}
+
+/// Installs a Prometheus recorder for the jrpc servers' figures (feature `metrics`), drained
+/// every second as a scraped server's would be.
+#[cfg(feature = "metrics")]
+fn record_metrics() -> Result<(), String> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("jrpc_call_duration_seconds".to_owned()),
+            &[1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0],
+        )
+        .and_then(|builder| builder.install_recorder())
+        .map_err(|e| format!("metrics recorder: {e}"))?;
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            handle.run_upkeep();
+        }
+    });
+    Ok(())
 }
 
 /// The runtime of the tokio-based servers: tokio's default multi-thread runtime (one worker

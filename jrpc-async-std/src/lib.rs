@@ -22,7 +22,9 @@
 //! ```
 //!
 //! async-std is discontinued upstream; this crate stays for the users who run on it. Clients
-//! dial `ws://`, and `wss://` with the `rustls` feature (as in `jrpc-tokio`).
+//! dial `ws://`, and `wss://` with the `rustls` feature (as in `jrpc-tokio`); the `metrics`
+//! feature hands the figures of connections and calls to the `metrics` crate's facade, and logs
+//! go through `tracing`, as in `jrpc-tokio`.
 //!
 //! Tuning: async-std's executor runs one thread per core, and a call that wakes a sleeping
 //! one costs futex and epoll work that tokio does not spend (see `BENCHMARKS.md`). On a small

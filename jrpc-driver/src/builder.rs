@@ -1,6 +1,7 @@
 //! The settings a server or a client is made with: runtime, shared state, [`Config`].
 
 use crate::auth::Authenticate;
+use crate::client::ClientHandshake;
 use crate::{Config, Groups, Handshake, Locals, Reconnect, Refusal, Runtime};
 
 /// Builds a server ([`bind`](Builder::bind)) or a client connection
@@ -34,6 +35,8 @@ pub struct Builder<R, S = ()> {
     pub(crate) config: Config,
     /// The registry to share; `None`: one of its own.
     pub(crate) groups: Option<Groups>,
+    /// What a client adds to its opening handshake (extra headers, subprotocols).
+    pub(crate) handshake: ClientHandshake,
     /// How a client reconnects, if it does.
     pub(crate) reconnect: Option<Reconnect>,
     /// A server's authentication hook.
@@ -47,6 +50,7 @@ impl<R: Runtime + Default> Default for Builder<R, ()> {
             state: (),
             config: Config::default(),
             groups: None,
+            handshake: ClientHandshake::default(),
             reconnect: None,
             auth: None,
         }
@@ -61,6 +65,7 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             state,
             config: self.config,
             groups: self.groups,
+            handshake: self.handshake,
             reconnect: self.reconnect,
             auth: self.auth,
         }
@@ -95,6 +100,27 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             Some(groups) => groups.clone(),
             None => Groups::with_max_message_size(self.config.max_message),
         }
+    }
+
+    /// An extra header of a client's opening handshake, e.g. `Authorization: Bearer …`; added
+    /// once per call, so a name may repeat. A `Host` header replaces the one taken from the
+    /// URL. The name and value are checked when connecting: an invalid one, or one the
+    /// handshake sets itself (`Upgrade`, `Connection`, `Sec-WebSocket-*`), fails
+    /// [`connect`](Builder::connect) with [`ConnectError::InvalidHeader`](crate::ConnectError)
+    /// before anything is dialled. A server ignores it.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.handshake.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// A subprotocol a client offers in its handshake (`Sec-WebSocket-Protocol`), in order of
+    /// preference when called more than once. Once any is offered, the server must choose one
+    /// of them or the handshake fails. A name that is not an HTTP token fails
+    /// [`connect`](Builder::connect) with
+    /// [`ConnectError::InvalidSubprotocol`](crate::ConnectError). A server ignores it.
+    pub fn subprotocol(mut self, protocol: impl Into<String>) -> Self {
+        self.handshake.subprotocols.push(protocol.into());
+        self
     }
 
     /// Makes a client reconnect when its connection ends, with the backoff and the behaviour

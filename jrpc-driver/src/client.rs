@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::client::Request;
+use tungstenite::http::{HeaderName, HeaderValue, header};
 
 use crate::{Builder, Dial, Methods, Peer, Runtime, connection, reconnect};
 
@@ -17,6 +19,22 @@ pub enum ConnectError {
         url: String,
         /// What is wrong with it.
         reason: String,
+    },
+    /// A header given with [`Builder::header`] cannot be sent: its name or value is not valid
+    /// HTTP, or the WebSocket handshake sets it itself.
+    #[error("invalid handshake header '{name}': {reason}")]
+    InvalidHeader {
+        /// The header's name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A subprotocol given with [`Builder::subprotocol`] is not an HTTP token (empty, or with
+    /// spaces, commas or other separators).
+    #[error("invalid subprotocol '{protocol}': not an HTTP token")]
+    InvalidSubprotocol {
+        /// The subprotocol as given.
+        protocol: String,
     },
     /// The TLS settings of a `wss://` URL are unusable (a root certificate that does not
     /// parse).
@@ -99,6 +117,8 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
                 )));
             }
         };
+        let mut request = request;
+        self.handshake.apply(&mut request)?;
         let dial = self.dial(url, secure)?;
         let groups = self.groups_or_own();
         let (socket, _response) =
@@ -119,6 +139,77 @@ impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
             &groups,
         ))
     }
+}
+
+/// What a client adds to its opening handshake: extra headers and offered subprotocols, as
+/// given to [`Builder::header`] and [`Builder::subprotocol`]; checked when connecting.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClientHandshake {
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) subprotocols: Vec<String>,
+}
+
+/// The headers the WebSocket handshake writes itself (besides `Host`, which may be replaced).
+const HANDSHAKE_HEADERS: [HeaderName; 5] = [
+    header::CONNECTION,
+    header::UPGRADE,
+    header::SEC_WEBSOCKET_KEY,
+    header::SEC_WEBSOCKET_VERSION,
+    header::SEC_WEBSOCKET_PROTOCOL,
+];
+
+impl ClientHandshake {
+    /// Adds the headers and subprotocols to `request`, or says which one cannot be sent.
+    fn apply(&self, request: &mut Request) -> Result<(), ConnectError> {
+        for (name, value) in &self.headers {
+            let invalid = |reason: String| ConnectError::InvalidHeader {
+                name: name.clone(),
+                reason,
+            };
+            let parsed = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| invalid("not a valid header name".to_owned()))?;
+            if HANDSHAKE_HEADERS.contains(&parsed) {
+                let reason = match parsed == header::SEC_WEBSOCKET_PROTOCOL {
+                    true => "offer subprotocols with `subprotocol` instead",
+                    false => "the WebSocket handshake sets it",
+                };
+                return Err(invalid(reason.to_owned()));
+            }
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                invalid("the value holds a line break or another control character".to_owned())
+            })?;
+            let headers = request.headers_mut();
+            if parsed == header::HOST {
+                headers.insert(parsed, value);
+            } else {
+                headers.append(parsed, value);
+            }
+        }
+        if !self.subprotocols.is_empty() {
+            if let Some(bad) = self.subprotocols.iter().find(|p| !is_token(p)) {
+                return Err(ConnectError::InvalidSubprotocol {
+                    protocol: bad.clone(),
+                });
+            }
+            let offered = HeaderValue::from_str(&self.subprotocols.join(", ")).map_err(|_| {
+                ConnectError::InvalidSubprotocol {
+                    protocol: self.subprotocols.join(", "),
+                }
+            })?;
+            request
+                .headers_mut()
+                .insert(header::SEC_WEBSOCKET_PROTOCOL, offered);
+        }
+        Ok(())
+    }
+}
+
+/// Whether `text` is an HTTP token (RFC 9110 §5.6.2), as a subprotocol name must be.
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 impl<R, S> Builder<R, S> {
@@ -196,6 +287,77 @@ impl<R: Runtime + Default> Client<R> {
     }
 }
 
+#[cfg(test)]
+mod handshake_tests {
+    use super::*;
+
+    fn applied(handshake: ClientHandshake) -> Result<Request, ConnectError> {
+        let mut request = "ws://localhost:9000/".into_client_request().unwrap();
+        handshake.apply(&mut request)?;
+        Ok(request)
+    }
+
+    fn with_header(name: &str, value: &str) -> ClientHandshake {
+        ClientHandshake {
+            headers: vec![(name.to_owned(), value.to_owned())],
+            subprotocols: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn headers_are_added_and_host_replaced() {
+        let mut handshake = with_header("Authorization", "Bearer abc");
+        handshake.headers.push(("X-Tag".into(), "1".into()));
+        handshake.headers.push(("X-Tag".into(), "2".into()));
+        handshake
+            .headers
+            .push(("Host".into(), "example.test".into()));
+        let request = applied(handshake).unwrap();
+        let headers = request.headers();
+        assert_eq!(headers["authorization"], "Bearer abc");
+        assert_eq!(headers.get_all("x-tag").iter().count(), 2);
+        assert_eq!(headers.get_all("host").iter().count(), 1);
+        assert_eq!(headers["host"], "example.test");
+    }
+
+    #[test]
+    fn invalid_headers_are_typed_errors() {
+        for (name, value) in [
+            ("Bad Name", "x"),
+            ("", "x"),
+            ("X-Ok", "line\r\nbreak"),
+            ("Upgrade", "h2c"),
+            ("sec-websocket-key", "x"),
+            ("Sec-WebSocket-Protocol", "jrpc"),
+        ] {
+            match applied(with_header(name, value)) {
+                Err(ConnectError::InvalidHeader { name: named, .. }) => assert_eq!(named, name),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn subprotocols_are_offered_in_order_and_checked() {
+        let offered = ClientHandshake {
+            headers: Vec::new(),
+            subprotocols: vec!["jrpc.v1".into(), "jrpc".into()],
+        };
+        let request = applied(offered).unwrap();
+        assert_eq!(request.headers()["sec-websocket-protocol"], "jrpc.v1, jrpc");
+        for bad in ["", "a b", "a,b", "é"] {
+            let handshake = ClientHandshake {
+                headers: Vec::new(),
+                subprotocols: vec!["ok".into(), bad.into()],
+            };
+            match applied(handshake) {
+                Err(ConnectError::InvalidSubprotocol { protocol }) => assert_eq!(protocol, bad),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+}
+
 #[cfg(all(test, not(feature = "rustls")))]
 mod tests {
     use super::*;
@@ -210,6 +372,7 @@ mod tests {
             state: (),
             config: Config::default(),
             groups: None,
+            handshake: ClientHandshake::default(),
             reconnect: None,
             auth: None,
         };

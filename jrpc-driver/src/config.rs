@@ -199,8 +199,17 @@ impl Config {
         let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
-        for der in &self.tls_roots {
-            roots.add(rustls::pki_types::CertificateDer::from(der.clone()))?;
+        for (n, der) in self.tls_roots.iter().enumerate() {
+            // rustls words a root that does not parse as a fault of the peer's certificate.
+            roots
+                .add(rustls::pki_types::CertificateDer::from(der.clone()))
+                .map_err(|e| {
+                    rustls::Error::General(format!(
+                        "root certificate #{} (added with add_root_certificate) is not a usable \
+                         DER X.509 certificate: {e:?}",
+                        n + 1
+                    ))
+                })?;
         }
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)

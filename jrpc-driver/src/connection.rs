@@ -16,12 +16,14 @@ use futures_util::future::{self, Either, Shared};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use jrpc_proto::{CallError, CallId, Diagnostic, Endpoint, Event, Params, Responder, RpcError};
 use serde_json::Value;
+use tracing::Instrument;
 use tungstenite::error::{CapacityError, Error as WsError};
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Bytes, Message, Utf8Bytes};
 
 use crate::handler::{Ctx, Reply};
+use crate::observe::{CloseReason, Observer, Role, Started};
 use crate::outbound::Outbound;
 use crate::peer::{Command, PeerParts};
 use crate::runtime::{Runtime, Sleep, WebSocket};
@@ -58,6 +60,27 @@ enum Ending {
     SlowConsumer(Duration),
     /// Nothing came from the peer within the ping timeout: close with 1001.
     HeartbeatTimeout,
+}
+
+impl Ending {
+    /// The reason logged and counted, and what more there is to say.
+    fn reason(&self) -> (CloseReason, Option<String>) {
+        match self {
+            Ending::Gone(None) => (CloseReason::PeerClosed, None),
+            Ending::Gone(Some(e)) => (CloseReason::Lost, Some(e.to_string())),
+            Ending::TooLarge(why) => (CloseReason::TooLarge, Some(why.clone())),
+            Ending::Closed => (CloseReason::Closed, None),
+            Ending::GoingAway => (CloseReason::Shutdown, None),
+            Ending::SlowConsumer(full_for) => (
+                CloseReason::SlowConsumer,
+                Some(format!("outbound queue full for {full_for:?}")),
+            ),
+            Ending::HeartbeatTimeout => (
+                CloseReason::HeartbeatTimeout,
+                Some("nothing from the peer within the ping timeout".to_owned()),
+            ),
+        }
+    }
 }
 
 /// Close code of a connection dropped as a slow consumer: its outbound queue stayed full past
@@ -103,8 +126,15 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         peer: peer.clone(),
         state,
     };
+    let role = if server.is_some() {
+        Role::Server
+    } else {
+        Role::Client
+    };
+    let obs = Observer::new(role, id, remote_addr);
+    let span = obs.span().clone();
     if let Some(hook) = methods.open_hook() {
-        rt.spawn(hook(ctx.clone()));
+        rt.spawn(hook(ctx.clone()).instrument(span.clone()));
     }
     let now = Instant::now();
     let connection = Connection {
@@ -136,8 +166,9 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         tracker: server.map(|(_, tracker)| tracker),
         grace: None,
         close_timeout: config.close_timeout,
+        obs,
     };
-    rt.spawn(connection.run(closed));
+    rt.spawn(connection.run(closed).instrument(span));
     peer
 }
 
@@ -203,12 +234,13 @@ struct Connection<R: Runtime, W, S> {
     /// Set once shutdown began: running methods may finish until then.
     grace: Option<(Instant, Sleep)>,
     close_timeout: std::time::Duration,
+    /// Logs and figures.
+    obs: Observer,
 }
 
 impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W, S> {
     async fn run(mut self, closed: oneshot::Sender<()>) {
-        let peer_id = self.ctx.peer.id();
-        tracing::debug!(peer = peer_id, addr = ?self.ctx.peer.remote_addr(), "connection open");
+        self.obs.opened();
         let ending = poll_fn(|cx| self.poll_step(cx)).await;
         // Every outstanding call fails at once; answers produced later are dropped. What was
         // queued before a close by our side (`Peer::close`, shutdown) still goes out ahead of
@@ -228,20 +260,16 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             Ending::Closed => Some(close_frame(CloseCode::Normal, "")),
             Ending::GoingAway => Some(close_frame(CloseCode::Away, "server shutting down")),
             Ending::SlowConsumer(full_for) => {
-                tracing::info!(peer = peer_id, ?full_for, "slow consumer dropped");
                 let reason = format!(
                     "slow consumer: outbound queue full for {} ms",
                     full_for.as_millis()
                 );
                 Some(close_frame(CloseCode::from(CLOSE_SLOW_CONSUMER), &reason))
             }
-            Ending::HeartbeatTimeout => {
-                tracing::info!(peer = peer_id, "silent peer dropped");
-                Some(close_frame(
-                    CloseCode::from(CLOSE_HEARTBEAT_TIMEOUT),
-                    "heartbeat timeout",
-                ))
-            }
+            Ending::HeartbeatTimeout => Some(close_frame(
+                CloseCode::from(CLOSE_HEARTBEAT_TIMEOUT),
+                "heartbeat timeout",
+            )),
         };
         if let Some(frame) = frame {
             let deadline = Instant::now() + self.close_timeout;
@@ -251,12 +279,10 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 R::linger(self.socket, self.close_timeout).await;
             }
         }
+        let (reason, detail) = ending.reason();
+        self.obs.closed(reason, detail.as_deref());
         // Peer::closed() resolves once the close frame is out, so a program may exit then.
         drop(closed);
-        match ending {
-            Ending::Gone(Some(e)) => tracing::debug!(peer = peer_id, error = %e, "connection lost"),
-            other => tracing::debug!(peer = peer_id, ending = ?other, "connection closed"),
-        }
         if let Some(hook) = self.methods.close_hook() {
             self.rt.spawn(hook(self.ctx.clone()));
         }
@@ -266,10 +292,11 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     /// peer's; true if it came (the peer has stopped sending: nothing is left unread).
     async fn send_close(&mut self, frame: CloseFrame, deadline: Instant) -> bool {
         let timer = self.rt.sleep_until(deadline);
-        let socket = &mut self.socket;
+        let (socket, obs) = (&mut self.socket, &mut self.obs);
         let queued = std::mem::take(&mut self.out);
         let handshake = async move {
             for Queued { text, .. } in queued {
+                obs.sent(text.len());
                 if socket.feed(Message::Text(text)).await.is_err() {
                     return false;
                 }
@@ -415,6 +442,8 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             self.endpoint.outstanding(),
             self.in_flight,
         );
+        let outbound = &self.outbound;
+        self.obs.flush(|| outbound.stats().queued_bytes);
     }
 
     fn apply(&mut self, command: Command) -> Option<Ending> {
@@ -569,10 +598,21 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             heartbeat.silent_since_ping = None;
         }
         let result = match &message {
-            Message::Text(text) => self.endpoint.handle_text(text.as_str()),
-            Message::Binary(bytes) => self.endpoint.handle_frame(bytes),
+            Message::Text(text) => {
+                self.obs.received(text.len());
+                self.endpoint.handle_text(text.as_str())
+            }
+            Message::Binary(bytes) => {
+                self.obs.received(bytes.len());
+                self.endpoint.handle_frame(bytes)
+            }
             // tungstenite answers pings and close frames itself; the stream ends after a close.
-            Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => Ok(()),
+            Message::Close(frame) => {
+                self.obs
+                    .peer_closing(frame.as_ref().map(|f| u16::from(f.code)));
+                Ok(())
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
         };
         result.err().map(|e| Ending::TooLarge(e.to_string()))
     }
@@ -602,7 +642,8 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     /// back into this connection. (Spawning every method instead would leave the start order to
     /// the runtime's scheduler, which on a multi-thread runtime does not keep it.)
     fn start(&mut self, method: String, params: Params, responder: Option<Responder>) {
-        let Some(handler) = self.methods.get(&method) else {
+        let Some((handler, key)) = self.methods.get(&method) else {
+            self.obs.not_found(&method, responder.is_none());
             match responder {
                 Some(responder) => self
                     .endpoint
@@ -615,33 +656,36 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             }
             return;
         };
+        let started = self.obs.call_starting(&method, key);
         let ctx = &self.ctx;
         let reply = std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, params)));
         let mut future = match reply {
-            Ok(Reply::Ready(result)) => return self.finish(&method, responder, result),
+            Ok(Reply::Ready(result)) => return self.finish(&method, responder, started, result),
             Ok(Reply::Pending(future)) => future,
             Err(panic) => {
                 let result = Err(panicked(&method, panic.as_ref()));
-                return self.finish(&method, responder, result);
+                return self.finish(&method, responder, started, result);
             }
         };
         // The first poll needs no waker: the task spawned below polls the future again at once.
         let mut first = Context::from_waker(futures_util::task::noop_waker_ref());
         match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll_unpin(&mut first))) {
-            Ok(Poll::Ready(result)) => return self.finish(&method, responder, result),
+            Ok(Poll::Ready(result)) => return self.finish(&method, responder, started, result),
             Ok(Poll::Pending) => {}
             Err(panic) => {
                 let result = Err(panicked(&method, panic.as_ref()));
-                return self.finish(&method, responder, result);
+                return self.finish(&method, responder, started, result);
             }
         }
         self.in_flight += 1;
         let peer = self.ctx.peer.clone();
-        self.rt.spawn(async move {
+        let probe = self.obs.call_suspended(&method, started);
+        let task = async move {
             let result = AssertUnwindSafe(future)
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
+            probe.finished(&method, responder.is_none(), &result);
             if responder.is_none() {
                 if let Err(e) = &result {
                     tracing::warn!(peer = peer.id(), method, error = %e, "notification failed");
@@ -649,7 +693,8 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             }
             // The connection may be gone; its answer is then dropped, as the protocol says.
             let _ = peer.send(Command::Answer { responder, result });
-        });
+        };
+        self.rt.spawn(task.instrument(self.obs.span().clone()));
     }
 
     /// Answers a method that finished while being started (a notification's outcome is only
@@ -658,8 +703,11 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         &mut self,
         method: &str,
         responder: Option<Responder>,
+        started: Started,
         result: Result<Value, RpcError>,
     ) {
+        self.obs
+            .call_finished(method, responder.is_none(), started, &result);
         match responder {
             Some(responder) => self.endpoint.reply(responder, result),
             None => {
@@ -698,6 +746,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                     } else {
                         self.give_back(charge);
                     }
+                    self.obs.sent(text.len());
                     self.socket.start_send_unpin(Message::Text(text))?;
                     self.flush_needed = true;
                 }

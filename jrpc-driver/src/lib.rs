@@ -34,6 +34,7 @@ mod groups;
 mod handler;
 mod handshake;
 mod methods;
+mod observe;
 mod outbound;
 mod peer;
 mod reconnect;

@@ -131,8 +131,13 @@ impl<S> Methods<S> {
         names
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<&ErasedHandler<S>> {
-        self.table.get(name).map(Box::as_ref)
+    /// The method `name`, with a number that tells it from the table's other methods (where
+    /// its entry lives; the handler's own address does not, since handlers without captures
+    /// share one), so that figures can be kept per method without comparing names.
+    pub(crate) fn get(&self, name: &str) -> Option<(&ErasedHandler<S>, usize)> {
+        self.table
+            .get(name)
+            .map(|entry| (entry.as_ref(), std::ptr::from_ref(entry) as usize))
     }
 
     /// Makes the `on_open` hook, if any, wait for `gate(ctx)` before it runs.

@@ -20,6 +20,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod autobahn;
+mod client_handshake;
 #[cfg(feature = "redis")]
 mod cluster;
 mod faults;
@@ -27,6 +28,7 @@ pub mod flood;
 mod groups;
 mod hostile;
 pub mod mounted;
+mod observe;
 mod push;
 mod reconnect;
 pub mod services;
@@ -34,12 +36,14 @@ mod tcp;
 #[cfg(feature = "rustls")]
 pub mod tls;
 
+pub use client_handshake::*;
 #[cfg(feature = "redis")]
 pub use cluster::*;
 pub use faults::*;
 pub use groups::*;
 pub use hostile::*;
 pub use mounted::{acceptor_serves_upgraded_sockets, handshake_authentication};
+pub use observe::{logs_tell_connections_and_calls, metrics_count_connections_and_calls};
 pub use push::*;
 pub use reconnect::*;
 #[cfg(feature = "rustls")]
@@ -97,6 +101,8 @@ macro_rules! instantiate {
             oversized_message_closes_with_1009,
             huge_message_gets_its_1009_every_time,
             handshake_origin_and_host_policy,
+            client_sends_extra_headers_and_subprotocols,
+            client_handshake_refusals_are_typed,
             panicking_method_is_isolated,
             graceful_shutdown_finishes_in_flight_calls,
             typed_params_and_errors,

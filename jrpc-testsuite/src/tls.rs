@@ -111,7 +111,8 @@ pub async fn wss_refuses_a_server_it_does_not_trust<R: Runtime + Default>() {
     }
 }
 
-/// A root that is not a DER certificate is reported before anything is dialled.
+/// A root that is not a DER certificate is reported before anything is dialled, as a fault of
+/// the root (not of the server's certificate).
 pub async fn wss_reports_an_unusable_root<R: Runtime + Default>() {
     let config = Config::default().add_root_certificate(b"not a certificate".to_vec());
     let failed = Builder::<R, ()>::default()
@@ -120,4 +121,7 @@ pub async fn wss_reports_an_unusable_root<R: Runtime + Default>() {
         .await
         .expect_err("an unusable root fails the connect");
     assert!(matches!(failed, ConnectError::Tls { .. }), "{failed}");
+    let message = failed.to_string();
+    assert!(message.contains("root certificate #1"), "{message}");
+    assert!(!message.contains("peer"), "{message}");
 }

@@ -23,8 +23,11 @@
 //! Features: `rustls` lets clients dial `wss://` (TLS by rustls, trusting the Mozilla roots and
 //! any root added with [`Config::add_root_certificate`](jrpc_driver::Config)); `axum` serves
 //! JRPC on a route of an axum `Router` (one port for the pages and the WebSocket), `hyper` on
-//! a hyper server; `cli` builds the `jrpc` command-line client (`cargo jrpc Add -a 5,10` from
-//! the checkout).
+//! a hyper server; `metrics` hands the figures of connections and calls to the `metrics`
+//! crate's facade, for the recorder the program installs (`examples/prometheus.rs` serves them
+//! to Prometheus). Logs go through `tracing` in any case: a span per connection, its opening
+//! and closing at info, each call at debug. The `jrpc` command-line client is the `jrpc-cli`
+//! crate (`cargo install jrpc-cli`).
 
 /// The crate's README.md, whose examples are compiled and run as doctests.
 #[cfg(doctest)]
