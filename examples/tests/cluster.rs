@@ -86,16 +86,33 @@ impl Drop for Process {
     }
 }
 
+/// The `twoway` example's binary: `cargo build --examples` leaves it as `examples/twoway`,
+/// `cargo test` (which builds every example) as `examples/twoway-<hash>`; the newest wins.
 fn twoway_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let twoway = dir.join("examples").join("twoway");
-    assert!(
-        twoway.exists(),
-        "{} is missing: cargo build -p jrpc-examples --example twoway",
-        twoway.display()
-    );
-    twoway
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("examples");
+    let newest = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name == "twoway" || (name.starts_with("twoway-") && !name.contains('.'))
+        })
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .max();
+    match newest {
+        Some((_, path)) => path,
+        None => panic!(
+            "no twoway example in {}: cargo build -p jrpc-examples --example twoway",
+            dir.display()
+        ),
+    }
 }
 
 /// Redis, two chat processes, and nginx in front of them.
