@@ -86,33 +86,32 @@ impl Drop for Process {
     }
 }
 
-/// The `twoway` example's binary: `cargo build --examples` leaves it as `examples/twoway`,
-/// `cargo test` (which builds every example) as `examples/twoway-<hash>`; the newest wins.
+/// The `twoway` example's binary, built once by `cargo build --example twoway` (what `cargo
+/// test` builds of an example is a test harness, not the program).
 fn twoway_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("examples");
-    let newest = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|entry| {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            name == "twoway" || (name.starts_with("twoway-") && !name.contains('.'))
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "jrpc-examples",
+                    "--example",
+                    "twoway",
+                ])
+                .status()
+                .expect("run cargo build --example twoway");
+            assert!(status.success(), "cargo build --example twoway: {status}");
+            let exe = std::env::current_exe().unwrap();
+            let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+            let twoway = dir.join("examples").join("twoway");
+            assert!(twoway.exists(), "{} is missing", twoway.display());
+            twoway
         })
-        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
-        .max();
-    match newest {
-        Some((_, path)) => path,
-        None => panic!(
-            "no twoway example in {}: cargo build -p jrpc-examples --example twoway",
-            dir.display()
-        ),
-    }
+        .clone()
 }
 
 /// Redis, two chat processes, and nginx in front of them.
