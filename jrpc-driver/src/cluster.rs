@@ -49,7 +49,7 @@ use serde_json::{Map, Value};
 
 use crate::{Backend, Change, Frame, Groups, Peer, Runtime, Target};
 
-/// Settings of a [`Cluster`]; the defaults suit a few processes on one Redis.
+/// Settings of a `Cluster`; the defaults suit a few processes on one Redis.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
     prefix: String,
@@ -221,7 +221,7 @@ impl ClusterError {
     }
 }
 
-/// Figures of a [`Cluster`], for logs and metrics.
+/// Figures of a `Cluster`, for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ClusterStats {
     /// Whether the node is linked to Redis now.
