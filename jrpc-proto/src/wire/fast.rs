@@ -43,15 +43,7 @@ impl Scanner<'_> {
         self.expect(b'{')?;
         loop {
             self.skip_whitespace();
-            let key = match self.plain_string()? {
-                "method" => Key::Method,
-                "args" => Key::Args,
-                "kwargs" => Key::Kwargs,
-                "id" => Key::Id,
-                "result" => Key::Result,
-                "error" => Key::Error,
-                _ => return None,
-            };
+            let key = self.key()?;
             let slot = fields.slot(key)?;
             if slot.is_some() {
                 return None;
@@ -69,6 +61,25 @@ impl Scanner<'_> {
         }
         self.skip_whitespace();
         (self.pos == self.bytes.len()).then_some(())
+    }
+
+    /// A key that means something, written plainly (quotes included).
+    fn key(&mut self) -> Option<Key> {
+        let rest = self.bytes.get(self.pos..)?;
+        let (key, quoted): (Key, &[u8]) = match rest.get(1)? {
+            b'm' => (Key::Method, b"\"method\""),
+            b'a' => (Key::Args, b"\"args\""),
+            b'k' => (Key::Kwargs, b"\"kwargs\""),
+            b'i' => (Key::Id, b"\"id\""),
+            b'r' => (Key::Result, b"\"result\""),
+            b'e' => (Key::Error, b"\"error\""),
+            _ => return None,
+        };
+        if !rest.starts_with(quoted) {
+            return None;
+        }
+        self.pos += quoted.len();
+        Some(key)
     }
 
     /// One value: made here when it is plain, else parsed by `serde_json`.
@@ -154,20 +165,43 @@ impl Scanner<'_> {
         let start = self.pos;
         let negative = self.bytes[start] == b'-';
         let int_start = start + usize::from(negative);
-        let int_digits = self.digits(int_start);
-        let mut end = int_start + int_digits;
-        let leading_zero = self.bytes.get(int_start) == Some(&b'0') && int_digits > 1;
-        if int_digits == 0 || leading_zero {
+        // The integer part, read once (its value only matters for 18 digits or fewer).
+        let mut end = int_start;
+        let mut magnitude = 0u64;
+        while let Some(&b @ b'0'..=b'9') = self.bytes.get(end) {
+            magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+            end += 1;
+        }
+        let int_digits = end - int_start;
+        if int_digits == 0 || int_digits > 1 && self.bytes[int_start] == b'0' {
             return None;
         }
-        let mut float = false;
+        if let Some(b'.' | b'e' | b'E') = self.bytes.get(end) {
+            return self.float(start, end);
+        }
+        // More digits may not fit a u64: `serde_json` decides.
+        if int_digits > 18 {
+            return None;
+        }
+        self.pos = end;
+        Some(match (negative, magnitude) {
+            // `-0` is a float to `serde_json`.
+            (true, 0) => Value::from(-0.0),
+            // 18 digits fit an i64.
+            (true, _) => Value::from(-(magnitude as i64)),
+            (false, _) => Value::from(magnitude),
+        })
+    }
+
+    /// The rest of a number from `start` whose integer part ends at `end`: a fraction, an
+    /// exponent or both.
+    fn float(&mut self, start: usize, mut end: usize) -> Option<Value> {
         if self.bytes.get(end) == Some(&b'.') {
             let digits = self.digits(end + 1);
             if digits == 0 {
                 return None;
             }
             end += 1 + digits;
-            float = true;
         }
         if let Some(b'e' | b'E') = self.bytes.get(end) {
             end += 1;
@@ -179,33 +213,14 @@ impl Scanner<'_> {
                 return None;
             }
             end += digits;
-            float = true;
-        }
-        if !float {
-            // More digits may not fit a u64: `serde_json` decides.
-            if int_digits > 18 {
-                return None;
-            }
-            self.pos = end;
-            let magnitude = self.bytes[int_start..end]
-                .iter()
-                .fold(0u64, |n, b| n * 10 + u64::from(b - b'0'));
-            return Some(match (negative, magnitude) {
-                // `-0` is a float to `serde_json`.
-                (true, 0) => Value::from(-0.0),
-                // 18 digits fit an i64.
-                (true, _) => Value::from(-(magnitude as i64)),
-                (false, _) => Value::from(magnitude),
-            });
         }
         self.pos = end;
         let number: f64 = self.text.get(start..end)?.parse().ok()?;
-        if !number.is_finite()
-            || number == 0.0
-                && self.bytes[start..end]
-                    .iter()
-                    .any(|b| (b'1'..=b'9').contains(b))
-        {
+        let underflow = number == 0.0
+            && self.bytes[start..end]
+                .iter()
+                .any(|b| (b'1'..=b'9').contains(b));
+        if !number.is_finite() || underflow {
             return None;
         }
         serde_json::Number::from_f64(number).map(Value::Number)
@@ -235,7 +250,12 @@ impl Scanner<'_> {
         self.expect(close)
     }
 
+    #[inline]
     fn skip_whitespace(&mut self) {
+        // Most messages have none: one comparison then.
+        if self.bytes.get(self.pos).is_some_and(|&b| b > b' ') {
+            return;
+        }
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
             self.pos += 1;
         }
