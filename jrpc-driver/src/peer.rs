@@ -13,6 +13,7 @@ use futures_util::future::{self, Either, Shared};
 use jrpc_proto::{CallError, EncodedRequest, IntoParams, Params, Responder, RpcError};
 use tungstenite::Utf8Bytes;
 
+use crate::handler::Answer;
 use crate::outbound::{ConnectionStats, Frame, Outbound};
 use crate::reconnect::Reconnecting;
 use crate::runtime::Sleep;
@@ -35,7 +36,7 @@ pub(crate) enum Command {
     /// A method finished; `responder` is `None` for a notification, whose answer is not sent.
     Answer {
         responder: Option<Responder>,
-        result: Result<Value, RpcError>,
+        result: Result<Answer, RpcError>,
     },
     Close,
 }
