@@ -58,16 +58,18 @@ struct Turn {
     wall: f64,
 }
 
-/// A client's connection.
+/// A client's connection (the raw one boxed: it is the larger by far).
 enum Connection {
-    Raw(Option<client::Ws>),
+    Raw(Option<Box<client::Ws>>),
     Jrpc(jrpc_tokio::Peer),
 }
 
 impl Connection {
     async fn open(kind: &str, url: &str) -> Result<Self, String> {
         match kind {
-            "raw" => Ok(Self::Raw(Some(client::connect(url, 16 << 10).await?))),
+            "raw" => Ok(Self::Raw(Some(Box::new(
+                client::connect(url, 16 << 10).await?,
+            )))),
             "jrpc-tokio" => jrpc_tokio::Client::connect(url)
                 .await
                 .map(Self::Jrpc)
@@ -87,11 +89,11 @@ impl Connection {
                     .take()
                     .ok_or("the connection failed in an earlier turn")?;
                 let call = Call::Add(Dialect::Jrpc);
-                let (back, tally) = client::drive(taken, call, window, deadline).await;
+                let (back, tally) = client::drive(*taken, call, window, deadline).await;
                 if let Some(e) = tally.failed {
                     return Err(e);
                 }
-                *ws = Some(back);
+                *ws = Some(Box::new(back));
                 (tally.answers, tally.wrong)
             }
             Self::Jrpc(peer) => {

@@ -90,6 +90,9 @@ const OPEN_AT_ONCE: usize = 64;
 #[derive(Debug, Clone)]
 struct Options {
     secs: f64,
+    /// Time of each system under each large-message load and shape: `secs`, or half of it in
+    /// a quick run (the 1 MiB calls are few either way; the smoke run stays short).
+    big_secs: f64,
     warmup: f64,
     idle: usize,
     rounds: usize,
@@ -185,6 +188,7 @@ const USAGE: &str = "usage: jrpc-bench [--quick] [--secs S] [--idle N] [--rounds
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         secs: 4.0,
+        big_secs: 4.0,
         warmup: 0.5,
         idle: 10_000,
         rounds: 8,
@@ -273,12 +277,16 @@ fn parse(args: &[String]) -> Result<Options, String> {
     }
     if quick {
         options.secs = options.secs.min(0.6);
+        options.big_secs = options.secs / 2.0;
         options.rounds = options.rounds.min(3);
         options.warmup = 0.2;
         options.idle = options.idle.min(1_000);
         if !out_given {
             options.out = None;
         }
+    }
+    if !quick {
+        options.big_secs = options.secs;
     }
     if !(0.05..=600.0).contains(&options.secs) {
         return Err("--secs must be between 0.05 and 600".to_owned());
@@ -576,6 +584,7 @@ async fn measure_all(options: &Options, systems: &[String]) -> Result<Vec<Figure
                 warm_up(subject, call.clone(), 1, BIG_WINDOW, warmup).await?;
             }
             let calls = vec![call; chosen.len()];
+            let chunk = Duration::from_secs_f64(options.big_secs / options.rounds as f64);
             let name = format!("{} {}", load.label, shape.name());
             let sums = turns(
                 &mut chosen,
