@@ -568,6 +568,9 @@ const JUDGED: [(&str, &str, f64); 2] = [
     ("jrpc-async-std", "echo-async-std", 1.2),
 ];
 
+/// A goal checked on one system: its ratio and whether it is met (`None`: not measured).
+type Checked = Option<(f64, bool)>;
+
 /// Whether `value` meets `bound`: at least it with `at_least`, else at most.
 fn within(value: f64, bound: f64, at_least: bool) -> bool {
     if at_least {
@@ -588,7 +591,7 @@ impl Goal {
     }
 
     /// The ratio of `system` (one of [`JUDGED`]) in `run`, and whether it meets the goal.
-    fn check(&self, run: &Run, (system, floor, slack): (&str, &str, f64)) -> Option<(f64, bool)> {
+    fn check(&self, run: &Run, (system, floor, slack): (&str, &str, f64)) -> Checked {
         let ratio = (self.ratio)(run, run.get(system)?, run.get(floor)?)?;
         Some((ratio, within(ratio, self.bound(slack), self.at_least)))
     }
@@ -620,7 +623,13 @@ fn goals(out: &mut String, run: &Run) {
         .into_iter()
         .filter(|(system, _, _)| run.get(system).is_some())
         .collect();
-    if judged.is_empty() {
+    // Each goal measured in this run, with each judged system's ratio and verdict.
+    let rows: Vec<(&Goal, Vec<Checked>)> = GOALS
+        .iter()
+        .map(|goal| (goal, judged.iter().map(|j| goal.check(run, *j)).collect()))
+        .filter(|(_, cells): &(_, Vec<_>)| cells.iter().any(Option::is_some))
+        .collect();
+    if rows.is_empty() {
         return;
     }
     out.push_str("Goals:\n\n| goal |");
@@ -632,11 +641,7 @@ fn goals(out: &mut String, run: &Run) {
         out.push_str("---|");
     }
     out.push('\n');
-    for goal in &GOALS {
-        let cells: Vec<Option<(f64, bool)>> = judged.iter().map(|j| goal.check(run, *j)).collect();
-        if cells.iter().all(Option::is_none) {
-            continue;
-        }
+    for (goal, cells) in rows {
         let _ = write!(out, "| {} |", goal.text);
         for cell in cells {
             match cell {
