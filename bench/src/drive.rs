@@ -15,7 +15,6 @@
 //! arguments, the client runs one turn and exits instead (for profiling it against a server
 //! started by hand: `jrpc-bench serve jrpc-tokio 9000`).
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -213,10 +212,6 @@ impl ClientProcess {
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
         let mut child = crate::wrapped("JRPC_BENCH_CLIENT_WRAPPER", exe.as_os_str())
             .args(["drive", kind, url])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("spawn the {kind} client: {e}"))?;
         let stdin = child.stdin.take().ok_or("no stdin")?;

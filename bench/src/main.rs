@@ -408,20 +408,27 @@ async fn run(options: Options) -> Result<(), String> {
     Ok(())
 }
 
-/// A command running `program`, under the command in the environment variable `wrapper` if it
+/// A command running `program` as a child of the benchmark (standard input and output piped
+/// to it, killed when dropped), under the command in the environment variable `wrapper` if it
 /// is set: for profiling, `JRPC_BENCH_SERVER_WRAPPER="valgrind --tool=callgrind"` runs each
 /// server under that command, `JRPC_BENCH_CLIENT_WRAPPER` each client process (`drive.rs`).
 fn wrapped(wrapper: &str, program: &std::ffi::OsStr) -> Command {
     let wrapper = std::env::var(wrapper).unwrap_or_default();
     let mut words = wrapper.split_whitespace();
-    match words.next() {
+    let mut command = match words.next() {
         Some(wrapper) => {
             let mut command = Command::new(wrapper);
             command.args(words).arg(program);
             command
         }
         None => Command::new(program),
-    }
+    };
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    command
 }
 
 /// A server process of the benchmark; killed when dropped.
@@ -453,10 +460,6 @@ impl ServerProcess {
         let mut child = wrapped("JRPC_BENCH_SERVER_WRAPPER", program)
             .args(args)
             .arg("0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("spawn the {system} server: {e}"))?;
         let pid = child.id().ok_or("the server exited at once")?;
