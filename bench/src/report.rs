@@ -592,7 +592,10 @@ impl Goal {
 
     /// The ratio of `system` (one of [`JUDGED`]) in `run`, and whether it meets the goal.
     fn check(&self, run: &Run, (system, floor, slack): (&str, &str, f64)) -> Checked {
-        let ratio = (self.ratio)(run, run.get(system)?, run.get(floor)?)?;
+        // A run of the client loads alone has no server figures: none (all zero) stands in.
+        let none = (Figures::new(system), Figures::new(floor));
+        let f = run.get(system).unwrap_or(&none.0);
+        let ratio = (self.ratio)(run, f, run.get(floor).unwrap_or(&none.1))?;
         Some((ratio, within(ratio, self.bound(slack), self.at_least)))
     }
 
@@ -621,7 +624,9 @@ fn judged_heading((system, floor, slack): (&str, &str, f64)) -> String {
 fn goals(out: &mut String, run: &Run) {
     let judged: Vec<_> = JUDGED
         .into_iter()
-        .filter(|(system, _, _)| run.get(system).is_some())
+        .filter(|(system, _, _)| {
+            run.get(system).is_some() || run.clients.iter().any(|c| c.kind == *system)
+        })
         .collect();
     // Each goal measured in this run, with each judged system's ratio and verdict.
     let rows: Vec<(&Goal, Vec<Checked>)> = GOALS
@@ -1094,6 +1099,70 @@ pub fn fanout_document(runs: &[Run], command: &str, plan: crate::fanout::Plan) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at_256(system: &str, throughput: f64, cpu_us: f64) -> Figures {
+        let mut f = Figures::new(system);
+        f.loads[2] = LoadFigures { throughput, cpu_us };
+        f
+    }
+
+    fn client(kind: &str, client_cpu_us: f64) -> ClientFigures {
+        ClientFigures {
+            kind: kind.to_owned(),
+            window: 256,
+            throughput: 1000.0,
+            client_cpu_us,
+            server_cpu_us: 1.0,
+            client_cores: 0.5,
+        }
+    }
+
+    fn run(results: Vec<Figures>, clients: Vec<ClientFigures>) -> Run {
+        Run {
+            number: 1,
+            date: String::new(),
+            seconds: 1.0,
+            results,
+            clients,
+            fanout: Vec::new(),
+            skipped: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn goals_take_each_runtime_against_its_own_echo_with_the_async_std_bounds_loosened() {
+        let mut tokio = at_256("jrpc-tokio", 85.0, 2.1);
+        let mut echo = at_256("echo", 100.0, 1.0);
+        tokio
+            .big
+            .push(BigFigures::of("1 MiB", "string", 1 << 20, &[10.0], 10, 0.1));
+        echo.big
+            .push(BigFigures::of("1 MiB", "string", 1 << 20, &[11.0], 11, 0.1));
+        let results = vec![
+            tokio,
+            echo,
+            at_256("jrpc-async-std", 80.0, 2.3),
+            at_256("echo-async-std", 100.0, 1.0),
+        ];
+        let clients = vec![client("raw", 1.0), client("jrpc-tokio", 2.4)];
+        let text = run_markdown(&run(results, clients.clone()));
+        for row in [
+            "| calls/s at 256 in flight ≥ 0.9× echo | 0.85× **missed** | 0.80× met |",
+            "| server CPU/call at 256 in flight ≤ 2.0× echo | 2.10× **missed** | 2.30× met |",
+            "| client CPU/call at 256 in flight ≤ 2.5× the raw client | 2.40× met | – |",
+            "| 1 MiB string: bytes/s ≥ 0.8× echo | 0.91× met | – |",
+        ] {
+            assert!(text.contains(row), "{row} not in\n{text}");
+        }
+        // Goals not measured in the run have no row.
+        assert!(!text.contains("| calls/s at 64×16"), "{text}");
+        // The client loads alone: the client goal, for jrpc-tokio only.
+        let text = run_markdown(&run(Vec::new(), clients));
+        assert!(text.contains("| goal | jrpc-tokio ÷ echo |\n"), "{text}");
+        assert!(
+            text.contains("| client CPU/call at 256 in flight ≤ 2.5× the raw client | 2.40× met |")
+        );
+    }
 
     #[test]
     fn a_partial_run_rewrites_its_own_part_of_the_file_and_keeps_the_other() {
