@@ -66,19 +66,17 @@ impl Scanner<'_> {
     /// A key that means something, written plainly (quotes included).
     fn key(&mut self) -> Option<Key> {
         let rest = self.bytes.get(self.pos..)?;
-        let (key, quoted): (Key, &[u8]) = match rest.get(1)? {
-            b'm' => (Key::Method, b"\"method\""),
-            b'a' => (Key::Args, b"\"args\""),
-            b'k' => (Key::Kwargs, b"\"kwargs\""),
-            b'i' => (Key::Id, b"\"id\""),
-            b'r' => (Key::Result, b"\"result\""),
-            b'e' => (Key::Error, b"\"error\""),
+        // Each compared as one fixed-size word (no call to memcmp).
+        let (key, len) = match rest.get(1)? {
+            b'm' if rest.first_chunk() == Some(b"\"method\"") => (Key::Method, 8),
+            b'a' if rest.first_chunk() == Some(b"\"args\"") => (Key::Args, 6),
+            b'k' if rest.first_chunk() == Some(b"\"kwargs\"") => (Key::Kwargs, 8),
+            b'i' if rest.first_chunk() == Some(b"\"id\"") => (Key::Id, 4),
+            b'r' if rest.first_chunk() == Some(b"\"result\"") => (Key::Result, 8),
+            b'e' if rest.first_chunk() == Some(b"\"error\"") => (Key::Error, 7),
             _ => return None,
         };
-        if !rest.starts_with(quoted) {
-            return None;
-        }
-        self.pos += quoted.len();
+        self.pos += len;
         Some(key)
     }
 
