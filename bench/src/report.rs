@@ -779,18 +779,31 @@ pub const FANOUT_HEADING: &str = "## Fan-out: one publisher, many subscribers";
 /// The system the fan-out ratios are taken against: the raw broadcast.
 const FLOOR: &str = "broadcast";
 
+/// The heading of the part of BENCHMARKS.md written by hand: the per-call cost work, change by
+/// change, with the instruction counts each commit message carries. No run rewrites it.
+pub const LEDGER_HEADING: &str = "## Per-call cost, change by change";
+
 /// `existing` (the file as it was) with the parts given replaced: the part before
-/// [`FANOUT_HEADING`] by `rpc`, the part from it on by `fanout`.
+/// [`FANOUT_HEADING`] by `rpc`, the part from it on (up to [`LEDGER_HEADING`]) by `fanout`. The
+/// part from [`LEDGER_HEADING`] on is kept as it is, at the end.
 pub fn merge(existing: &str, rpc: Option<String>, fanout: Option<String>) -> String {
-    let split = existing
-        .find(&format!("\n{FANOUT_HEADING}"))
+    let ledger_at = existing
+        .find(&format!("\n{LEDGER_HEADING}"))
         .map_or(existing.len(), |i| i + 1);
-    let (old_rpc, old_fanout) = existing.split_at(split);
+    let (runs, ledger) = existing.split_at(ledger_at);
+    let split = runs
+        .find(&format!("\n{FANOUT_HEADING}"))
+        .map_or(runs.len(), |i| i + 1);
+    let (old_rpc, old_fanout) = runs.split_at(split);
     let mut out = rpc.unwrap_or_else(|| old_rpc.to_owned());
     if !out.ends_with('\n') {
         out.push('\n');
     }
     out.push_str(fanout.as_deref().unwrap_or(old_fanout));
+    if !ledger.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(ledger);
     out
 }
 
@@ -1177,6 +1190,15 @@ mod tests {
             fanout_only,
             format!("# Benchmarks\nold rpc\n{FANOUT_HEADING}\nnew fanout\n")
         );
+        // The hand-written ledger stays at the end, whichever part a run rewrites.
+        let with_ledger = format!("{file}{LEDGER_HEADING}\n| change |\n");
+        for rewritten in [
+            merge(&with_ledger, Some("# Benchmarks\nnew rpc\n".into()), None),
+            merge(&with_ledger, None, Some(format!("{FANOUT_HEADING}\nnew fanout\n"))),
+        ] {
+            assert!(rewritten.ends_with(&format!("\n{LEDGER_HEADING}\n| change |\n")));
+            assert!(rewritten.contains("new "), "{rewritten}");
+        }
         // A file from before the fan-out load: the fan-out part is appended.
         let appended = merge(
             "# Benchmarks\nold rpc\n",
