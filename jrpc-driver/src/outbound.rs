@@ -22,7 +22,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use futures_util::task::AtomicWaker;
-use jrpc_proto::{CallError, EncodedRequest, IntoParams};
+use jrpc_proto::{CallError, IntoParams};
 use tungstenite::Utf8Bytes;
 
 /// An encoded notification, ready to be queued on any number of connections: encoded once,
@@ -47,10 +47,9 @@ impl Frame {
         params: impl IntoParams,
         max_message: usize,
     ) -> Result<Self, CallError> {
-        let params = params
-            .into_params()
-            .map_err(|e| CallError::Encode(e.to_string()))?;
-        let text = EncodedRequest::new(method, &params)?.into_notification(max_message)?;
+        let text = params
+            .into_request(method)?
+            .into_notification(max_message)?;
         Ok(Self(Utf8Bytes::from(text)))
     }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_channel::{mpsc, oneshot};
 use futures_util::FutureExt;
 use futures_util::future::{self, Either, Shared};
-use jrpc_proto::{CallError, EncodedRequest, IntoParams, Params, Responder, RpcError};
+use jrpc_proto::{CallError, EncodedRequest, IntoParams, Responder, RpcError};
 use tungstenite::Utf8Bytes;
 
 use crate::outbound::{ConnectionStats, Frame, Outbound};
@@ -237,7 +237,7 @@ impl Peer {
         params: impl IntoParams,
         timeout: Option<Duration>,
     ) -> Result<T, CallError> {
-        let request = EncodedRequest::new(method, &encode(params)?)?;
+        let request = params.into_request(method)?;
         let answer = match &self.inner.link {
             Link::Direct(direct) => match self.start_on(direct, request, timeout).await {
                 Start::Sent(answer) => answer,
@@ -497,10 +497,4 @@ impl Direct {
 /// The instant `timeout` from now, if any (and if representable).
 pub(crate) fn deadline(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
-}
-
-fn encode(params: impl IntoParams) -> Result<Params, CallError> {
-    params
-        .into_params()
-        .map_err(|e| CallError::Encode(e.to_string()))
 }

@@ -421,6 +421,40 @@ impl EncodedRequest {
         Ok(Self { head })
     }
 
+    /// Encodes `method` with the params `params` stands for ([`Params::from_serialize`]): the
+    /// same bytes, or the same error, as [`new`](Self::new) of those params, written in one
+    /// pass (no `Value` tree) when `params` is a sequence or a single scalar.
+    ///
+    /// ```
+    /// use jrpc_proto::{EncodedRequest, Params};
+    ///
+    /// let once = EncodedRequest::from_serialize("Add", &(5, 10.5))?;
+    /// let twice = EncodedRequest::new("Add", &Params::from_serialize(&(5, 10.5)).unwrap())?;
+    /// assert_eq!(once, twice);
+    /// # Ok::<(), jrpc_proto::CallError>(())
+    /// ```
+    pub fn from_serialize<T: Serialize + ?Sized>(
+        method: &str,
+        params: &T,
+    ) -> Result<Self, CallError> {
+        let mut out = Vec::with_capacity(64 + method.len());
+        out.extend_from_slice(br#"{"method":"#);
+        let written = serde_json::to_writer(&mut out, method).is_ok() && {
+            out.extend_from_slice(br#","args":"#);
+            crate::args::write_args(&mut out, params).is_ok()
+        };
+        if !written {
+            let params =
+                Params::from_serialize(params).map_err(|e| CallError::Encode(e.to_string()))?;
+            return Self::new(method, &params);
+        }
+        out.extend_from_slice(br#","kwargs":{},"id":"#);
+        // serde_json writes UTF-8, and so do the pieces above: the fallback is never taken.
+        let head = String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Ok(Self { head })
+    }
+
     /// The size of the frame once an id is written, at most: what a queue should reserve for it.
     pub fn call_len(&self) -> usize {
         self.head.len() + Self::TAIL
