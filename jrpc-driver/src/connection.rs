@@ -142,7 +142,7 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         socket,
         endpoint: Endpoint::new(config.endpoint.clone()),
         commands,
-        calls: HashMap::new(),
+        calls: HashMap::default(),
         methods,
         ctx,
         in_flight: 0,
@@ -208,8 +208,9 @@ struct Connection<R: Runtime, W, S> {
     socket: W,
     endpoint: Endpoint,
     commands: mpsc::UnboundedReceiver<Command>,
-    /// Who waits for each of our calls.
-    calls: HashMap<CallId, oneshot::Sender<Result<Value, CallError>>>,
+    /// Who waits for each of our calls: looked up once per call, by ids we chose, so foldhash
+    /// rather than the default SipHash.
+    calls: HashMap<CallId, oneshot::Sender<Result<Value, CallError>>, foldhash::fast::RandomState>,
     methods: Arc<Methods<S>>,
     ctx: Ctx<S>,
     /// Methods started and not yet finished.
