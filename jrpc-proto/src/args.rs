@@ -335,6 +335,34 @@ mod tests {
     }
 
     #[test]
+    fn a_call_ends_with_its_id_in_decimal() {
+        for id in [
+            0,
+            1,
+            9,
+            10,
+            11,
+            99,
+            100,
+            101,
+            512,
+            1000,
+            12345,
+            100_000,
+            crate::MAX_ID,
+            u64::MAX,
+        ] {
+            let frame = EncodedRequest::from_serialize("m", &())
+                .unwrap()
+                .with_id(id);
+            assert_eq!(
+                frame,
+                format!(r#"{{"method":"m","args":[],"kwargs":{{}},"id":{id}}}"#)
+            );
+        }
+    }
+
+    #[test]
     fn sequences_and_scalars_take_one_pass_and_maps_do_not() {
         let one_pass = |value: &dyn erased::Erased| value.write().is_ok();
         assert!(one_pass(&(1.0, 2.0)));
@@ -437,6 +465,13 @@ mod tests {
         fn any_value_tree_encodes_alike(value in any_value()) {
             agree(&value);
             agree(&(value.clone(), 1.5));
+        }
+
+        #[test]
+        fn any_id_is_written_in_decimal(id in any::<u64>()) {
+            let frame = EncodedRequest::from_serialize("m", &()).unwrap().with_id(id);
+            let tail = format!(r#""id":{id}}}"#);
+            prop_assert!(frame.ends_with(&tail), "{}", frame);
         }
 
         #[test]
