@@ -500,7 +500,10 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 match self.endpoint.call_encoded(request, Instant::now(), timeout) {
                     Ok(id) => {
                         self.calls.insert(id, done);
-                        if let Some(frame) = self.endpoint.poll_transmit() {
+                        if let Some(mut frame) = self.endpoint.poll_transmit() {
+                            // A frame whose buffer is exactly its length becomes `Bytes` without
+                            // a shared header of its own (one allocation less per call).
+                            frame.shrink_to_fit();
                             self.out.push_back(Queued {
                                 text: frame.into(),
                                 charge,

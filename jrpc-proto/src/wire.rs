@@ -437,7 +437,7 @@ impl EncodedRequest {
         method: &str,
         params: &T,
     ) -> Result<Self, CallError> {
-        let mut out = Vec::with_capacity(64 + method.len());
+        let mut out = Vec::with_capacity(64 + method.len() + Self::TAIL);
         out.extend_from_slice(br#"{"method":"#);
         let written = serde_json::to_writer(&mut out, method).is_ok() && {
             out.extend_from_slice(br#","args":"#);
