@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 
 use crate::{CallError, Params, RpcError};
 
+mod fast;
+
 /// What one inbound message turned out to be.
 #[derive(Debug)]
 pub(crate) enum Inbound {
@@ -107,6 +109,9 @@ fn holds_float(value: &Value) -> bool {
 }
 
 /// Parses and classifies one WebSocket message payload.
+///
+/// A message in the usual shape is read by the fast path (`wire/fast.rs`), which only finds the
+/// same fields sooner; anything else by the general path here.
 pub(crate) fn parse(frame: &[u8]) -> Inbound {
     match std::str::from_utf8(frame) {
         Ok(text) => parse_text(text),
@@ -116,6 +121,15 @@ pub(crate) fn parse(frame: &[u8]) -> Inbound {
 
 /// [`parse`] for a payload already known to be UTF-8.
 pub(crate) fn parse_text(text: &str) -> Inbound {
+    let mut fields = Fields::default();
+    if fast::read_fields(text, &mut fields) {
+        return classify(text, fields);
+    }
+    parse_general(text)
+}
+
+/// [`parse_text`] for any message, fast path or not.
+fn parse_general(text: &str) -> Inbound {
     // What `serde_json::from_str` does, with the fields written in place.
     let mut fields = Fields::default();
     let mut deserializer = serde_json::Deserializer::from_str(text);
@@ -123,10 +137,14 @@ pub(crate) fn parse_text(text: &str) -> Inbound {
         .deserialize(&mut deserializer)
         .and_then(|top| deserializer.end().map(|()| top));
     match top {
-        Ok(Top::Object) => {}
-        Ok(Top::Other(kind)) => return malformed(format!("not a JSON object but {kind}")),
-        Err(e) => return undecodable(text, e),
+        Ok(Top::Object) => classify(text, fields),
+        Ok(Top::Other(kind)) => malformed(format!("not a JSON object but {kind}")),
+        Err(e) => undecodable(text, e),
     }
+}
+
+/// What an object with these fields is: a request (valid or not), a response, or neither.
+fn classify(text: &str, fields: Fields) -> Inbound {
     if let Some(method) = fields.method {
         let id = fields
             .id
@@ -198,6 +216,21 @@ struct Fields {
     error: Option<Value>,
 }
 
+impl Fields {
+    /// Where the value of `key` goes; `None` for a key that means nothing.
+    fn slot(&mut self, key: Key) -> Option<&mut Option<Value>> {
+        Some(match key {
+            Key::Method => &mut self.method,
+            Key::Args => &mut self.args,
+            Key::Kwargs => &mut self.kwargs,
+            Key::Id => &mut self.id,
+            Key::Result => &mut self.result,
+            Key::Error => &mut self.error,
+            Key::Other => return None,
+        })
+    }
+}
+
 /// A whole message: an object (whose fields the visitor wrote), or the kind of anything else.
 enum Top {
     Object,
@@ -261,16 +294,9 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
         let fields = self.0;
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let value = map.next_value::<Value>()?;
-            let slot = match key {
-                Key::Method => &mut fields.method,
-                Key::Args => &mut fields.args,
-                Key::Kwargs => &mut fields.kwargs,
-                Key::Id => &mut fields.id,
-                Key::Result => &mut fields.result,
-                Key::Error => &mut fields.error,
-                Key::Other => continue,
-            };
-            *slot = Some(value);
+            if let Some(slot) = fields.slot(key) {
+                *slot = Some(value);
+            }
         }
         Ok(Top::Object)
     }

@@ -1,0 +1,476 @@
+//! The fast path of [`parse_text`](super::parse_text): the keys of a message read by hand, and
+//! only the values that need it handed to `serde_json`.
+//!
+//! Most messages are a request or a response whose keys are plain, each given once: `{"method":
+//! "add","args":[1,2],"kwargs":{},"id":7}`. Here such a message's keys are matched without
+//! decoding them, and its plain values (a string without escapes, an integer, `null`, `[]`,
+//! `{}`) are made without a parser; any other value is parsed by `serde_json` on its own, as the
+//! general path would parse it. Anything else this path does not take on (an unknown,
+//! repeated or escaped key, text that is not JSON, a value nested deeply) makes it give up, and
+//! the general path reads the message from the start: so what a message means is decided by
+//! one set of rules, and this path only reaches the same [`Fields`] sooner.
+
+use serde_json::{Map, Value};
+
+use super::{Fields, Key};
+
+/// Values nested this deep (or deeper) are left to the general path: `serde_json`'s recursion
+/// limit applies to a whole message, and a value parsed on its own starts one level higher.
+const MAX_DEPTH: usize = 64;
+
+/// Reads the fields of `text` into `fields` (which must be empty); false if this path does not
+/// take the message on, with `fields` left in any state.
+pub(super) fn read_fields(text: &str, fields: &mut Fields) -> bool {
+    Scanner {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+    }
+    .object(fields)
+    .is_some()
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Scanner<'_> {
+    /// The whole message: one object, then only whitespace.
+    fn object(&mut self, fields: &mut Fields) -> Option<()> {
+        self.skip_whitespace();
+        self.expect(b'{')?;
+        loop {
+            self.skip_whitespace();
+            let key = self.key()?;
+            let slot = fields.slot(key)?;
+            if slot.is_some() {
+                return None;
+            }
+            self.skip_whitespace();
+            self.expect(b':')?;
+            self.skip_whitespace();
+            *slot = Some(self.value()?);
+            self.skip_whitespace();
+            match self.next()? {
+                b',' => continue,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        self.skip_whitespace();
+        (self.pos == self.bytes.len()).then_some(())
+    }
+
+    /// A key that means something, written plainly (quotes included).
+    fn key(&mut self) -> Option<Key> {
+        let rest = self.bytes.get(self.pos..)?;
+        let (key, quoted): (Key, &[u8]) = match rest.get(1)? {
+            b'm' => (Key::Method, b"\"method\""),
+            b'a' => (Key::Args, b"\"args\""),
+            b'k' => (Key::Kwargs, b"\"kwargs\""),
+            b'i' => (Key::Id, b"\"id\""),
+            b'r' => (Key::Result, b"\"result\""),
+            b'e' => (Key::Error, b"\"error\""),
+            _ => return None,
+        };
+        if !rest.starts_with(quoted) {
+            return None;
+        }
+        self.pos += quoted.len();
+        Some(key)
+    }
+
+    /// One value: made here when it is plain, else parsed by `serde_json`.
+    fn value(&mut self) -> Option<Value> {
+        let start = self.pos;
+        let plain = match self.bytes.get(start)? {
+            b'"' => self.plain_string().map(|s| Value::String(s.to_owned())),
+            b'[' => self.scalars().map(Value::Array),
+            b'{' => self.empty(b'}').map(|()| Value::Object(Map::new())),
+            _ => self.scalar(),
+        };
+        plain.or_else(|| {
+            self.pos = start;
+            self.parsed()
+        })
+    }
+
+    /// A number, `null`, `true` or `false`, or a plain string.
+    fn scalar(&mut self) -> Option<Value> {
+        match self.bytes.get(self.pos)? {
+            b'"' => self.plain_string().map(|s| Value::String(s.to_owned())),
+            b'-' | b'0'..=b'9' => self.number(),
+            b'n' => self.literal(b"null").map(|()| Value::Null),
+            b't' => self.literal(b"true").map(|()| Value::Bool(true)),
+            b'f' => self.literal(b"false").map(|()| Value::Bool(false)),
+            _ => None,
+        }
+    }
+
+    /// An array of scalars (the usual `args`), empty or not.
+    fn scalars(&mut self) -> Option<Vec<Value>> {
+        self.pos += 1;
+        self.skip_whitespace();
+        let mut items = Vec::new();
+        if self.bytes.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+            return Some(items);
+        }
+        loop {
+            items.push(self.scalar()?);
+            self.skip_whitespace();
+            match self.next()? {
+                b',' => self.skip_whitespace(),
+                b']' => return Some(items),
+                _ => return None,
+            }
+        }
+    }
+
+    /// A value parsed by `serde_json` from where the scanner stands, exactly as the general
+    /// path parses it; `None` when it does not parse or is nested too deeply.
+    fn parsed(&mut self) -> Option<Value> {
+        let rest = self.text.get(self.pos..)?;
+        let mut values = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
+        let value = values.next()?.ok()?;
+        if !shallow(&value, MAX_DEPTH) {
+            return None;
+        }
+        self.pos += values.byte_offset();
+        Some(value)
+    }
+
+    /// A string with neither escapes nor control characters (the text is UTF-8 already).
+    fn plain_string(&mut self) -> Option<&str> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let len = self.bytes[start..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let end = start + len;
+        if self.bytes[end] != b'"' {
+            return None;
+        }
+        self.pos = end + 1;
+        self.text.get(start..end)
+    }
+
+    /// A number as `serde_json` makes it: an integer of at most 18 digits (not `-0`, which
+    /// is a float there) as an integer; anything else as the nearest double (Rust's parse and
+    /// `serde_json`'s `float_roundtrip` both round correctly), unless it is out of a double's
+    /// range (an error there) or rounds to zero (left to `serde_json` to decide).
+    fn number(&mut self) -> Option<Value> {
+        let start = self.pos;
+        let negative = self.bytes[start] == b'-';
+        let int_start = start + usize::from(negative);
+        // The integer part, read once (its value only matters for 18 digits or fewer).
+        let mut end = int_start;
+        let mut magnitude = 0u64;
+        while let Some(&b @ b'0'..=b'9') = self.bytes.get(end) {
+            magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+            end += 1;
+        }
+        let int_digits = end - int_start;
+        if int_digits == 0 || int_digits > 1 && self.bytes[int_start] == b'0' {
+            return None;
+        }
+        if let Some(b'.' | b'e' | b'E') = self.bytes.get(end) {
+            return self.float(start, end);
+        }
+        // More digits may not fit a u64: `serde_json` decides.
+        if int_digits > 18 {
+            return None;
+        }
+        self.pos = end;
+        Some(match (negative, magnitude) {
+            // `-0` is a float to `serde_json`.
+            (true, 0) => Value::from(-0.0),
+            // 18 digits fit an i64.
+            (true, _) => Value::from(-(magnitude as i64)),
+            (false, _) => Value::from(magnitude),
+        })
+    }
+
+    /// The rest of a number from `start` whose integer part ends at `end`: a fraction, an
+    /// exponent or both.
+    fn float(&mut self, start: usize, mut end: usize) -> Option<Value> {
+        if self.bytes.get(end) == Some(&b'.') {
+            let digits = self.digits(end + 1);
+            if digits == 0 {
+                return None;
+            }
+            end += 1 + digits;
+        }
+        if let Some(b'e' | b'E') = self.bytes.get(end) {
+            end += 1;
+            if let Some(b'+' | b'-') = self.bytes.get(end) {
+                end += 1;
+            }
+            let digits = self.digits(end);
+            if digits == 0 {
+                return None;
+            }
+            end += digits;
+        }
+        self.pos = end;
+        let number: f64 = self.text.get(start..end)?.parse().ok()?;
+        let underflow = number == 0.0
+            && self.bytes[start..end]
+                .iter()
+                .any(|b| (b'1'..=b'9').contains(b));
+        if !number.is_finite() || underflow {
+            return None;
+        }
+        serde_json::Number::from_f64(number).map(Value::Number)
+    }
+
+    /// How many ASCII digits stand from `at` on.
+    fn digits(&self, at: usize) -> usize {
+        self.bytes.get(at..).map_or(0, |rest| {
+            rest.iter().take_while(|b| b.is_ascii_digit()).count()
+        })
+    }
+
+    /// `literal`, as it is.
+    fn literal(&mut self, literal: &[u8]) -> Option<()> {
+        let end = self.pos + literal.len();
+        if self.bytes.get(self.pos..end)? != literal {
+            return None;
+        }
+        self.pos = end;
+        Some(())
+    }
+
+    /// An empty array or object: its opening byte, whitespace, then `close`.
+    fn empty(&mut self, close: u8) -> Option<()> {
+        self.pos += 1;
+        self.skip_whitespace();
+        self.expect(close)
+    }
+
+    #[inline]
+    fn skip_whitespace(&mut self) {
+        // Most messages have none: one comparison then.
+        if self.bytes.get(self.pos).is_some_and(|&b| b > b' ') {
+            return;
+        }
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.next()? == byte).then_some(())
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = *self.bytes.get(self.pos)?;
+        self.pos += 1;
+        Some(byte)
+    }
+}
+
+/// Whether `value` nests fewer than `room` arrays and objects.
+fn shallow(value: &Value, room: usize) -> bool {
+    match value {
+        Value::Array(items) => room > 1 && items.iter().all(|v| shallow(v, room - 1)),
+        Value::Object(map) => room > 1 && map.values().all(|v| shallow(v, room - 1)),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse_general, parse_text};
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::Config as ProptestConfig;
+
+    /// The fast path takes the usual shapes on (else it would be dead code).
+    #[test]
+    fn takes_the_usual_requests_and_responses() {
+        for text in [
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":7}"#,
+            r#"{"method":"Echo","args":["hello"],"kwargs":{"a":{"b":[1.5]}},"id":null}"#,
+            r#" { "id" : -12 , "method" : "x" } "#,
+            r#"{"id":7,"result":3.0,"error":null}"#,
+            r#"{"id":7,"result":"division by zero","error":"ZeroDivisionError"}"#,
+            r#"{"method":"a","args":"not an array","id":"s"}"#,
+        ] {
+            assert!(read_fields(text, &mut Fields::default()), "{text}");
+        }
+    }
+
+    /// What it leaves to the general path.
+    #[test]
+    fn gives_up_on_what_is_not_plain() {
+        let deep = format!(
+            r#"{{"method":"a","args":{}1{}}}"#,
+            "[".repeat(64),
+            "]".repeat(64)
+        );
+        for text in [
+            r#"{"method":"a","method":"b"}"#,
+            r#"{"method":"a","x":1}"#,
+            r#"{"meth\u006fd":"a"}"#,
+            r#"{"method":"a"} x"#,
+            r#"{"method":"a",}"#,
+            r#"{}"#,
+            r#"[1]"#,
+            r#"{"method":"a","id":1e400}"#,
+            r#"{"method":"\ud800"}"#,
+            deep.as_str(),
+        ] {
+            assert!(!read_fields(text, &mut Fields::default()), "{text}");
+        }
+    }
+
+    /// Pieces of messages, many of them near an edge of the grammar.
+    fn value() -> impl Strategy<Value = String> {
+        const PIECES: &[&str] = &[
+            "0",
+            "-0",
+            "01",
+            "-01",
+            "7",
+            "-7",
+            "1.5",
+            "1e3",
+            "1E3",
+            "-",
+            "1.",
+            "123456789012345678",
+            "-123456789012345678",
+            "1234567890123456789",
+            "18446744073709551617",
+            "1e400",
+            "-0.0",
+            "0.1",
+            "3.0",
+            "1e-400",
+            "0e5",
+            "2.5e-3",
+            "1.7976931348623157e308",
+            "1.7976931348623159e308",
+            "4.9e-324",
+            "2e-324",
+            "9007199254740993",
+            "0.30000000000000004",
+            "1e+2",
+            "1E-2",
+            "1.e2",
+            ".5",
+            "+1",
+            "0x10",
+            "1_0",
+            "null",
+            "nul",
+            "nullx",
+            "true",
+            "false",
+            r#""""#,
+            r#""add""#,
+            r#""a\"b""#,
+            r#""\u0041""#,
+            r#""\ud800""#,
+            "\"tab\there\"",
+            r#""é😀""#,
+            "[]",
+            "[ ]",
+            "[\n]",
+            "{}",
+            "{ }",
+            "[1,2]",
+            "[1,]",
+            r#"{"a":1}"#,
+            r#"{"a":1,"a":2}"#,
+            "[",
+            "{",
+            "]",
+            r#"{"a"}"#,
+            r#"{"$serde_json::private::RawValue":"1"}"#,
+            "",
+            " ",
+        ];
+        let deep = (60usize..70, 120usize..130).prop_flat_map(|(a, b)| {
+            prop_oneof![Just(a), Just(b)]
+                .prop_map(|n| format!("{}1{}", "[".repeat(n), "]".repeat(n)))
+        });
+        let piece = proptest::sample::select(PIECES).prop_map(str::to_owned);
+        let array = (
+            proptest::collection::vec((space(), piece.clone(), space()), 0..4),
+            space(),
+        )
+            .prop_map(|(items, tail)| {
+                let items: Vec<String> =
+                    items.iter().map(|(a, p, b)| format!("{a}{p}{b}")).collect();
+                format!("[{}{tail}]", items.join(","))
+            });
+        prop_oneof![
+            8 => piece,
+            4 => array,
+            1 => deep,
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            12 => proptest::sample::select(
+                &[r#""method""#, r#""args""#, r#""kwargs""#, r#""id""#, r#""result""#, r#""error""#][..]
+            ),
+            1 => proptest::sample::select(
+                &[r#""x""#, r#""meth\u006fd""#, r#""id ""#, "id", r#""""#][..]
+            ),
+        ]
+        .prop_map(str::to_owned)
+    }
+
+    fn space() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            12 => Just(""),
+            4 => proptest::sample::select(&[" ", "\n\t", "\r "][..]),
+            1 => proptest::sample::select(&["\u{a0}", "x"][..]),
+        ]
+    }
+
+    fn message() -> impl Strategy<Value = String> {
+        let member = (space(), key(), space(), value(), space())
+            .prop_map(|(a, k, b, v, c)| format!("{a}{k}{b}:{v}{c}"));
+        (
+            space(),
+            proptest::collection::vec(member, 0..5),
+            prop_oneof![12 => Just(","), 1 => Just(",,"), 1 => Just(";")],
+            space(),
+        )
+            .prop_map(|(before, members, comma, after)| {
+                format!("{before}{{{}}}{after}", members.join(comma))
+            })
+    }
+
+    /// Whatever it takes on, it reads exactly as the general path does; and it takes on a fair
+    /// share of the messages tried, so that the agreement means something.
+    #[test]
+    fn agrees_with_the_general_path() {
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(20_000));
+        let taken = std::cell::Cell::new(0u32);
+        let outcome = runner.run(&message(), |text| {
+            if read_fields(&text, &mut Fields::default()) {
+                taken.set(taken.get() + 1);
+            }
+            let fast = format!("{:?}", parse_text(&text));
+            let general = format!("{:?}", parse_general(&text));
+            prop_assert_eq!(fast, general, "{}", text);
+            Ok(())
+        });
+        if let Err(e) = outcome {
+            panic!("{e}");
+        }
+        assert!(
+            taken.get() > 1_000,
+            "only {} messages took the fast path",
+            taken.get()
+        );
+    }
+}
