@@ -220,7 +220,8 @@ impl Outbound {
     }
 
     /// Reserves room for `entry`'s `len` bytes and queues it, under one lock and without
-    /// waiting; on failure (as [`try_reserve`](Self::try_reserve)'s) `entry` comes back.
+    /// waiting; on failure (`QueueFull`, also while producers wait for room; or
+    /// `ConnectionClosed`) `entry` comes back.
     pub(crate) fn try_queue(&self, len: usize, entry: Entry) -> Result<(), (CallError, Entry)> {
         let mut state = self.state();
         match self.try_reserve_locked(&mut state, len) {
@@ -459,5 +460,67 @@ mod tests {
         drop(waiting);
         queue.release(10, 1);
         assert!(queue.try_reserve(10).is_ok());
+    }
+
+    fn push(text: &'static str) -> Entry {
+        Entry::Push(Utf8Bytes::from_static(text))
+    }
+
+    fn texts(entries: &VecDeque<Entry>) -> Vec<&str> {
+        entries
+            .iter()
+            .map(|entry| match entry {
+                Entry::Push(text) => text.as_str(),
+                Entry::Call { .. } => "call",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn entries_come_out_in_order_and_a_full_queue_hands_them_back() {
+        let queue = Outbound::new(10);
+        let mut taken = VecDeque::new();
+        queue.take_entries(&mut taken);
+        assert!(taken.is_empty());
+        assert!(queue.try_queue(4, push("abcd")).is_ok());
+        assert!(queue.try_queue(4, push("efgh")).is_ok());
+        match queue.try_queue(4, push("ijkl")) {
+            Err((CallError::QueueFull { limit: 10 }, refused)) => {
+                assert_eq!(texts(&VecDeque::from([refused])), ["ijkl"]);
+            }
+            other => panic!("not refused for room: {:?}", other.map_err(|(e, _)| e)),
+        }
+        queue.take_entries(&mut taken);
+        assert_eq!(texts(&taken), ["abcd", "efgh"]);
+        // Taken is not released: the room comes back once the socket took the frames.
+        assert_eq!(queue.stats().queued_frames, 2);
+        queue.release(8, 2);
+        assert!(queue.try_queue(4, push("ijkl")).is_ok());
+        queue.take_entries(&mut taken);
+        assert_eq!(texts(&taken), ["abcd", "efgh", "ijkl"]);
+    }
+
+    #[test]
+    fn closing_fails_the_queued_calls_and_refuses_more() {
+        let queue = Outbound::new(100);
+        let (done, mut answer) = oneshot::channel();
+        let request = EncodedRequest::from_serialize("m", &(1,)).unwrap();
+        let call = Entry::Call {
+            request,
+            charge: 10,
+            timeout: None,
+            done,
+        };
+        assert!(queue.try_queue(10, call).is_ok());
+        queue.close();
+        assert_eq!(answer.try_recv(), Err(oneshot::Canceled));
+        assert!(matches!(
+            queue.try_queue(1, push("x")),
+            Err((CallError::ConnectionClosed, _))
+        ));
+        assert!(queue.queue_reserved(push("y")).is_err());
+        let mut taken = VecDeque::new();
+        queue.take_entries(&mut taken);
+        assert!(taken.is_empty());
     }
 }
