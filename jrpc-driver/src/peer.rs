@@ -209,8 +209,8 @@ impl Peer {
     /// Calls `method` on the peer and waits for its answer, decoded as `T`, within the
     /// connection's default timeout.
     ///
-    /// `params` is a tuple (positional), a struct or map (keyword), a [`Params`] (both), or
-    /// `()` for none.
+    /// `params` is a tuple (positional), a struct or map (keyword), a
+    /// [`Params`](jrpc_proto::Params) (both), or `()` for none.
     pub async fn request<T: DeserializeOwned>(
         &self,
         method: &str,
