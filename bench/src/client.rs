@@ -3,6 +3,7 @@
 //! per batch, and counts (and checks) the responses.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -63,6 +64,34 @@ impl Dialect {
     }
 }
 
+/// What a load sends on each call and how it checks the answer.
+#[derive(Debug, Clone)]
+pub enum Call {
+    /// `add(1, 2)` in a system's dialect.
+    Add(Dialect),
+    /// A large payload to a method that returns it (`echo_text`, `echo_items`), or to an echo
+    /// server, which returns the whole frame: either way the answer holds the payload's bytes.
+    Big(Arc<crate::big::Payload>),
+}
+
+impl Call {
+    /// The request frame with id `id`.
+    fn request(&self, id: u64) -> Message {
+        match self {
+            Self::Add(dialect) => Message::text(dialect.request(id)),
+            Self::Big(payload) => Message::text(payload.request(id)),
+        }
+    }
+
+    /// Whether `frame` is a right answer to one of our calls.
+    fn is_answer(&self, frame: &str) -> bool {
+        match self {
+            Self::Add(dialect) => dialect.is_answer(frame),
+            Self::Big(payload) => payload.is_answer(frame),
+        }
+    }
+}
+
 /// The WebSocket settings of the client's connections: a 16 KiB read buffer (tungstenite
 /// zero-fills the free part of it before each read, so 128 KiB would cost the client more than
 /// the server) and 32 KiB write buffer; or 4 KiB for the idle connections.
@@ -96,7 +125,7 @@ pub struct Tally {
 
 /// Keeps `window` calls in flight on `ws` until `deadline`, then collects the answers still
 /// out. With `window == 1` it records each round trip.
-pub async fn drive(mut ws: Ws, dialect: Dialect, window: usize, deadline: Instant) -> (Ws, Tally) {
+pub async fn drive(mut ws: Ws, call: Call, window: usize, deadline: Instant) -> (Ws, Tally) {
     let mut tally = Tally::default();
     let record = window == 1;
     let mut next_id: u64 = 1;
@@ -115,7 +144,7 @@ pub async fn drive(mut ws: Ws, dialect: Dialect, window: usize, deadline: Instan
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e.to_string())),
                     Poll::Pending => break,
                 }
-                let frame = Message::text(dialect.request(next_id));
+                let frame = call.request(next_id);
                 if let Err(e) = Pin::new(&mut ws).start_send(frame) {
                     return Poll::Ready(Err(e.to_string()));
                 }
@@ -141,7 +170,7 @@ pub async fn drive(mut ws: Ws, dialect: Dialect, window: usize, deadline: Instan
                         if record {
                             tally.latencies.push(sent_at.elapsed().as_nanos() as u64);
                         }
-                        if dialect.is_answer(text.as_str()) {
+                        if call.is_answer(text.as_str()) {
                             tally.answers += 1;
                         } else {
                             tally.wrong += 1;
@@ -179,7 +208,7 @@ pub async fn drive(mut ws: Ws, dialect: Dialect, window: usize, deadline: Instan
 pub async fn open_and_call(url: String, dialect: Dialect) -> Result<Ws, String> {
     let ws = connect(&url, 4 << 10).await?;
     let deadline = Instant::now();
-    let (ws, tally) = drive(ws, dialect, 1, deadline).await;
+    let (ws, tally) = drive(ws, Call::Add(dialect), 1, deadline).await;
     match tally.failed {
         Some(e) => Err(e),
         None if tally.answers == 1 => Ok(ws),

@@ -6,7 +6,18 @@
 //! pipelined throughput at 16 and 256 calls in flight on one connection and 64 connections × 16,
 //! the server's CPU time per call under each load (`/proc/PID/stat`), and the server's memory per
 //! idle connection at 10,000 connections (RSS growth divided). It prints a Markdown table with
-//! each system's ratios to jsonrpsee and to the echo, and writes it to `BENCHMARKS.md`.
+//! each system's ratios to jsonrpsee and to the echo, checks the goals (issue 15's: each a
+//! ratio to the echo measured in the same run), and writes it all to `BENCHMARKS.md`.
+//!
+//! Two more kinds of load belong to the same table and goals:
+//! - the client loads (`client16`, `client256`, in `drive.rs`): the CPU a Rust client spends
+//!   per call, jrpc-tokio's `Peer::request` pipelined from N tasks against the raw loop, each
+//!   client a process of its own (`jrpc-bench drive <kind> <url>`) calling a jrpc-tokio
+//!   server (they run when `jrpc-tokio` is among the systems);
+//! - the large messages (`big64k`, `big1m`, in `big.rs`): methods that take and return 64 KiB
+//!   or 1 MiB of JSON (one string, or an array of objects) against the echo servers, in
+//!   payload bytes per second and server CPU per MB (jrpc-tokio, jrpc-axum, jrpc-async-std and
+//!   the two echoes).
 //!
 //! The fan-out loads (`fanout100`, `fanout2000`, in `fanout.rs`) measure server push instead:
 //! one publisher with publishes in flight, C subscribers, against a raw broadcast floor
@@ -18,14 +29,20 @@
 //! `--out` is given), `--secs S` (time each system spends under each load, default 4), `--rounds
 //! N` (the turns that time is split into, default 8), `--idle N` (connections of the idle test,
 //! default 10,000; 0 skips it), `--runs N` (repeat the whole measurement), `--systems a,b` and
-//! `--loads seq,16,256,64x16,fanout100,fanout2000` (subsets, e.g. for profiling one server),
-//! `--in-flight N` (publishes in flight in the fan-out loads, default 8), `--publishes N` (most
-//! publishes per system and fan-out load, default 1,000,000: the time ends it first), `--out
-//! FILE` (default `BENCHMARKS.md` at the workspace root), `--no-write`. `JRPC_BENCH_SERVER_WRAPPER` runs each
-//! server under a command (`valgrind --tool=callgrind`, `perf stat --`, …).
+//! `--loads seq,16,256,64x16,client16,client256,big64k,big1m,fanout100,fanout2000` (subsets,
+//! e.g. for profiling one server), `--in-flight N` (publishes in flight in the fan-out loads,
+//! default 8), `--publishes N` (most publishes per system and fan-out load, default 1,000,000:
+//! the time ends it first), `--out FILE` (default `BENCHMARKS.md` at the workspace root),
+//! `--no-write`. `JRPC_BENCH_SERVER_WRAPPER` runs each server under a command (`valgrind
+//! --tool=callgrind`, `perf stat --`, …), `JRPC_BENCH_CLIENT_WRAPPER` each client process of
+//! the client loads. A client alone, against a server started by hand: `jrpc-bench serve
+//! jrpc-tokio 9000` and `jrpc-bench drive jrpc-tokio ws://127.0.0.1:9000/ 256 5` (256 in
+//! flight for 5 s; it prints `TURN <calls> <wrong> <cpu s> <wall s>`).
 
+mod big;
 mod client;
 mod cluster;
+mod drive;
 mod fanout;
 mod report;
 mod servers;
@@ -38,8 +55,10 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::client::{Dialect, Tally};
-use crate::report::{Figures, Load, Run, median};
+use crate::big::{BIG_LOADS, BIG_SYSTEMS, BIG_WINDOW, Payload, Shape};
+use crate::client::{Call, Dialect, Tally};
+use crate::drive::CLIENT_LOADS;
+use crate::report::{BigFigures, Figures, Load, Run, median};
 
 /// The loads, in the order they run.
 const LOADS: [Load; 4] = [
@@ -71,6 +90,9 @@ const OPEN_AT_ONCE: usize = 64;
 #[derive(Debug, Clone)]
 struct Options {
     secs: f64,
+    /// Time of each system under each large-message load and shape: `secs`, or half of it in
+    /// a quick run (the 1 MiB calls are few either way; the smoke run stays short).
+    big_secs: f64,
     warmup: f64,
     idle: usize,
     rounds: usize,
@@ -78,6 +100,10 @@ struct Options {
     systems: Vec<String>,
     /// Indices into [`LOADS`].
     loads: Vec<usize>,
+    /// Indices into [`BIG_LOADS`].
+    big_loads: Vec<usize>,
+    /// Indices into [`CLIENT_LOADS`].
+    client_loads: Vec<usize>,
     /// Indices into [`fanout::FANOUT_LOADS`].
     fanout_loads: Vec<usize>,
     /// Publishes in flight in the fan-out loads.
@@ -94,6 +120,14 @@ fn main() {
     if args.first().map(String::as_str) == Some("cluster-node") {
         if let Err(e) = cluster::serve_node(args.get(1).map_or("-", String::as_str)) {
             eprintln!("jrpc-bench cluster-node: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    // A client process of the client loads: src/drive.rs.
+    if args.first().map(String::as_str) == Some("drive") {
+        if let Err(e) = drive::main(&args[1..]) {
+            eprintln!("jrpc-bench drive: {e}");
             std::process::exit(1);
         }
         return;
@@ -145,14 +179,16 @@ fn main() {
 
 const USAGE: &str = "usage: jrpc-bench [--quick] [--secs S] [--idle N] [--rounds N] [--runs N] \
 [--systems jrpc-tokio,jrpc-axum,jrpc-async-std,jsonrpsee,echo,echo-async-std,broadcast,socketio,
-       jrpc-twoway,jrpc-groups] [--loads seq,16,256,64x16,fanout100,fanout2000] [--in-flight N]
-       [--publishes N] [--out FILE | --no-write]
+       jrpc-twoway,jrpc-groups] [--in-flight N] [--publishes N] [--out FILE | --no-write]
+       [--loads seq,16,256,64x16,client16,client256,big64k,big1m,fanout100,fanout2000]
        jrpc-bench serve <system> <port>
+       jrpc-bench drive <raw|jrpc-tokio> <url> [<in-flight> <secs>]   (src/drive.rs)
        jrpc-bench cluster [--secs S] [--subscribers C] [--calls N]   (src/cluster.rs)";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         secs: 4.0,
+        big_secs: 4.0,
         warmup: 0.5,
         idle: 10_000,
         rounds: 8,
@@ -163,6 +199,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
             .map(|s| (*s).to_owned())
             .collect(),
         loads: (0..LOADS.len()).collect(),
+        big_loads: (0..BIG_LOADS.len()).collect(),
+        client_loads: (0..CLIENT_LOADS.len()).collect(),
         fanout_loads: (0..fanout::FANOUT_LOADS.len()).collect(),
         in_flight: 8,
         publishes: 1_000_000,
@@ -196,24 +234,29 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--loads" => {
                 options.loads.clear();
+                options.big_loads.clear();
+                options.client_loads.clear();
                 options.fanout_loads.clear();
                 for name in value()?.split(',') {
-                    match name {
-                        "seq" => options.loads.push(0),
-                        "16" => options.loads.push(1),
-                        "256" => options.loads.push(2),
-                        "64x16" => options.loads.push(3),
-                        other => options.fanout_loads.push(
-                            fanout::FANOUT_LOADS
-                                .iter()
-                                .position(|load| load.name == other)
-                                .ok_or_else(|| {
-                                    format!(
-                                        "unknown load '{other}' (seq, 16, 256, 64x16, \
-                                         fanout100, fanout2000)"
-                                    )
-                                })?,
-                        ),
+                    let big = BIG_LOADS.iter().position(|load| load.name == name);
+                    let client = CLIENT_LOADS.iter().position(|load| load.name == name);
+                    let fanout = fanout::FANOUT_LOADS
+                        .iter()
+                        .position(|load| load.name == name);
+                    match (name, big, client, fanout) {
+                        ("seq", ..) => options.loads.push(0),
+                        ("16", ..) => options.loads.push(1),
+                        ("256", ..) => options.loads.push(2),
+                        ("64x16", ..) => options.loads.push(3),
+                        (_, Some(i), ..) => options.big_loads.push(i),
+                        (_, _, Some(i), _) => options.client_loads.push(i),
+                        (_, _, _, Some(i)) => options.fanout_loads.push(i),
+                        (other, ..) => {
+                            return Err(format!(
+                                "unknown load '{other}' (seq, 16, 256, 64x16, client16, \
+                                 client256, big64k, big1m, fanout100, fanout2000)"
+                            ));
+                        }
                     }
                 }
             }
@@ -234,12 +277,16 @@ fn parse(args: &[String]) -> Result<Options, String> {
     }
     if quick {
         options.secs = options.secs.min(0.6);
+        options.big_secs = options.secs / 2.0;
         options.rounds = options.rounds.min(3);
         options.warmup = 0.2;
         options.idle = options.idle.min(1_000);
         if !out_given {
             options.out = None;
         }
+    }
+    if !quick {
+        options.big_secs = options.secs;
     }
     if !(0.05..=600.0).contains(&options.secs) {
         return Err("--secs must be between 0.05 and 600".to_owned());
@@ -282,7 +329,16 @@ async fn run(options: Options) -> Result<(), String> {
     };
     let rpc_systems = of(&servers::SYSTEMS);
     let fanout_systems = of(&servers::FANOUT_SYSTEMS);
-    let rpc = !options.loads.is_empty() && !rpc_systems.is_empty();
+    let rpc =
+        (!options.loads.is_empty() || !options.big_loads.is_empty()) && !rpc_systems.is_empty();
+    // The client loads run against a jrpc-tokio server of their own.
+    let client_loads: Vec<drive::ClientLoad> = options
+        .client_loads
+        .iter()
+        .map(|&i| CLIENT_LOADS[i])
+        .filter(|_| rpc_systems.iter().any(|s| s == "jrpc-tokio"))
+        .collect();
+    let client_run = !client_loads.is_empty();
     let fanout_loads: Vec<fanout::FanoutLoad> = options
         .fanout_loads
         .iter()
@@ -305,6 +361,11 @@ async fn run(options: Options) -> Result<(), String> {
         } else {
             Vec::new()
         };
+        let clients = if client_run {
+            drive::measure(&options, &client_loads).await?
+        } else {
+            Vec::new()
+        };
         let (fanout, skipped) = if fans {
             fanout::measure(&fanout_systems, &fanout_loads, plan).await?
         } else {
@@ -315,10 +376,11 @@ async fn run(options: Options) -> Result<(), String> {
             date: sys::now_utc(),
             seconds: started.elapsed().as_secs_f64(),
             results,
+            clients,
             fanout,
             skipped,
         };
-        if rpc {
+        if rpc || client_run {
             println!("{}", report::run_markdown(&run));
         }
         if fans {
@@ -327,7 +389,7 @@ async fn run(options: Options) -> Result<(), String> {
         runs.push(run);
     }
     if let Some(path) = &options.out {
-        let rpc_part = rpc.then(|| {
+        let rpc_part = (rpc || client_run).then(|| {
             report::document(
                 &runs,
                 &options.command,
@@ -344,6 +406,29 @@ async fn run(options: Options) -> Result<(), String> {
         eprintln!("written to {}", path.display());
     }
     Ok(())
+}
+
+/// A command running `program` as a child of the benchmark (standard input and output piped
+/// to it, killed when dropped), under the command in the environment variable `wrapper` if it
+/// is set: for profiling, `JRPC_BENCH_SERVER_WRAPPER="valgrind --tool=callgrind"` runs each
+/// server under that command, `JRPC_BENCH_CLIENT_WRAPPER` each client process (`drive.rs`).
+fn wrapped(wrapper: &str, program: &std::ffi::OsStr) -> Command {
+    let wrapper = std::env::var(wrapper).unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(wrapper) => {
+            let mut command = Command::new(wrapper);
+            command.args(words).arg(program);
+            command
+        }
+        None => Command::new(program),
+    };
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    command
 }
 
 /// A server process of the benchmark; killed when dropped.
@@ -372,25 +457,9 @@ impl ServerProcess {
         program: &std::ffi::OsStr,
         args: &[&std::ffi::OsStr],
     ) -> Result<Self, String> {
-        // For profiling a server: JRPC_BENCH_SERVER_WRAPPER="valgrind --tool=callgrind" runs
-        // each server under that command.
-        let wrapper = std::env::var("JRPC_BENCH_SERVER_WRAPPER").unwrap_or_default();
-        let mut words = wrapper.split_whitespace();
-        let mut command = match words.next() {
-            Some(wrapper) => {
-                let mut command = Command::new(wrapper);
-                command.args(words).arg(program);
-                command
-            }
-            None => Command::new(program),
-        };
-        let mut child = command
+        let mut child = wrapped("JRPC_BENCH_SERVER_WRAPPER", program)
             .args(args)
             .arg("0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("spawn the {system} server: {e}"))?;
         let pid = child.id().ok_or("the server exited at once")?;
@@ -480,59 +549,18 @@ async fn measure_all(options: &Options, systems: &[String]) -> Result<Vec<Figure
     // Warm up (and let each server's allocator settle) before measuring.
     let warmup = Duration::from_secs_f64(options.warmup);
     for subject in &mut subjects {
-        let connections = std::mem::take(&mut subject.connections);
-        let (back, tallies) = phase(connections, 1, subject.dialect, 16, warmup).await?;
-        subject.connections = back;
-        let answers: u64 = tallies.iter().map(|t| t.answers).sum();
+        let call = Call::Add(subject.dialect);
+        let answers = warm_up(subject, call, 1, 16, warmup).await?;
         eprintln!("   {:<15} warm-up        {answers} calls", subject.system);
     }
 
     let chunk = Duration::from_secs_f64(options.secs / options.rounds as f64);
     for load in options.loads.iter().map(|&i| LOADS[i]) {
-        let mut sums: Vec<Sum> = subjects.iter().map(|_| Sum::default()).collect();
-        for round in 0..options.rounds {
-            // Each round starts with another system.
-            for k in 0..subjects.len() {
-                let i = (k + round) % subjects.len();
-                let subject = &mut subjects[i];
-                let sum = &mut sums[i];
-                let cpu_before = subject.server.cpu()?;
-                let started = Instant::now();
-                let connections = std::mem::take(&mut subject.connections);
-                let (back, tallies) = phase(
-                    connections,
-                    load.connections,
-                    subject.dialect,
-                    load.window,
-                    chunk,
-                )
-                .await
-                .map_err(|e| format!("{}, {}: {e}", subject.system, load.name))?;
-                subject.connections = back;
-                let wall = started.elapsed().as_secs_f64();
-                sum.cpu += subject.server.cpu()? - cpu_before;
-                let wrong: u64 = tallies.iter().map(|t| t.wrong).sum();
-                if wrong > 0 {
-                    return Err(format!(
-                        "{}, {}: {wrong} wrong answers",
-                        subject.system, load.name
-                    ));
-                }
-                let answers: u64 = tallies.iter().map(|t| t.answers).sum();
-                sum.answers += answers;
-                sum.throughputs.push(answers as f64 / wall);
-                let mut latencies: Vec<u64> =
-                    tallies.into_iter().flat_map(|t| t.latencies).collect();
-                if !latencies.is_empty() {
-                    latencies.sort_unstable();
-                    sum.latencies.push(latencies);
-                }
-            }
-        }
-        for (subject, sum) in subjects.iter_mut().zip(sums) {
-            if sum.answers == 0 {
-                return Err(format!("{}, {}: no answers", subject.system, load.name));
-            }
+        let mut all: Vec<&mut Subject> = subjects.iter_mut().collect();
+        let calls: Vec<Call> = all.iter().map(|s| Call::Add(s.dialect)).collect();
+        let shape = (load.connections, load.window);
+        let sums = turns(&mut all, &calls, load.name, shape, options.rounds, chunk).await?;
+        for (subject, sum) in all.into_iter().zip(sums) {
             subject
                 .figures
                 .record(load, &sum.throughputs, sum.answers, sum.cpu, &sum.latencies);
@@ -544,6 +572,51 @@ async fn measure_all(options: &Options, systems: &[String]) -> Result<Vec<Figure
                 sum.cpu * 1e6 / sum.answers as f64,
                 sum.answers
             );
+        }
+    }
+    // The large messages, on the systems that serve them.
+    for load in options.big_loads.iter().map(|&i| BIG_LOADS[i]) {
+        for shape in Shape::ALL {
+            let payload = Payload::new(shape, load.bytes)?;
+            let call = Call::Big(payload.clone());
+            let mut chosen: Vec<&mut Subject> = subjects
+                .iter_mut()
+                .filter(|s| BIG_SYSTEMS.contains(&s.system.as_str()))
+                .collect();
+            for subject in &mut chosen {
+                warm_up(subject, call.clone(), 1, BIG_WINDOW, warmup).await?;
+            }
+            let calls = vec![call; chosen.len()];
+            let chunk = Duration::from_secs_f64(options.big_secs / options.rounds as f64);
+            let name = format!("{} {}", load.label, shape.name());
+            let sums = turns(
+                &mut chosen,
+                &calls,
+                &name,
+                (1, BIG_WINDOW),
+                options.rounds,
+                chunk,
+            )
+            .await?;
+            for (subject, sum) in chosen.into_iter().zip(sums) {
+                let f = BigFigures::of(
+                    load.label,
+                    shape.name(),
+                    payload.len(),
+                    &sum.throughputs,
+                    sum.answers,
+                    sum.cpu,
+                );
+                eprintln!(
+                    "   {:<15} {:<14} {:>10.1} MB/s      server CPU {:>6.0} µs/MB     ({} calls)",
+                    subject.system,
+                    name,
+                    f.bytes_per_second / 1e6,
+                    f.cpu_us_per_mb,
+                    sum.answers
+                );
+                subject.figures.big.push(f);
+            }
         }
     }
     let mut results = Vec::new();
@@ -565,12 +638,77 @@ async fn measure_all(options: &Options, systems: &[String]) -> Result<Vec<Figure
     Ok(results)
 }
 
+/// Runs `call` on `subject` for `length` without measuring; the answers.
+async fn warm_up(
+    subject: &mut Subject,
+    call: Call,
+    count: usize,
+    window: usize,
+    length: Duration,
+) -> Result<u64, String> {
+    let connections = std::mem::take(&mut subject.connections);
+    let (back, tallies) = phase(connections, count, call, window, length)
+        .await
+        .map_err(|e| format!("{}, warm-up: {e}", subject.system))?;
+    subject.connections = back;
+    Ok(tallies.iter().map(|t| t.answers).sum())
+}
+
+/// One load on `subjects` (each making `calls[i]`) on `connections` connections with `window`
+/// calls in flight on each, in `rounds` rounds of a turn of `chunk` per system; what each
+/// system accumulated. Fails on a wrong answer or a system without any answer.
+async fn turns(
+    subjects: &mut [&mut Subject],
+    calls: &[Call],
+    name: &str,
+    (connections, window): (usize, usize),
+    rounds: usize,
+    chunk: Duration,
+) -> Result<Vec<Sum>, String> {
+    let mut sums: Vec<Sum> = subjects.iter().map(|_| Sum::default()).collect();
+    for round in 0..rounds {
+        // Each round starts with another system.
+        for k in 0..subjects.len() {
+            let i = (k + round) % subjects.len();
+            let subject = &mut subjects[i];
+            let sum = &mut sums[i];
+            let cpu_before = subject.server.cpu()?;
+            let started = Instant::now();
+            let taken = std::mem::take(&mut subject.connections);
+            let (back, tallies) = phase(taken, connections, calls[i].clone(), window, chunk)
+                .await
+                .map_err(|e| format!("{}, {name}: {e}", subject.system))?;
+            subject.connections = back;
+            let wall = started.elapsed().as_secs_f64();
+            sum.cpu += subject.server.cpu()? - cpu_before;
+            let wrong: u64 = tallies.iter().map(|t| t.wrong).sum();
+            if wrong > 0 {
+                return Err(format!("{}, {name}: {wrong} wrong answers", subject.system));
+            }
+            let answers: u64 = tallies.iter().map(|t| t.answers).sum();
+            sum.answers += answers;
+            sum.throughputs.push(answers as f64 / wall);
+            let mut latencies: Vec<u64> = tallies.into_iter().flat_map(|t| t.latencies).collect();
+            if !latencies.is_empty() {
+                latencies.sort_unstable();
+                sum.latencies.push(latencies);
+            }
+        }
+    }
+    for (subject, sum) in subjects.iter().zip(&sums) {
+        if sum.answers == 0 {
+            return Err(format!("{}, {name}: no answers", subject.system));
+        }
+    }
+    Ok(sums)
+}
+
 /// Runs one load on the first `count` connections (the rest wait), each with `window` calls in
 /// flight, for `length`.
 async fn phase(
     mut connections: Vec<client::Ws>,
     count: usize,
-    dialect: Dialect,
+    call: Call,
     window: usize,
     length: Duration,
 ) -> Result<(Vec<client::Ws>, Vec<Tally>), String> {
@@ -578,7 +716,7 @@ async fn phase(
     let deadline = Instant::now() + length;
     let tasks: Vec<_> = connections
         .into_iter()
-        .map(|ws| tokio::spawn(client::drive(ws, dialect, window, deadline)))
+        .map(|ws| tokio::spawn(client::drive(ws, call.clone(), window, deadline)))
         .collect();
     let mut back = Vec::new();
     let mut tallies = Vec::new();

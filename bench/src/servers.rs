@@ -18,6 +18,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::big::{Item, Shape};
+
 /// The systems compared, in the order of the table.
 pub const SYSTEMS: [&str; 6] = [
     "jrpc-tokio",
@@ -115,9 +117,17 @@ async fn serve_jrpc<S: Clone + Send + Sync + 'static>(
     Ok(())
 }
 
+/// The methods of the jrpc servers (the same table on either runtime): `add` for the small calls, `echo_text` and
+/// `echo_items` for the large messages (`big.rs`).
+fn jrpc_methods() -> jrpc_tokio::Methods {
+    jrpc_tokio::Methods::new()
+        .add("add", |a: f64, b: f64| a + b)
+        .add(Shape::Text.method(), |text: String| text)
+        .add(Shape::Items.method(), |(items,): (Vec<Item>,)| items)
+}
+
 async fn jrpc_tokio_server(addr: SocketAddr) -> Result<(), String> {
-    let methods = jrpc_tokio::Methods::new().add("add", |a: f64, b: f64| a + b);
-    serve_jrpc(jrpc_tokio::Server::bind(addr, methods).await).await
+    serve_jrpc(jrpc_tokio::Server::bind(addr, jrpc_methods()).await).await
 }
 
 /// The jrpc-tokio server mounted on a route of an axum `Router` (`jrpc_tokio::axum`): the
@@ -125,7 +135,7 @@ async fn jrpc_tokio_server(addr: SocketAddr) -> Result<(), String> {
 async fn jrpc_axum_server(addr: SocketAddr) -> Result<(), String> {
     use axum::serve::ListenerExt;
 
-    let methods = jrpc_tokio::Methods::new().add("add", |a: f64, b: f64| a + b);
+    let methods = jrpc_methods();
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("bind: {e}"))?;
@@ -142,7 +152,7 @@ async fn jrpc_axum_server(addr: SocketAddr) -> Result<(), String> {
 }
 
 async fn jrpc_async_std_server(addr: SocketAddr) -> Result<(), String> {
-    let methods = jrpc_async_std::Methods::new().add("add", |a: f64, b: f64| a + b);
+    let methods = jrpc_methods();
     let server = jrpc_async_std::Server::bind(addr, methods)
         .await
         .map_err(|e| format!("bind: {e}"))?;

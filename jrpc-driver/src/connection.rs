@@ -22,7 +22,7 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Bytes, Message, Utf8Bytes};
 
-use crate::handler::{Ctx, Reply};
+use crate::handler::{Answer, Ctx, Reply};
 use crate::observe::{CloseReason, Observer, Role, Started};
 use crate::outbound::{Entry, Outbound};
 use crate::peer::{Command, PeerParts};
@@ -467,7 +467,8 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             Command::Answer { responder, result } => {
                 self.in_flight -= 1;
                 if let Some(responder) = responder {
-                    self.endpoint.reply(responder, result);
+                    self.endpoint
+                        .reply_with(responder, result.as_ref().map(|answer| answer.as_json()));
                 }
             }
             Command::Close => {
@@ -736,12 +737,14 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         method: &str,
         responder: Option<Responder>,
         started: Started,
-        result: Result<Value, RpcError>,
+        result: Result<Answer, RpcError>,
     ) {
         self.obs
             .call_finished(method, responder.is_none(), started, &result);
         match responder {
-            Some(responder) => self.endpoint.reply(responder, result),
+            Some(responder) => self
+                .endpoint
+                .reply_with(responder, result.as_ref().map(|answer| answer.as_json())),
             None => {
                 if let Err(e) = &result {
                     tracing::warn!(peer = self.ctx.peer.id(), method, error = %e, "notification failed");

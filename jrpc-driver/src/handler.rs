@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use jrpc_proto::{Params, RpcError};
+use jrpc_proto::{Params, RpcError, WriteJson};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -61,19 +61,79 @@ impl<S> Ctx<S> {
 /// A method's answer: at once (synchronous functions) or later.
 pub enum Reply {
     /// The function already returned.
-    Ready(Result<Value, RpcError>),
+    Ready(Result<Answer, RpcError>),
     /// The function returned a future.
-    Pending(BoxFuture<Result<Value, RpcError>>),
+    Pending(BoxFuture<Result<Answer, RpcError>>),
+}
+
+/// A method's result, kept as the method returned it until the connection writes it into the
+/// response: encoded once, where it goes, with no [`Value`] tree made on the way (a method that
+/// returns a megabyte of records pays for one encoding, not for a tree and its encoding).
+///
+/// ```
+/// use jrpc_driver::Answer;
+///
+/// let answer = Answer::new(vec!["a".to_owned(), "b".to_owned()]);
+/// let mut json = Vec::new();
+/// answer.as_json().write_json(&mut json)?;
+/// assert_eq!(json, br#"["a","b"]"#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub struct Answer(Held);
+
+enum Held {
+    /// A small plain value (a number, a bool, …), made a `Value` at no allocation.
+    Value(Value),
+    /// Anything else, boxed as it came.
+    Boxed(Box<dyn WriteJson + Send>),
+}
+
+impl Answer {
+    /// Holds `value` until it is written.
+    pub fn new<T: Serialize + Send + 'static>(value: T) -> Self {
+        // A value this small with nothing to drop (numbers, bools, `()`) is a `Value` with no
+        // allocation; boxing it would cost one.
+        if std::mem::size_of::<T>() <= 16 && !std::mem::needs_drop::<T>() {
+            if let Ok(value) = serde_json::to_value(&value) {
+                return Self(Held::Value(value));
+            }
+        }
+        Self(Held::Boxed(Box::new(value)))
+    }
+
+    /// The result as something that writes its JSON.
+    pub fn as_json(&self) -> &dyn WriteJson {
+        match &self.0 {
+            Held::Value(value) => value,
+            Held::Boxed(boxed) => boxed.as_ref(),
+        }
+    }
+}
+
+impl From<Value> for Answer {
+    fn from(value: Value) -> Self {
+        Self(Held::Value(value))
+    }
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Held::Value(value) => f.debug_tuple("Answer").field(value).finish(),
+            Held::Boxed(_) => f.write_str("Answer(..)"),
+        }
+    }
 }
 
 /// Turns what a method returns into the response's `result` or failure.
 ///
-/// Implemented for any `T: Serialize` (marker [`Value`]-like success) and for `Result<T, E>`
-/// where `E: Into<RpcError>` (the error names the failure). `M` tells the two apart, so an
-/// error type must not itself be `Serialize`... unless it is only ever returned inside `Result`.
+/// Implemented for any `T: Serialize` (marker [`Plain`]) and for `Result<T, E>` where
+/// `E: Into<RpcError>` (marker [`Fallible`]: the error names the failure). `M` tells the two
+/// apart, so an error type must not itself be `Serialize`... unless it is only ever returned
+/// inside `Result`. A result that cannot be encoded as JSON is answered with an `InternalError`.
 pub trait IntoResult<M> {
     /// The response this value makes.
-    fn into_result(self) -> Result<Value, RpcError>;
+    fn into_result(self) -> Result<Answer, RpcError>;
 }
 
 /// Marker of [`IntoResult`] for plain serializable values.
@@ -81,21 +141,16 @@ pub enum Plain {}
 /// Marker of [`IntoResult`] for `Result<T, E>`.
 pub enum Fallible {}
 
-impl<T: Serialize> IntoResult<Plain> for T {
-    fn into_result(self) -> Result<Value, RpcError> {
-        encode(self)
+impl<T: Serialize + Send + 'static> IntoResult<Plain> for T {
+    fn into_result(self) -> Result<Answer, RpcError> {
+        Ok(Answer::new(self))
     }
 }
 
-impl<T: Serialize, E: Into<RpcError>> IntoResult<Fallible> for Result<T, E> {
-    fn into_result(self) -> Result<Value, RpcError> {
-        self.map_err(Into::into).and_then(encode)
+impl<T: Serialize + Send + 'static, E: Into<RpcError>> IntoResult<Fallible> for Result<T, E> {
+    fn into_result(self) -> Result<Answer, RpcError> {
+        self.map(Answer::new).map_err(Into::into)
     }
-}
-
-fn encode<T: Serialize>(value: T) -> Result<Value, RpcError> {
-    serde_json::to_value(value)
-        .map_err(|e| RpcError::internal(format!("the result cannot be encoded as JSON: {e}")))
 }
 
 /// A function that can serve as an RPC method. `M` is a marker that tells the shapes apart;

@@ -49,8 +49,8 @@ pub use config::Config;
 pub use connection::{CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER};
 pub use groups::{Backend, Broadcast, Change, Delivery, Groups, Skipped, Target};
 pub use handler::{
-    AsyncCtxFn, AsyncFn, BoxFuture, Ctx, Fallible, Handler, IntoResult, Plain, Reply, SyncCtxFn,
-    SyncFn,
+    Answer, AsyncCtxFn, AsyncFn, BoxFuture, Ctx, Fallible, Handler, IntoResult, Plain, Reply,
+    SyncCtxFn, SyncFn,
 };
 pub use jrpc_proto::{CallError, IntoParams, Params, RpcError};
 pub use methods::Methods;

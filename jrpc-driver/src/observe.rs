@@ -44,8 +44,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::handler::Answer;
 use jrpc_proto::RpcError;
-use serde_json::Value;
 use tracing::{Level, Span};
 
 /// One call in this many of each method (per connection) is timed for the latency histogram.
@@ -251,7 +251,7 @@ impl Observer {
         method: &str,
         notification: bool,
         started: Started,
-        result: &Result<Value, RpcError>,
+        result: &Result<Answer, RpcError>,
     ) {
         let took = started.start.map(|start| start.elapsed());
         #[cfg(feature = "metrics")]
@@ -321,7 +321,7 @@ impl CallProbe {
         self,
         method: &str,
         notification: bool,
-        result: &Result<Value, RpcError>,
+        result: &Result<Answer, RpcError>,
     ) {
         let took = self.started.start.map(|start| start.elapsed());
         #[cfg(feature = "metrics")]
@@ -343,7 +343,7 @@ fn log_call(
     method: &str,
     notification: bool,
     duration: std::time::Duration,
-    result: &Result<Value, RpcError>,
+    result: &Result<Answer, RpcError>,
 ) {
     let outcome = match result {
         Ok(_) => "ok",
@@ -365,9 +365,9 @@ mod figures {
     use std::sync::{Arc, Mutex, OnceLock, PoisonError};
     use std::time::Duration;
 
+    use crate::handler::Answer;
     use jrpc_proto::RpcError;
     use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
-    use serde_json::Value;
 
     use super::{CloseReason, Role, SAMPLE, Started};
 
@@ -438,7 +438,7 @@ mod figures {
         }
 
         /// Counts `n` outcomes like `result`.
-        pub(crate) fn count(&self, notification: bool, result: &Result<Value, RpcError>, n: u64) {
+        pub(crate) fn count(&self, notification: bool, result: &Result<Answer, RpcError>, n: u64) {
             let counter = match (notification, result.is_ok()) {
                 (false, true) => &self.calls_ok,
                 (false, false) => &self.calls_error,
@@ -604,7 +604,7 @@ mod figures {
             notification: bool,
             started: Started,
             took: Option<Duration>,
-            result: &Result<Value, RpcError>,
+            result: &Result<Answer, RpcError>,
         ) {
             let Some(slot) = self.slots.get_mut(started.slot) else {
                 let figures = of_method(method);

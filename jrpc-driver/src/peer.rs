@@ -12,6 +12,7 @@ use futures_util::FutureExt;
 use futures_util::future::{self, Either, Shared};
 use jrpc_proto::{CallError, EncodedRequest, IntoParams, Responder, RpcError};
 
+use crate::handler::Answer;
 use crate::outbound::{ConnectionStats, Entry, Frame, Outbound};
 use crate::reconnect::Reconnecting;
 use crate::runtime::Sleep;
@@ -26,7 +27,7 @@ pub(crate) enum Command {
     /// A method finished; `responder` is `None` for a notification, whose answer is not sent.
     Answer {
         responder: Option<Responder>,
-        result: Result<Value, RpcError>,
+        result: Result<Answer, RpcError>,
     },
     Close,
 }

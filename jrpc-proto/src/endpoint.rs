@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::event::{Diagnostic, IncomingNotification, IncomingRequest, Outcome, Responder};
 use crate::outstanding::Outstanding;
-use crate::wire::{self, EncodedRequest, Inbound, RequestId};
+use crate::wire::{self, EncodedRequest, Inbound, RequestId, WriteJson};
 use crate::{CallError, CallId, Config, Event, Params, RpcError};
 
 /// Why [`Endpoint::handle_frame`] refused a message. The endpoint is closed afterwards.
@@ -181,11 +181,18 @@ impl Endpoint {
     /// Queues the one answer to a request. After [`close`](Self::close) it is dropped: the
     /// connection it was for is gone.
     pub fn reply(&mut self, responder: Responder, result: Result<Value, RpcError>) {
+        self.reply_with(responder, result.as_ref().map(|v| v as &dyn WriteJson));
+    }
+
+    /// [`reply`](Self::reply) with a result that writes itself into the response (any
+    /// `Serialize` value): encoded once, where it goes, with no [`Value`] made on the way. A
+    /// result that fails to encode is answered with an `InternalError`.
+    pub fn reply_with(&mut self, responder: Responder, result: Result<&dyn WriteJson, &RpcError>) {
         if self.closed {
             return;
         }
         let Responder { id } = responder;
-        let frame = match wire::encode_response(&id, &result) {
+        let frame = match wire::encode_response(&id, result) {
             Ok(frame) => frame,
             Err(e) => self.fallback_response(&id, format!("the result cannot be encoded: {e}")),
         };
@@ -212,8 +219,8 @@ impl Endpoint {
     /// An `InternalError` response that is sure to encode (the id came from JSON; the message
     /// is a string).
     fn fallback_response(&self, id: &RequestId, message: String) -> String {
-        let error = Err(RpcError::internal(message));
-        wire::encode_response(id, &error).unwrap_or_else(|_| {
+        let error = RpcError::internal(message);
+        wire::encode_response(id, Err(&error)).unwrap_or_else(|_| {
             format!(
                 r#"{{"id":null,"result":"unencodable answer","error":"{INTERNAL}"}}"#,
                 INTERNAL = RpcError::INTERNAL_ERROR

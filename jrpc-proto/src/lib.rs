@@ -40,4 +40,4 @@ pub use error::{CallError, RpcError};
 pub use event::{Diagnostic, Event, IncomingNotification, IncomingRequest, Outcome, Responder};
 pub use outstanding::{CallId, MAX_ID};
 pub use params::{IntoParams, Params};
-pub use wire::EncodedRequest;
+pub use wire::{EncodedRequest, WriteJson};

@@ -564,31 +564,57 @@ pub(crate) fn encode_request(
     })
 }
 
+/// A method's result that writes itself as JSON, straight into the response being built: any
+/// `Serialize` value is one. So a result is encoded once, where it goes, rather than first made
+/// into a [`Value`] and then written.
+///
+/// ```
+/// use jrpc_proto::WriteJson;
+///
+/// let mut out = Vec::new();
+/// vec![(1, "a")].write_json(&mut out)?;
+/// assert_eq!(out, br#"[[1,"a"]]"#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub trait WriteJson {
+    /// Appends the value's JSON text to `out`, or fails as `serde_json` would to encode it.
+    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error>;
+}
+
+impl<T: Serialize + ?Sized> WriteJson for T {
+    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        serde_json::to_writer(out, self)
+    }
+}
+
 /// Encodes the response to request `id`: `{"id":…,"result":…,"error":…}`, `result` and
 /// `error` always present. Written piece by piece (the same bytes as serializing a struct of
 /// the three fields with `serde_json`, without escaping the constant keys on every answer).
 pub(crate) fn encode_response(
     id: &RequestId,
-    outcome: &Result<Value, RpcError>,
+    outcome: Result<&dyn WriteJson, &RpcError>,
 ) -> Result<String, serde_json::Error> {
-    let (result, error) = match outcome {
-        Ok(result) => (result, None),
-        Err(e) => (&e.details, Some(e.kind.as_str())),
-    };
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(br#"{"id":"#);
     serde_json::to_writer(&mut out, id)?;
     out.extend_from_slice(br#","result":"#);
-    serde_json::to_writer(&mut out, result)?;
-    out.extend_from_slice(br#","error":"#);
-    match error {
-        None => out.extend_from_slice(b"null"),
-        Some(kind) => serde_json::to_writer(&mut out, kind)?,
+    match outcome {
+        Ok(result) => {
+            result.write_json(&mut out)?;
+            out.extend_from_slice(br#","error":null}"#);
+        }
+        Err(e) => {
+            serde_json::to_writer(&mut out, &e.details)?;
+            out.extend_from_slice(br#","error":"#);
+            serde_json::to_writer(&mut out, e.kind.as_str())?;
+            out.push(b'}');
+        }
     }
-    out.push(b'}');
-    // serde_json writes UTF-8, and so do the pieces above: the fallback is never taken.
-    Ok(String::from_utf8(out)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    // serde_json writes UTF-8, and so do the pieces above; a result's own `write_json` is
+    // checked here, and one that wrote anything else is refused.
+    String::from_utf8(out).map_err(|e| {
+        serde::ser::Error::custom(format!("the result wrote text that is not UTF-8: {e}"))
+    })
 }
 
 #[cfg(test)]
@@ -663,7 +689,8 @@ mod tests {
                         Some(kind) => Err(RpcError::new(kind, result.clone())),
                     };
                     let id = RequestId::from(id.clone());
-                    assert_eq!(encode_response(&id, &outcome).expect("encodes"), expected);
+                    let outcome = outcome.as_ref().map(|v| v as &dyn WriteJson);
+                    assert_eq!(encode_response(&id, outcome).expect("encodes"), expected);
                 }
             }
         }

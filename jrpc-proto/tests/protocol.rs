@@ -637,6 +637,44 @@ fn oversized_reply_becomes_internal_error() {
     ));
 }
 
+/// A result written straight into the response (`reply_with`) reads as the same answer a
+/// `Value` makes; one that cannot be encoded (a map with non-string keys) or writes text that
+/// is not UTF-8 is answered `InternalError`, and nothing of it is sent.
+#[test]
+fn results_written_in_place_and_their_failures() {
+    struct NotUtf8;
+    impl jrpc_proto::WriteJson for NotUtf8 {
+        fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+            out.extend_from_slice(b"\"\xff\"");
+            Ok(())
+        }
+    }
+    let mut ep = Endpoint::default();
+    for id in 1..=3 {
+        feed(&mut ep, json!({"method": "M", "id": id}));
+    }
+    let mut reqs = requests(events(&mut ep)).into_iter();
+    let records = vec![("a", 1), ("b", 2)];
+    ep.reply_with(reqs.next().unwrap().responder, Ok(&records));
+    let bad_keys = std::collections::HashMap::from([((1, 2), 3)]);
+    ep.reply_with(reqs.next().unwrap().responder, Ok(&bad_keys));
+    ep.reply_with(reqs.next().unwrap().responder, Ok(&NotUtf8));
+    let out = sent(&mut ep);
+    assert_eq!(
+        out[0],
+        json!({"id": 1, "result": [["a", 1], ["b", 2]], "error": null})
+    );
+    for (answer, id) in out[1..].iter().zip([2, 3]) {
+        assert_eq!(answer["id"], json!(id));
+        assert_eq!(answer["error"], json!("InternalError"));
+        let details = answer["result"].as_str().unwrap();
+        assert!(
+            details.starts_with("the result cannot be encoded"),
+            "{details}"
+        );
+    }
+}
+
 /// Binary messages are decoded as UTF-8 like text ones: the core takes bytes either way.
 #[test]
 fn binary_payloads_are_decoded_as_utf8() {
