@@ -24,7 +24,7 @@ use tungstenite::{Bytes, Message, Utf8Bytes};
 
 use crate::handler::{Answer, Ctx, Reply};
 use crate::observe::{CloseReason, Observer, Role, Started};
-use crate::outbound::Outbound;
+use crate::outbound::{Entry, Outbound};
 use crate::peer::{Command, PeerParts};
 use crate::runtime::{Runtime, Sleep, WebSocket};
 use crate::{Config, Groups, Methods, Peer};
@@ -142,12 +142,13 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         socket,
         endpoint: Endpoint::new(config.endpoint.clone()),
         commands,
-        calls: HashMap::new(),
+        calls: HashMap::default(),
         methods,
         ctx,
         in_flight: 0,
         max_in_flight: config.max_in_flight,
         out: VecDeque::new(),
+        entries: VecDeque::new(),
         own_bytes: 0,
         own_frames: 0,
         released: (0, 0),
@@ -207,8 +208,9 @@ struct Connection<R: Runtime, W, S> {
     socket: W,
     endpoint: Endpoint,
     commands: mpsc::UnboundedReceiver<Command>,
-    /// Who waits for each of our calls.
-    calls: HashMap<CallId, oneshot::Sender<Result<Value, CallError>>>,
+    /// Who waits for each of our calls: looked up once per call, by ids we chose, so foldhash
+    /// rather than the default SipHash.
+    calls: HashMap<CallId, oneshot::Sender<Result<Value, CallError>>, foldhash::fast::RandomState>,
     methods: Arc<Methods<S>>,
     ctx: Ctx<S>,
     /// Methods started and not yet finished.
@@ -216,6 +218,8 @@ struct Connection<R: Runtime, W, S> {
     max_in_flight: usize,
     /// Every frame waiting for the socket, in the order it must be written.
     out: VecDeque<Queued>,
+    /// Producers' calls and pushes taken from `outbound`, not yet applied.
+    entries: VecDeque<Entry>,
     /// Bytes and frames of our answers in `out` (producers' frames are counted in `outbound`).
     own_bytes: usize,
     own_frames: usize,
@@ -249,6 +253,8 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         self.dispatch_events();
         self.commands.close();
         self.outbound.close();
+        // Calls taken and not yet applied fail now, as those still queued did.
+        self.entries.clear();
         if !matches!(ending, Ending::Closed | Ending::GoingAway) {
             self.out.clear();
         }
@@ -332,9 +338,23 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         // and on some runtimes (async-io) each asking costs a read and an epoll_ctl.
         let mut read_pending = false;
         let mut first = true;
+        // Producers wake this task when entries come to an empty queue, and when the queue
+        // becomes full (slow-consumer timer): registered before the queue is looked at.
+        self.outbound.register_task(cx.waker());
         loop {
             let mut progress = false;
 
+            while inputs < BUDGET {
+                if self.entries.is_empty() {
+                    self.outbound.take_entries(&mut self.entries);
+                }
+                let Some(entry) = self.entries.pop_front() else {
+                    break;
+                };
+                self.apply_entry(entry);
+                inputs += 1;
+                progress = true;
+            }
             while inputs < BUDGET {
                 let Poll::Ready(Some(command)) = self.commands.poll_next_unpin(cx) else {
                     break;
@@ -348,10 +368,6 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
 
             if let Some(ending) = self.poll_shutdown(cx, first) {
                 return Poll::Ready(ending);
-            }
-            if first {
-                // Producers wake this task when the queue becomes full (slow-consumer timer).
-                self.outbound.register_task(cx.waker());
             }
             first = false;
 
@@ -448,7 +464,29 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
 
     fn apply(&mut self, command: Command) -> Option<Ending> {
         match command {
-            Command::Call {
+            Command::Answer { responder, result } => {
+                self.in_flight -= 1;
+                if let Some(responder) = responder {
+                    self.endpoint
+                        .reply_with(responder, result.as_ref().map(|answer| answer.as_json()));
+                }
+            }
+            Command::Close => {
+                // What producers queued before the close goes out ahead of it.
+                self.outbound.take_entries(&mut self.entries);
+                while let Some(entry) = self.entries.pop_front() {
+                    self.apply_entry(entry);
+                }
+                return Some(Ending::Closed);
+            }
+        }
+        None
+    }
+
+    /// Starts a producer's call, or queues its push, behind the frames already queued.
+    fn apply_entry(&mut self, entry: Entry) {
+        match entry {
+            Entry::Call {
                 request,
                 charge,
                 timeout,
@@ -463,7 +501,10 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 match self.endpoint.call_encoded(request, Instant::now(), timeout) {
                     Ok(id) => {
                         self.calls.insert(id, done);
-                        if let Some(frame) = self.endpoint.poll_transmit() {
+                        if let Some(mut frame) = self.endpoint.poll_transmit() {
+                            // A frame whose buffer is exactly its length becomes `Bytes` without
+                            // a shared header of its own (one allocation less per call).
+                            frame.shrink_to_fit();
                             self.out.push_back(Queued {
                                 text: frame.into(),
                                 charge,
@@ -476,20 +517,11 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                     }
                 }
             }
-            Command::Push(text) => self.out.push_back(Queued {
+            Entry::Push(text) => self.out.push_back(Queued {
                 charge: text.len(),
                 text,
             }),
-            Command::Answer { responder, result } => {
-                self.in_flight -= 1;
-                if let Some(responder) = responder {
-                    self.endpoint
-                        .reply_with(responder, result.as_ref().map(|answer| answer.as_json()));
-                }
-            }
-            Command::Close => return Some(Ending::Closed),
         }
-        None
     }
 
     /// A producer's reservation of `charge` bytes is over (its frame was written or refused).

@@ -2,9 +2,10 @@
 //! the producers (peer handles, broadcasts) that reserve room in it and the connection task that
 //! frees the room as it hands frames to the socket.
 //!
-//! A producer reserves a frame's bytes before the frame travels to the connection task, and the
-//! task gives them back once the socket has taken the frame. So what waits for a peer that does
-//! not read (in the command channel and in the task's queue) never exceeds the limit, plus one
+//! A producer reserves a frame's bytes and queues the frame (a call or a push, an [`Entry`]) here
+//! under one lock; the connection task takes every queued entry in one lock per wake-up, and
+//! gives the bytes back once the socket has taken the frame. So what waits for a peer that does
+//! not read (here and in the task's write queue) never exceeds the limit, plus one
 //! frame: a frame larger than the limit is let through when nothing else is queued, so that it
 //! is not refused forever. [`Peer::request`](crate::Peer::request) and
 //! [`Peer::invoke`](crate::Peer::invoke) wait for room; [`Peer::try_invoke`](crate::Peer::try_invoke)
@@ -14,15 +15,18 @@
 //! The connection task closes a peer whose queue stays full longer than the slow-consumer
 //! timeout (see `connection.rs`).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use futures_channel::oneshot;
 use futures_util::task::AtomicWaker;
 use jrpc_proto::{CallError, EncodedRequest, IntoParams};
+use serde_json::Value;
 use tungstenite::Utf8Bytes;
 
 /// An encoded notification, ready to be queued on any number of connections: encoded once,
@@ -47,10 +51,9 @@ impl Frame {
         params: impl IntoParams,
         max_message: usize,
     ) -> Result<Self, CallError> {
-        let params = params
-            .into_params()
-            .map_err(|e| CallError::Encode(e.to_string()))?;
-        let text = EncodedRequest::new(method, &params)?.into_notification(max_message)?;
+        let text = params
+            .into_request(method)?
+            .into_notification(max_message)?;
         Ok(Self(Utf8Bytes::from(text)))
     }
 
@@ -94,7 +97,22 @@ pub struct ConnectionStats {
     pub methods_running: usize,
 }
 
-/// The bound of one connection's queue, shared by its producers and its task.
+/// What a producer queues for the connection task: its bytes are reserved in the [`Outbound`].
+#[derive(Debug)]
+pub(crate) enum Entry {
+    /// One of our calls, encoded by the caller; `charge` bytes are reserved for it.
+    Call {
+        request: EncodedRequest,
+        charge: usize,
+        timeout: Option<Duration>,
+        done: oneshot::Sender<Result<Value, CallError>>,
+    },
+    /// A notification or broadcast frame.
+    Push(Utf8Bytes),
+}
+
+/// The bound of one connection's queue and its producers' entries, shared by the producers
+/// and the connection task.
 #[derive(Debug)]
 pub(crate) struct Outbound {
     limit: usize,
@@ -104,6 +122,9 @@ pub(crate) struct Outbound {
     frames: AtomicUsize,
     /// Set (under the lock) while the queue is full, so the task can see it without locking.
     congested: AtomicBool,
+    /// Set (under the lock) while `state.entries` is not empty, so the task can see it without
+    /// locking.
+    has_entries: AtomicBool,
     /// What the connection task itself queued (its answers), and its calls and methods: kept
     /// current by the task once per wake-up, for [`ConnectionStats`].
     own_bytes: AtomicUsize,
@@ -111,13 +132,16 @@ pub(crate) struct Outbound {
     outstanding_calls: AtomicUsize,
     methods_running: AtomicUsize,
     state: Mutex<State>,
-    /// The connection task, woken when the queue becomes full (to arm its slow-consumer timer).
+    /// The connection task, woken when entries come to an empty queue, and when the queue
+    /// becomes full (to arm its slow-consumer timer).
     task: AtomicWaker,
 }
 
 #[derive(Debug, Default)]
 struct State {
     closed: bool,
+    /// Calls and pushes for the task to take, in the order producers queued them.
+    entries: VecDeque<Entry>,
     /// When a frame last failed to fit, while the queue has not drained below half since.
     full_since: Option<Instant>,
     /// Producers waiting for room, by ticket.
@@ -132,6 +156,7 @@ impl Outbound {
             bytes: AtomicUsize::new(0),
             frames: AtomicUsize::new(0),
             congested: AtomicBool::new(false),
+            has_entries: AtomicBool::new(false),
             own_bytes: AtomicUsize::new(0),
             own_frames: AtomicUsize::new(0),
             outstanding_calls: AtomicUsize::new(0),
@@ -177,16 +202,72 @@ impl Outbound {
 
     /// Reserves room for `len` bytes without waiting: [`CallError::QueueFull`] when there is
     /// none (or when producers already wait for room: they come first).
+    #[cfg(test)]
     pub(crate) fn try_reserve(&self, len: usize) -> Result<(), CallError> {
         let mut state = self.state();
+        self.try_reserve_locked(&mut state, len)
+    }
+
+    fn try_reserve_locked(&self, state: &mut State, len: usize) -> Result<(), CallError> {
         if !state.waiters.is_empty() && !state.closed {
-            self.mark_full(&mut state);
+            self.mark_full(state);
             return Err(CallError::QueueFull { limit: self.limit });
         }
-        match self.reserve_locked(&mut state, len)? {
+        match self.reserve_locked(state, len)? {
             true => Ok(()),
             false => Err(CallError::QueueFull { limit: self.limit }),
         }
+    }
+
+    /// Reserves room for `entry`'s `len` bytes and queues it, under one lock and without
+    /// waiting; on failure (`QueueFull`, also while producers wait for room; or
+    /// `ConnectionClosed`) `entry` comes back.
+    pub(crate) fn try_queue(&self, len: usize, entry: Entry) -> Result<(), (CallError, Entry)> {
+        let mut state = self.state();
+        match self.try_reserve_locked(&mut state, len) {
+            Ok(()) => {
+                self.queue_locked(state, entry);
+                Ok(())
+            }
+            Err(e) => Err((e, entry)),
+        }
+    }
+
+    /// Queues `entry`, whose room a [`reserve`](Self::reserve) got; it comes back when the
+    /// connection is over.
+    pub(crate) fn queue_reserved(&self, entry: Entry) -> Result<(), Entry> {
+        let state = self.state();
+        if state.closed {
+            return Err(entry);
+        }
+        self.queue_locked(state, entry);
+        Ok(())
+    }
+
+    /// Queues `entry`; the task is woken when it is the first one it has to take.
+    fn queue_locked(&self, mut state: MutexGuard<'_, State>, entry: Entry) {
+        let first = state.entries.is_empty();
+        state.entries.push_back(entry);
+        if first {
+            self.has_entries.store(true, Ordering::Release);
+            drop(state);
+            self.task.wake();
+        }
+    }
+
+    /// Moves the queued entries to the back of `into`, in order: one lock for all of them (none
+    /// when nothing is queued).
+    pub(crate) fn take_entries(&self, into: &mut VecDeque<Entry>) {
+        if !self.has_entries.load(Ordering::Acquire) {
+            return;
+        }
+        let mut state = self.state();
+        if into.is_empty() {
+            std::mem::swap(&mut state.entries, into);
+        } else {
+            into.append(&mut state.entries);
+        }
+        self.has_entries.store(false, Ordering::Release);
     }
 
     /// Reserves room for `len` bytes, waiting for the connection to write what is queued.
@@ -219,13 +300,18 @@ impl Outbound {
         }
     }
 
-    /// The connection is over: waiting producers fail, later ones too.
+    /// The connection is over: waiting producers fail, later ones too, and the calls still
+    /// queued fail with [`CallError::ConnectionClosed`] (their answer senders are dropped).
     pub(crate) fn close(&self) {
         let mut state = self.state();
         state.closed = true;
         for (_, waker) in state.waiters.drain(..) {
             waker.wake();
         }
+        let entries = std::mem::take(&mut state.entries);
+        self.has_entries.store(false, Ordering::Release);
+        drop(state);
+        drop(entries);
     }
 
     /// Whether the queue is full now (a cheap read for the connection task's every wake-up).
@@ -374,5 +460,67 @@ mod tests {
         drop(waiting);
         queue.release(10, 1);
         assert!(queue.try_reserve(10).is_ok());
+    }
+
+    fn push(text: &'static str) -> Entry {
+        Entry::Push(Utf8Bytes::from_static(text))
+    }
+
+    fn texts(entries: &VecDeque<Entry>) -> Vec<&str> {
+        entries
+            .iter()
+            .map(|entry| match entry {
+                Entry::Push(text) => text.as_str(),
+                Entry::Call { .. } => "call",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn entries_come_out_in_order_and_a_full_queue_hands_them_back() {
+        let queue = Outbound::new(10);
+        let mut taken = VecDeque::new();
+        queue.take_entries(&mut taken);
+        assert!(taken.is_empty());
+        assert!(queue.try_queue(4, push("abcd")).is_ok());
+        assert!(queue.try_queue(4, push("efgh")).is_ok());
+        match queue.try_queue(4, push("ijkl")) {
+            Err((CallError::QueueFull { limit: 10 }, refused)) => {
+                assert_eq!(texts(&VecDeque::from([refused])), ["ijkl"]);
+            }
+            other => panic!("not refused for room: {:?}", other.map_err(|(e, _)| e)),
+        }
+        queue.take_entries(&mut taken);
+        assert_eq!(texts(&taken), ["abcd", "efgh"]);
+        // Taken is not released: the room comes back once the socket took the frames.
+        assert_eq!(queue.stats().queued_frames, 2);
+        queue.release(8, 2);
+        assert!(queue.try_queue(4, push("ijkl")).is_ok());
+        queue.take_entries(&mut taken);
+        assert_eq!(texts(&taken), ["abcd", "efgh", "ijkl"]);
+    }
+
+    #[test]
+    fn closing_fails_the_queued_calls_and_refuses_more() {
+        let queue = Outbound::new(100);
+        let (done, mut answer) = oneshot::channel();
+        let request = EncodedRequest::from_serialize("m", &(1,)).unwrap();
+        let call = Entry::Call {
+            request,
+            charge: 10,
+            timeout: None,
+            done,
+        };
+        assert!(queue.try_queue(10, call).is_ok());
+        queue.close();
+        assert_eq!(answer.try_recv(), Err(oneshot::Canceled));
+        assert!(matches!(
+            queue.try_queue(1, push("x")),
+            Err((CallError::ConnectionClosed, _))
+        ));
+        assert!(queue.queue_reserved(push("y")).is_err());
+        let mut taken = VecDeque::new();
+        queue.take_entries(&mut taken);
+        assert!(taken.is_empty());
     }
 }

@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 use futures_channel::{mpsc, oneshot};
 use futures_util::FutureExt;
 use futures_util::future::{self, Either, Shared};
-use jrpc_proto::{CallError, EncodedRequest, IntoParams, Params, Responder, RpcError};
-use tungstenite::Utf8Bytes;
+use jrpc_proto::{CallError, EncodedRequest, IntoParams, Responder, RpcError};
 
 use crate::handler::Answer;
-use crate::outbound::{ConnectionStats, Frame, Outbound};
+use crate::outbound::{ConnectionStats, Entry, Frame, Outbound};
 use crate::reconnect::Reconnecting;
 use crate::runtime::Sleep;
 use serde::de::DeserializeOwned;
@@ -22,17 +21,9 @@ use serde_json::Value;
 
 use crate::Groups;
 
-/// What a peer handle or a method task asks of the connection task that owns the endpoint.
+/// What a peer handle or a method task asks of the connection task that owns the endpoint
+/// (calls and pushes go through the [`Outbound`] queue instead, in one lock with their room).
 pub(crate) enum Command {
-    /// One of our calls, encoded by the caller; `charge` bytes of the queue are reserved for it.
-    Call {
-        request: EncodedRequest,
-        charge: usize,
-        timeout: Option<Duration>,
-        done: oneshot::Sender<Result<Value, CallError>>,
-    },
-    /// A notification or broadcast frame, whose bytes are reserved in the queue.
-    Push(Utf8Bytes),
     /// A method finished; `responder` is `None` for a notification, whose answer is not sent.
     Answer {
         responder: Option<Responder>,
@@ -105,8 +96,9 @@ enum Link {
 
 /// One connection as its handles reach it.
 pub(crate) struct Direct {
+    /// Method answers and the close.
     commands: mpsc::UnboundedSender<Command>,
-    /// The bound of the connection's outbound queue, shared with its task.
+    /// The connection's outbound queue (calls and pushes, with its bound), shared with its task.
     outbound: Arc<Outbound>,
 }
 
@@ -218,8 +210,8 @@ impl Peer {
     /// Calls `method` on the peer and waits for its answer, decoded as `T`, within the
     /// connection's default timeout.
     ///
-    /// `params` is a tuple (positional), a struct or map (keyword), a [`Params`] (both), or
-    /// `()` for none.
+    /// `params` is a tuple (positional), a struct or map (keyword), a
+    /// [`Params`](jrpc_proto::Params) (both), or `()` for none.
     pub async fn request<T: DeserializeOwned>(
         &self,
         method: &str,
@@ -238,7 +230,7 @@ impl Peer {
         params: impl IntoParams,
         timeout: Option<Duration>,
     ) -> Result<T, CallError> {
-        let request = EncodedRequest::new(method, &encode(params)?)?;
+        let request = params.into_request(method)?;
         let answer = match &self.inner.link {
             Link::Direct(direct) => match self.start_on(direct, request, timeout).await {
                 Start::Sent(answer) => answer,
@@ -263,8 +255,8 @@ impl Peer {
         }
     }
 
-    /// Reserves room for `request` in this connection's queue (waiting within `timeout`) and
-    /// hands it to the connection task, with what is left of `timeout` as its own.
+    /// Queues `request` in this connection's outbound queue for its task (waiting for room
+    /// within `timeout`), with what is left of `timeout` as its own.
     async fn start_on(
         &self,
         direct: &Direct,
@@ -273,31 +265,36 @@ impl Peer {
     ) -> Start {
         let charge = request.call_len();
         let outbound = &direct.outbound;
-        let timeout = match outbound.try_reserve(charge) {
-            Ok(()) => timeout,
-            Err(CallError::QueueFull { .. }) => {
-                match self.wait_for_room(outbound, charge, timeout).await {
-                    Ok(left) => left,
-                    Err(CallError::ConnectionClosed) => return Start::Unsent(request),
-                    Err(e) => return Start::Failed(e),
-                }
-            }
-            Err(CallError::ConnectionClosed) => return Start::Unsent(request),
-            Err(e) => return Start::Failed(e),
-        };
         let (done, answer) = oneshot::channel();
-        let call = Command::Call {
+        let call = Entry::Call {
             request,
             charge,
             timeout,
             done,
         };
-        match direct.commands.unbounded_send(call) {
+        let call = match outbound.try_queue(charge, call) {
+            Ok(()) => return Start::Sent(answer),
+            Err((CallError::QueueFull { .. }, call)) => call,
+            Err((CallError::ConnectionClosed, call)) => return unsent(call),
+            Err((e, _)) => return Start::Failed(e),
+        };
+        let Entry::Call { request, done, .. } = call else {
+            return Start::Failed(CallError::ConnectionClosed);
+        };
+        let timeout = match self.wait_for_room(outbound, charge, timeout).await {
+            Ok(left) => left,
+            Err(CallError::ConnectionClosed) => return Start::Unsent(request),
+            Err(e) => return Start::Failed(e),
+        };
+        let call = Entry::Call {
+            request,
+            charge,
+            timeout,
+            done,
+        };
+        match outbound.queue_reserved(call) {
             Ok(()) => Start::Sent(answer),
-            Err(refused) => match refused.into_inner() {
-                Command::Call { request, .. } => Start::Unsent(request),
-                _ => Start::Failed(CallError::ConnectionClosed),
-            },
+            Err(call) => unsent(call),
         }
     }
 
@@ -475,17 +472,25 @@ impl Direct {
     /// Queues a frame, waiting for room; [`CallError::ConnectionClosed`] means nothing of it
     /// was queued.
     pub(crate) async fn push(&self, frame: &Frame) -> Result<(), CallError> {
-        match self.outbound.try_reserve(frame.len()) {
-            Ok(()) => {}
-            Err(CallError::QueueFull { .. }) => self.outbound.reserve(frame.len()).await?,
-            Err(e) => return Err(e),
+        match self
+            .outbound
+            .try_queue(frame.len(), Entry::Push(frame.text()))
+        {
+            Ok(()) => Ok(()),
+            Err((CallError::QueueFull { .. }, push)) => {
+                self.outbound.reserve(frame.len()).await?;
+                self.outbound
+                    .queue_reserved(push)
+                    .map_err(|_| CallError::ConnectionClosed)
+            }
+            Err((e, _)) => Err(e),
         }
-        self.send(Command::Push(frame.text()))
     }
 
     fn try_push(&self, frame: &Frame) -> Result<(), CallError> {
-        self.outbound.try_reserve(frame.len())?;
-        self.send(Command::Push(frame.text()))
+        self.outbound
+            .try_queue(frame.len(), Entry::Push(frame.text()))
+            .map_err(|(e, _)| e)
     }
 
     fn send(&self, command: Command) -> Result<(), CallError> {
@@ -495,13 +500,15 @@ impl Direct {
     }
 }
 
+/// A call the connection could not take, for the next connection (a push: nothing to retry).
+fn unsent(entry: Entry) -> Start {
+    match entry {
+        Entry::Call { request, .. } => Start::Unsent(request),
+        Entry::Push(_) => Start::Failed(CallError::ConnectionClosed),
+    }
+}
+
 /// The instant `timeout` from now, if any (and if representable).
 pub(crate) fn deadline(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
-}
-
-fn encode(params: impl IntoParams) -> Result<Params, CallError> {
-    params
-        .into_params()
-        .map_err(|e| CallError::Encode(e.to_string()))
 }

@@ -24,6 +24,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+mod args;
 mod bind;
 mod config;
 mod endpoint;

@@ -3,6 +3,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::{CallError, EncodedRequest};
+
 /// Positional and keyword arguments of one request.
 ///
 /// Outbound, build it from a tuple (positional), a struct or map (keyword), or both with
@@ -84,6 +86,19 @@ impl From<Map<String, Value>> for Params {
 pub trait IntoParams {
     /// The params, or why the value cannot be encoded as JSON.
     fn into_params(self) -> Result<Params, serde_json::Error>;
+
+    /// The request of `method` with these params, encoded: [`EncodedRequest::new`] of
+    /// [`into_params`](Self::into_params) (a serializable value writes the same bytes in one
+    /// pass where it can, [`EncodedRequest::from_serialize`]).
+    fn into_request(self, method: &str) -> Result<EncodedRequest, CallError>
+    where
+        Self: Sized,
+    {
+        let params = self
+            .into_params()
+            .map_err(|e| CallError::Encode(e.to_string()))?;
+        EncodedRequest::new(method, &params)
+    }
 }
 
 impl IntoParams for Params {
@@ -95,5 +110,9 @@ impl IntoParams for Params {
 impl<T: Serialize> IntoParams for T {
     fn into_params(self) -> Result<Params, serde_json::Error> {
         Params::from_serialize(&self)
+    }
+
+    fn into_request(self, method: &str) -> Result<EncodedRequest, CallError> {
+        EncodedRequest::from_serialize(method, &self)
     }
 }
