@@ -24,7 +24,6 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-mod args;
 mod bind;
 mod config;
 mod endpoint;

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::{CallError, Params, RpcError};
 
+mod args;
 mod fast;
 
 /// What one inbound message turned out to be.
@@ -467,7 +468,7 @@ impl EncodedRequest {
         out.extend_from_slice(br#"{"method":"#);
         let written = serde_json::to_writer(&mut out, method).is_ok() && {
             out.extend_from_slice(br#","args":"#);
-            crate::args::write_args(&mut out, params).is_ok()
+            args::write_args(&mut out, params).is_ok()
         };
         if !written {
             let params =
