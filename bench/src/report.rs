@@ -1194,7 +1194,11 @@ mod tests {
         let with_ledger = format!("{file}{LEDGER_HEADING}\n| change |\n");
         for rewritten in [
             merge(&with_ledger, Some("# Benchmarks\nnew rpc\n".into()), None),
-            merge(&with_ledger, None, Some(format!("{FANOUT_HEADING}\nnew fanout\n"))),
+            merge(
+                &with_ledger,
+                None,
+                Some(format!("{FANOUT_HEADING}\nnew fanout\n")),
+            ),
         ] {
             assert!(rewritten.ends_with(&format!("\n{LEDGER_HEADING}\n| change |\n")));
             assert!(rewritten.contains("new "), "{rewritten}");

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures_channel::{mpsc, oneshot};
 use futures_util::future::{self, Either, Shared};
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use jrpc_proto::{CallError, CallId, Diagnostic, Endpoint, Event, Params, Responder, RpcError};
+use jrpc_proto::{Args, CallError, CallId, Diagnostic, Endpoint, Event, Responder, RpcError};
 use serde_json::Value;
 use tracing::Instrument;
 use tungstenite::error::{CapacityError, Error as WsError};
@@ -674,7 +674,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     /// answered at once; one that suspends goes on as a task of its own, so that it may call
     /// back into this connection. (Spawning every method instead would leave the start order to
     /// the runtime's scheduler, which on a multi-thread runtime does not keep it.)
-    fn start(&mut self, method: String, params: Params, responder: Option<Responder>) {
+    fn start(&mut self, method: String, params: Args, responder: Option<Responder>) {
         let Some((handler, key)) = self.methods.get(&method) else {
             self.obs.not_found(&method, responder.is_none());
             match responder {

@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use jrpc_proto::{Params, RpcError, WriteJson};
+use jrpc_proto::{Args, RpcError, WriteJson};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -158,7 +158,7 @@ impl<T: Serialize + Send + 'static, E: Into<RpcError>> IntoResult<Fallible> for 
 pub trait Handler<S, M>: Send + Sync + 'static {
     /// Calls the function with arguments bound from `params`. The context is borrowed: only a
     /// function that takes it pays for a copy.
-    fn call(&self, ctx: &Ctx<S>, params: Params) -> Reply;
+    fn call(&self, ctx: &Ctx<S>, params: Args) -> Reply;
 }
 
 /// Marker: a plain function.
@@ -193,7 +193,7 @@ macro_rules! handlers {
             R: IntoResult<RM>,
             $($a: DeserializeOwned,)*
         {
-            fn call(&self, _ctx: &Ctx<S>, params: Params) -> Reply {
+            fn call(&self, _ctx: &Ctx<S>, params: Args) -> Reply {
                 Reply::Ready(bind!(params; $($a),*).and_then(|($($a,)*)| self($($a),*).into_result()))
             }
         }
@@ -206,7 +206,7 @@ macro_rules! handlers {
             R: IntoResult<RM>,
             $($a: DeserializeOwned,)*
         {
-            fn call(&self, _ctx: &Ctx<S>, params: Params) -> Reply {
+            fn call(&self, _ctx: &Ctx<S>, params: Args) -> Reply {
                 match bind!(params; $($a),*) {
                     Ok(($($a,)*)) => {
                         let future = self($($a),*);
@@ -225,7 +225,7 @@ macro_rules! handlers {
             R: IntoResult<RM>,
             $($a: DeserializeOwned,)*
         {
-            fn call(&self, ctx: &Ctx<S>, params: Params) -> Reply {
+            fn call(&self, ctx: &Ctx<S>, params: Args) -> Reply {
                 Reply::Ready(bind!(params; $($a),*).and_then(|($($a,)*)| self(ctx.clone(), $($a),*).into_result()))
             }
         }
@@ -239,7 +239,7 @@ macro_rules! handlers {
             R: IntoResult<RM>,
             $($a: DeserializeOwned,)*
         {
-            fn call(&self, ctx: &Ctx<S>, params: Params) -> Reply {
+            fn call(&self, ctx: &Ctx<S>, params: Args) -> Reply {
                 match bind!(params; $($a),*) {
                     Ok(($($a,)*)) => {
                         let future = self(ctx.clone(), $($a),*);

@@ -52,7 +52,7 @@ pub use handler::{
     Answer, AsyncCtxFn, AsyncFn, BoxFuture, Ctx, Fallible, Handler, IntoResult, Plain, Reply,
     SyncCtxFn, SyncFn,
 };
-pub use jrpc_proto::{CallError, IntoParams, Params, RpcError};
+pub use jrpc_proto::{Args, CallError, IntoParams, Params, RpcError};
 pub use methods::Methods;
 pub use outbound::{ConnectionStats, Frame};
 pub use peer::Peer;
@@ -71,7 +71,8 @@ pub use tungstenite;
 macro_rules! adapter_api {
     ($runtime:ty, $name:literal) => {
         pub use $crate::{
-            Backend, Broadcast, Builder, CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER, CallError,
+            Answer, Args, Backend, Broadcast, Builder, CLOSE_HEARTBEAT_TIMEOUT, CLOSE_SLOW_CONSUMER,
+            CallError,
             Change, Config, ConnectError, ConnectionStats, Ctx, Delivery, Frame, Groups, Handler,
             Handshake, IntoParams, IntoResult, Locals, Methods, Params, Peer, Reconnect, Refusal,
             RpcError, ServerHandle, Skipped, Target,

@@ -6,11 +6,11 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use jrpc_proto::Params;
+use jrpc_proto::Args;
 
 use crate::handler::{BoxFuture, Ctx, Handler, Reply};
 
-type ErasedHandler<S> = dyn Fn(&Ctx<S>, Params) -> Reply + Send + Sync;
+type ErasedHandler<S> = dyn Fn(&Ctx<S>, Args) -> Reply + Send + Sync;
 type Hook<S> = dyn Fn(Ctx<S>) -> BoxFuture<()> + Send + Sync;
 
 /// Names mapped to Rust functions, plus connection hooks; `S` is the state every call can
@@ -91,7 +91,7 @@ impl<S: Clone + Send + Sync + 'static> Methods<S> {
 
     /// Registers `handler` under `name` in place, replacing any method of that name.
     pub fn insert<M, H: Handler<S, M>>(&mut self, name: impl Into<String>, handler: H) {
-        let erased = move |ctx: &Ctx<S>, params: Params| handler.call(ctx, params);
+        let erased = move |ctx: &Ctx<S>, params: Args| handler.call(ctx, params);
         self.table.insert(name.into(), Box::new(erased));
     }
 

@@ -25,12 +25,8 @@ fn core_cycle(a: &mut Endpoint, b: &mut Endpoint, params: &Params, now: Instant)
     let Some(Event::Request(req)) = b.poll_event() else {
         panic!("expected the request")
     };
-    let sum = req
-        .params
-        .args
-        .iter()
-        .filter_map(Value::as_i64)
-        .sum::<i64>();
+    let (x, y): (i64, i64) = req.params.bind().expect("two integers");
+    let sum = x + y;
     b.reply(req.responder, Ok(json!(sum)));
     let response = b.poll_transmit().expect("the response");
     a.handle_frame(response.as_bytes())

@@ -31,7 +31,9 @@ fn drive(ep: &mut Endpoint, stream: TcpStream, calls: usize) -> io::Result<Vec<V
                     let sum = req.params.bind::<(i64, i64)>().map(|(a, b)| json!(a + b));
                     ep.reply(req.responder, sum);
                 }
-                Event::Notification(n) => println!("notified: {} {:?}", n.method, n.params.args),
+                Event::Notification(n) => {
+                    println!("notified: {} {:?}", n.method, n.params.to_params().args)
+                }
                 Event::Outcome(done) => results.push(done.result.map_err(io::Error::other)?),
                 Event::Diagnostic(d) => eprintln!("ignored input: {d:?}"),
             }

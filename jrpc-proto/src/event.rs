@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::wire::RequestId;
-use crate::{CallError, CallId, Params};
+use crate::{Args, CallError, CallId};
 
 /// Something that happened on an endpoint.
 #[derive(Debug)]
@@ -29,7 +29,7 @@ pub struct IncomingRequest {
     /// Name of the method called.
     pub method: String,
     /// Its arguments.
-    pub params: Params,
+    pub params: Args,
     /// The ticket for the one answer.
     pub responder: Responder,
 }
@@ -40,7 +40,7 @@ pub struct IncomingNotification {
     /// Name of the method called.
     pub method: String,
     /// Its arguments.
-    pub params: Params,
+    pub params: Args,
 }
 
 /// The ticket for answering one request. It is neither `Clone` nor `Copy`, so a request is

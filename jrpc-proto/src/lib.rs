@@ -24,6 +24,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+mod args;
 mod bind;
 mod config;
 mod endpoint;
@@ -33,6 +34,7 @@ mod outstanding;
 mod params;
 mod wire;
 
+pub use args::Args;
 pub use config::{Config, DEFAULT_MAX_MESSAGE, MAX_OUTSTANDING_LIMIT};
 pub use endpoint::{Endpoint, InboundError};
 pub use error::{CallError, RpcError};

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::{CallError, Params, RpcError};
+use crate::{Args, CallError, Params, RpcError};
 
 mod args;
 mod fast;
@@ -19,7 +19,7 @@ pub(crate) enum Inbound {
     /// A well-formed request; `id` is `None` for a notification.
     Request {
         method: String,
-        params: Params,
+        params: Args,
         id: Option<RequestId>,
     },
     /// A request-shaped object whose fields have the wrong types.
@@ -151,7 +151,8 @@ fn classify(text: &str, fields: Fields) -> Inbound {
             .id
             .filter(|id| !id.is_null())
             .map(|id| RequestId::read(text, id));
-        return request(method, fields.args, fields.kwargs, id);
+        let args_text = fields.args_text.and_then(|range| text.get(range));
+        return request(method, fields.args, fields.kwargs, id, args_text);
     }
     if let Some(id) = fields.id {
         if fields.result.is_some() || fields.error.is_some() {
@@ -215,6 +216,9 @@ struct Fields {
     id: Option<Value>,
     result: Option<Value>,
     error: Option<Value>,
+    /// Where the text of the `args` array is, when the fast path left it unparsed (checked to
+    /// parse as `args` would; `args` itself is then `None`).
+    args_text: Option<std::ops::Range<usize>>,
 }
 
 impl Fields {
@@ -304,6 +308,7 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
 }
 
 /// Which field a key names.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Key {
     Method,
     Args,
@@ -349,6 +354,7 @@ fn request(
     args: Option<Value>,
     kwargs: Option<Value>,
     id: Option<RequestId>,
+    args_text: Option<&str>,
 ) -> Inbound {
     let checked = (|| {
         let Value::String(method) = method else {
@@ -357,27 +363,49 @@ fn request(
                 kind_of(&method)
             ));
         };
-        let args = match args {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(args)) => args,
-            Some(other) => return Err(format!("'args' must be an array, not {}", kind_of(&other))),
-        };
         let kwargs = match kwargs {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(kwargs)) => kwargs,
             Some(other) => {
+                // The arguments are checked first.
+                if let (None, Some(args)) = (args_text, &args) {
+                    check_args(args)?;
+                }
                 return Err(format!(
                     "'kwargs' must be an object, not {}",
                     kind_of(&other)
                 ));
             }
         };
-        Ok((method, Params::new(args, kwargs)))
+        let params = match (args_text, args) {
+            // Positional arguments only, as their text: bound from it.
+            (Some(text), _) if kwargs.is_empty() => Args::positional_text(text.to_owned()),
+            (Some(text), _) => {
+                let args = serde_json::from_str::<Vec<Value>>(text).unwrap_or_default();
+                Args::from(Params::new(args, kwargs))
+            }
+            (None, None | Some(Value::Null)) => Args::from(Params::new(Vec::new(), kwargs)),
+            (None, Some(Value::Array(args))) => Args::from(Params::new(args, kwargs)),
+            (None, Some(other)) => return Err(args_error(&other)),
+        };
+        Ok((method, params))
     })();
     match checked {
         Ok((method, params)) => Inbound::Request { method, params, id },
         Err(reason) => Inbound::InvalidRequest { id, reason },
     }
+}
+
+/// Why `args` is not an array (or `null`), if it is not.
+fn check_args(args: &Value) -> Result<(), String> {
+    match args {
+        Value::Null | Value::Array(_) => Ok(()),
+        other => Err(args_error(other)),
+    }
+}
+
+fn args_error(args: &Value) -> String {
+    format!("'args' must be an array, not {}", kind_of(args))
 }
 
 fn response(id: Value, result: Option<Value>, error: Option<Value>) -> Inbound {
@@ -643,7 +671,7 @@ mod tests {
             let id = id
                 .filter(|id| !id.is_null())
                 .map(|id| RequestId::read(text, id));
-            return request(method, args, kwargs, id);
+            return request(method, args, kwargs, id, None);
         }
         if object.contains_key("id")
             && (object.contains_key("result") || object.contains_key("error"))

@@ -731,8 +731,14 @@ fn floats_in_arguments_arrive_exactly() {
         &mut ep,
         r#"{"method": "M", "args": [9128626932.046875, 938985914.8417975], "id": 1}"#,
     );
-    assert_eq!(req.params.args[0].as_f64(), Some(9_128_626_932.046_875));
-    assert_eq!(req.params.args[1].as_f64(), Some(938_985_914.841_797_5));
+    assert_eq!(
+        req.params.to_params().args[0].as_f64(),
+        Some(9_128_626_932.046_875)
+    );
+    assert_eq!(
+        req.params.to_params().args[1].as_f64(),
+        Some(938_985_914.841_797_5)
+    );
 }
 
 /// "The receiver sends exactly one response whose `id` is equal (the same JSON value) to the

@@ -10,6 +10,9 @@
 //! the general path reads the message from the start: so what a message means is decided by
 //! one set of rules, and this path only reaches the same [`Fields`] sooner.
 
+use std::fmt;
+
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{Fields, Key};
@@ -44,14 +47,27 @@ impl Scanner<'_> {
         loop {
             self.skip_whitespace();
             let key = self.key()?;
-            let slot = fields.slot(key)?;
-            if slot.is_some() {
+            if fields.slot(key)?.is_some() || key == Key::Args && fields.args_text.is_some() {
                 return None;
             }
             self.skip_whitespace();
             self.expect(b':')?;
             self.skip_whitespace();
-            *slot = Some(self.value()?);
+            let start = self.pos;
+            if key == Key::Args && self.bytes.get(start) == Some(&b'[') {
+                // Scalars (the usual arguments) are cheaper made here than left as text; an
+                // array holding more (objects, arrays) is left as text, to be bound from it
+                // with no `Value` tree made: it is only checked here.
+                if let Some(items) = self.scalars() {
+                    fields.args = Some(Value::Array(items));
+                } else {
+                    self.pos = start;
+                    self.checked()?;
+                    fields.args_text = Some(start..self.pos);
+                }
+            } else {
+                *fields.slot(key)? = Some(self.value()?);
+            }
             self.skip_whitespace();
             match self.next()? {
                 b',' => continue,
@@ -108,6 +124,7 @@ impl Scanner<'_> {
     }
 
     /// An array of scalars (the usual `args`), empty or not.
+    #[inline]
     fn scalars(&mut self) -> Option<Vec<Value>> {
         self.pos += 1;
         self.skip_whitespace();
@@ -138,6 +155,17 @@ impl Scanner<'_> {
         }
         self.pos += values.byte_offset();
         Some(value)
+    }
+
+    /// Steps over a value that `serde_json` parses as a [`Value`] (the same grammar, strings
+    /// and numbers), nested fewer than [`MAX_DEPTH`] levels, making nothing of it; `None` when
+    /// it does not parse so.
+    fn checked(&mut self) -> Option<()> {
+        let rest = self.text.get(self.pos..)?;
+        let mut values = serde_json::Deserializer::from_str(rest).into_iter::<Checked>();
+        values.next()?.ok()?;
+        self.pos += values.byte_offset();
+        Some(())
     }
 
     /// A string with neither escapes nor control characters (the text is UTF-8 already).
@@ -269,6 +297,115 @@ impl Scanner<'_> {
         Some(byte)
     }
 }
+
+/// A value parsed as a [`Value`] would be, and dropped as it is read: what [`Value`] refuses
+/// (a number out of range, a lone surrogate, bad syntax) is refused, and so is nesting of
+/// [`MAX_DEPTH`] levels or more and the key `serde_json` gives a meaning of its own.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Check(MAX_DEPTH).deserialize(deserializer).map(|()| Checked)
+    }
+}
+
+/// [`Checked`] with `room` levels of nesting left.
+#[derive(Clone, Copy)]
+struct Check(usize);
+
+impl<'de> DeserializeSeed<'de> for Check {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Check {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let inner = self.nested()?;
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let inner = self.nested()?;
+        while map.next_key_seed(CheckKey)?.is_some() {
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
+    }
+}
+
+impl Check {
+    /// The check of what an array or object holds, one level deeper.
+    fn nested<E: de::Error>(self) -> Result<Check, E> {
+        match self.0 {
+            0 | 1 => Err(E::custom("nested too deeply")),
+            room => Ok(Check(room - 1)),
+        }
+    }
+}
+
+/// A key of an object, read as a string and kept nowhere.
+struct CheckKey;
+
+impl<'de> DeserializeSeed<'de> for CheckKey {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CheckKey {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<(), E> {
+        // `Value` reads an object with this first key as a raw value: left to it.
+        if key == RAW_VALUE_TOKEN {
+            return Err(E::custom("a raw value"));
+        }
+        Ok(())
+    }
+}
+
+/// The key by which `serde_json` marks a raw value inside a map.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 /// Whether `value` nests fewer than `room` arrays and objects.
 fn shallow(value: &Value, room: usize) -> bool {

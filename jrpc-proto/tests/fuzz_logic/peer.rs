@@ -337,16 +337,16 @@ impl Peer {
                     assert!(!id.is_null(), "{name}: a request with a null id");
                     *self.answerable.entry(key(&id)).or_default() += 1;
                     self.open
-                        .push((r.responder, r.method.clone(), r.params.clone(), None));
+                        .push((r.responder, r.method.clone(), r.params.to_params(), None));
                     Ev::Request {
                         method: r.method,
-                        params: r.params,
+                        params: r.params.into_params(),
                         id,
                     }
                 }
                 Event::Notification(n) => Ev::Notification {
                     method: n.method,
-                    params: n.params,
+                    params: n.params.into_params(),
                 },
                 Event::Outcome(o) => {
                     assert!(

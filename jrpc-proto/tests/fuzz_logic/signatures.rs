@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 
-use jrpc_proto::{Params, RpcError};
+use jrpc_proto::{Args, Params, RpcError};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -121,13 +121,22 @@ fn expect_add(p: &Params) -> Option<Add> {
     })
 }
 
-/// Compares `params.bind::<T>()` with the rules' `expected` value (`None`: must fail).
-fn agree<T>(params: &Params, expected: Option<T>)
+/// Compares `args.bind::<T>()` (from the text they came in, when they were left so) with the
+/// rules' `expected` value (`None`: must fail), and with `Params::bind` from their values.
+fn agree<T>(args: &Args, expected: Option<T>)
 where
     T: DeserializeOwned + PartialEq + Debug,
 {
     let name = std::any::type_name::<T>();
-    match (params.clone().bind::<T>(), expected) {
+    let params = &args.to_params();
+    let bound = args.clone().bind::<T>();
+    let from_values = params.clone().bind::<T>();
+    match (&bound, &from_values) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{name}: bound from {args:?} as they came"),
+        (Err(a), Err(b)) => assert_eq!(a, b, "{name}: refused {args:?} as they came"),
+        _ => panic!("{name}: {args:?} as they came gave {bound:?}, as values {from_values:?}"),
+    }
+    match (bound, expected) {
         (Ok(got), Some(want)) => assert_eq!(got, want, "{name} bound from {params:?}"),
         (Err(e), None) => {
             assert!(e.is(RpcError::INVALID_PARAMS), "{name}: {e:?}");
@@ -144,9 +153,11 @@ where
     }
 }
 
-/// Binds `params` into each signature and compares with the rules.
-pub fn check(params: &Params) {
+/// Binds `args` into each signature and compares with the rules.
+pub fn check(args: &Args) {
+    let params = &args.to_params();
     let p = params;
+    let a = args;
 
     // Raw: the args, the kwargs, or both, as documented.
     let raw = match (p.args.is_empty(), p.kwargs.is_empty()) {
@@ -154,16 +165,16 @@ pub fn check(params: &Params) {
         (true, false) => Value::Object(p.kwargs.clone()),
         (false, false) => json!({"args": p.args, "kwargs": p.kwargs}),
     };
-    agree::<Value>(p, Some(raw));
+    agree::<Value>(a, Some(raw));
 
     // No parameter, one parameter.
-    agree::<()>(p, (p.args.is_empty() && p.kwargs.is_empty()).then_some(()));
-    agree::<i64>(p, single(p).and_then(typed));
-    agree::<String>(p, single(p).and_then(typed));
-    agree::<Meters>(p, single(p).and_then(typed).map(Meters));
-    agree::<Color>(p, single(p).and_then(typed));
+    agree::<()>(a, (p.args.is_empty() && p.kwargs.is_empty()).then_some(()));
+    agree::<i64>(a, single(p).and_then(typed));
+    agree::<String>(a, single(p).and_then(typed));
+    agree::<Meters>(a, single(p).and_then(typed).map(Meters));
+    agree::<Color>(a, single(p).and_then(typed));
     agree::<Option<i64>>(
-        p,
+        a,
         match p.args.len() + p.kwargs.len() {
             0 => Some(None),
             _ => single(p).and_then(typed).map(Some),
@@ -172,36 +183,36 @@ pub fn check(params: &Params) {
 
     // Positional only: tuples (what a method `|a: i64, b: i64|` binds) and sequences.
     agree::<(i64, i64)>(
-        p,
+        a,
         positional(p).and_then(|a| match a {
             [x, y] => Some((typed(x)?, typed(y)?)),
             _ => None,
         }),
     );
     agree::<(f64, String, bool)>(
-        p,
+        a,
         positional(p).and_then(|a| match a {
             [x, y, z] => Some((typed(x)?, typed(y)?, typed(z)?)),
             _ => None,
         }),
     );
-    agree::<Vec<f64>>(p, positional(p).and_then(|a| a.iter().map(typed).collect()));
+    agree::<Vec<f64>>(a, positional(p).and_then(|a| a.iter().map(typed).collect()));
 
     // Keyword only: maps.
     agree::<HashMap<String, i64>>(
-        p,
+        a,
         keywords(p).and_then(|k| {
             k.iter()
                 .map(|(n, v)| Some((n.clone(), typed(v)?)))
                 .collect()
         }),
     );
-    agree::<BTreeMap<String, Value>>(p, keywords(p).map(|k| k.clone().into_iter().collect()));
+    agree::<BTreeMap<String, Value>>(a, keywords(p).map(|k| k.clone().into_iter().collect()));
 
     // Parameter lists: structs.
-    agree::<Add>(p, expect_add(p));
+    agree::<Add>(a, expect_add(p));
     agree::<Option<Add>>(
-        p,
+        a,
         if p.args.is_empty() && p.kwargs.is_empty() {
             Some(None)
         } else {
@@ -209,7 +220,7 @@ pub fn check(params: &Params) {
         },
     );
     agree::<Typical>(
-        p,
+        a,
         slots(p, &[&["a"], &["b"], &["c"]]).and_then(|s| {
             Some(Typical {
                 a: typed(s[0]?)?,
@@ -225,7 +236,7 @@ pub fn check(params: &Params) {
         }),
     );
     agree::<Aliased>(
-        p,
+        a,
         slots(p, &[&["a", "aa", "0a"], &["b"]]).and_then(|s| {
             Some(Aliased {
                 a: typed(s[0]?)?,
@@ -234,7 +245,7 @@ pub fn check(params: &Params) {
         }),
     );
     agree::<Range>(
-        p,
+        a,
         slots(p, &[&["from"], &["to"]]).and_then(|s| {
             Some(Range {
                 start: typed(s[0]?)?,
@@ -246,7 +257,7 @@ pub fn check(params: &Params) {
         }),
     );
     agree::<Strict>(
-        p,
+        a,
         slots(p, &[&["a", "x"]]).and_then(|s| Some(Strict { a: s[0]?.clone() })),
     );
 }

@@ -1,0 +1,394 @@
+//! Where a request's arguments wait to be bound: kept as the text they came in when they are
+//! only positional, and bound straight from that text, with no [`serde_json::Value`] made on
+//! the way.
+//!
+//! A method's parameters are usually a tuple of plain types (`|a: f64, b: f64|`), one value,
+//! or a sequence, and its arguments an array: those bind from the array's text in one pass,
+//! as `serde_json` reads any typed value. Everything else (keyword arguments, a struct as a
+//! parameter list, `Option`, a raw `Value`), and every binding that fails, goes the way of
+//! [`Params::bind`], with its Python-style rules and error messages: so a binding from text
+//! either gives the very value `Params::bind` gives, or is not used at all.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
+use serde_json::Value;
+
+use crate::{Params, RpcError};
+
+/// The arguments of an inbound request or notification, ready to be bound onto a method's
+/// parameters with [`bind`](Self::bind) (the rules of [`Params::bind`]), or turned into
+/// [`Params`] to be looked at.
+///
+/// ```
+/// use jrpc_proto::{Args, Params};
+///
+/// let args = Args::from(Params::positional(vec![5.into(), 10.into()]));
+/// let (a, b): (i64, i64) = args.clone().bind().unwrap();
+/// assert_eq!((a, b), (5, 10));
+/// assert_eq!(args.to_params().args.len(), 2);
+/// ```
+#[derive(Clone)]
+pub struct Args(Held);
+
+#[derive(Clone)]
+enum Held {
+    /// Arguments as values.
+    Params(Params),
+    /// Positional arguments only: the text of their array, known to parse as values do.
+    Positional(String),
+}
+
+impl Args {
+    /// Only positional arguments: the text of the `args` array, which the caller has checked
+    /// to parse as `Value`s would (and to nest less deeply than the parse allows).
+    pub(crate) fn positional_text(text: String) -> Self {
+        Self(Held::Positional(text))
+    }
+
+    /// Binds the arguments onto `T` by the rules of [`Params::bind`], with the same result
+    /// and the same errors.
+    pub fn bind<T: DeserializeOwned>(self) -> Result<T, RpcError> {
+        if let Held::Positional(text) = &self.0 {
+            if let Ok(value) = T::deserialize(FromText(text)) {
+                return Ok(value);
+            }
+        }
+        self.into_params().bind()
+    }
+
+    /// True when there are neither positional nor keyword arguments.
+    pub fn is_empty(&self) -> bool {
+        match &self.0 {
+            Held::Params(params) => params.is_empty(),
+            // An array's text: empty when nothing but whitespace stands between its brackets.
+            Held::Positional(text) => text.bytes().all(|b| b"[] \t\n\r".contains(&b)),
+        }
+    }
+
+    /// The arguments as [`Params`].
+    pub fn into_params(self) -> Params {
+        match self.0 {
+            Held::Params(params) => params,
+            Held::Positional(text) => positional_values(&text),
+        }
+    }
+
+    /// The arguments as [`Params`], leaving these as they are.
+    pub fn to_params(&self) -> Params {
+        match &self.0 {
+            Held::Params(params) => params.clone(),
+            Held::Positional(text) => positional_values(text),
+        }
+    }
+}
+
+/// The values of an `args` array's text. The text was checked to parse: the empty fallback is
+/// never taken.
+fn positional_values(text: &str) -> Params {
+    Params::positional(serde_json::from_str::<Vec<Value>>(text).unwrap_or_default())
+}
+
+impl From<Params> for Args {
+    fn from(params: Params) -> Self {
+        Self(Held::Params(params))
+    }
+}
+
+/// Equal when they are the same values, however each is held.
+impl PartialEq for Args {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Held::Positional(a), Held::Positional(b)) if a == b => true,
+            _ => self.to_params() == other.to_params(),
+        }
+    }
+}
+
+impl fmt::Debug for Args {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Shown as the values they are, however they are held.
+        fmt::Debug::fmt(&self.to_params(), f)
+    }
+}
+
+/// Binding from text gave up: [`Params::bind`] decides, and words the error.
+#[derive(Debug)]
+struct GiveUp;
+
+impl fmt::Display for GiveUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("left to the binding from values")
+    }
+}
+
+impl std::error::Error for GiveUp {}
+
+impl de::Error for GiveUp {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        GiveUp
+    }
+}
+
+/// Positional arguments as the text of their array, bound the way [`Params::bind`] binds
+/// them when there are no keyword arguments: a tuple or a sequence takes the array, a single
+/// value takes its one element, a newtype is transparent. Anything else gives up.
+struct FromText<'a>(&'a str);
+
+impl<'a> FromText<'a> {
+    /// Runs `read` on a `serde_json` reader of the whole text, which must then be at its end.
+    fn read<T>(
+        &self,
+        read: impl FnOnce(
+            &mut serde_json::Deserializer<serde_json::de::StrRead<'a>>,
+        ) -> Result<T, serde_json::Error>,
+    ) -> Result<T, GiveUp> {
+        let mut reader = serde_json::Deserializer::from_str(self.0);
+        let value = read(&mut reader).map_err(|_| GiveUp)?;
+        reader.end().map_err(|_| GiveUp)?;
+        Ok(value)
+    }
+}
+
+/// The single-value kinds: one argument, its element read as the parameter asks.
+macro_rules! one_argument {
+    ($($method:ident $(($($arg:ident: $ty:ty),*))?;)*) => {$(
+        fn $method<V: Visitor<'a>>(
+            self,
+            $($($arg: $ty,)*)?
+            visitor: V,
+        ) -> Result<V::Value, GiveUp> {
+            struct Ask<V>($($($ty,)*)? V);
+            impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for Ask<V> {
+                type Value = V::Value;
+                #[allow(non_snake_case)]
+                fn deserialize<D: de::Deserializer<'de>>(
+                    self,
+                    deserializer: D,
+                ) -> Result<V::Value, D::Error> {
+                    let Ask($($($arg,)*)? visitor) = self;
+                    deserializer.$method($($($arg,)*)? visitor)
+                }
+            }
+            self.read(|reader| {
+                de::Deserializer::deserialize_seq(reader, OnlyElement(Ask($($($arg,)*)? visitor)))
+            })
+        }
+    )*};
+}
+
+impl<'a> de::Deserializer<'a> for FromText<'a> {
+    type Error = GiveUp;
+
+    fn deserialize_tuple<V: Visitor<'a>>(self, len: usize, visitor: V) -> Result<V::Value, GiveUp> {
+        self.read(|reader| de::Deserializer::deserialize_tuple(reader, len, visitor))
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'a>>(
+        self,
+        name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        self.read(|reader| de::Deserializer::deserialize_tuple_struct(reader, name, len, visitor))
+    }
+
+    fn deserialize_seq<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        self.read(|reader| de::Deserializer::deserialize_seq(reader, visitor))
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'a>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    one_argument! {
+        deserialize_bool; deserialize_i8; deserialize_i16; deserialize_i32; deserialize_i64;
+        deserialize_u8; deserialize_u16; deserialize_u32; deserialize_u64; deserialize_f32;
+        deserialize_f64; deserialize_char; deserialize_str; deserialize_string;
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]);
+    }
+
+    // The rest has rules of its own (raw values, no arguments, parameter lists, maps,
+    // options): the binding from values applies them.
+    fn deserialize_any<V: Visitor<'a>>(self, _: V) -> Result<V::Value, GiveUp> {
+        Err(GiveUp)
+    }
+
+    serde::forward_to_deserialize_any! {
+        <W: Visitor<'a>>
+        i128 u128 bytes byte_buf option unit unit_struct map struct identifier ignored_any
+    }
+}
+
+/// Reads an array of exactly one element with the seed: a single parameter takes exactly one
+/// argument.
+struct OnlyElement<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for OnlyElement<S> {
+    type Value = S::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("one argument")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<S::Value, A::Error> {
+        let Some(value) = seq.next_element_seed(self.0)? else {
+            return Err(de::Error::custom("no argument"));
+        };
+        if seq.next_element::<IgnoredAny>()?.is_some() {
+            return Err(de::Error::custom("more than one argument"));
+        }
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Pair {
+        a: i64,
+        b: Option<String>,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Meters(f64);
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Point(i64, i64);
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    enum Color {
+        Red,
+        Rgb(u8, u8, u8),
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(untagged)]
+    enum Loose {
+        N(f64),
+        S(String),
+    }
+
+    /// `Args::bind` from text and `Params::bind` from values, written out the same.
+    fn same<T: DeserializeOwned + fmt::Debug>(text: &str) -> Result<(), TestCaseError> {
+        let values: Vec<Value> = serde_json::from_str(text)
+            .map_err(|e| TestCaseError::reject(format!("not an array of values: {e}")))?;
+        let from_text = format!("{:?}", Args::positional_text(text.to_owned()).bind::<T>());
+        let from_values = format!("{:?}", Params::positional(values).bind::<T>());
+        prop_assert_eq!(
+            from_text,
+            from_values,
+            "{} as {}",
+            text,
+            std::any::type_name::<T>()
+        );
+        Ok(())
+    }
+
+    fn check_all(text: &str) -> Result<(), TestCaseError> {
+        same::<(f64, f64)>(text)?;
+        same::<(i64, i64)>(text)?;
+        same::<(u8, String, bool)>(text)?;
+        same::<(Value,)>(text)?;
+        same::<(Vec<Value>,)>(text)?;
+        same::<(BTreeMap<String, i64>,)>(text)?;
+        same::<(Pair,)>(text)?;
+        same::<(Option<i64>, Option<i64>)>(text)?;
+        same::<Vec<f64>>(text)?;
+        same::<Vec<String>>(text)?;
+        same::<f64>(text)?;
+        same::<u32>(text)?;
+        same::<i8>(text)?;
+        same::<String>(text)?;
+        same::<char>(text)?;
+        same::<bool>(text)?;
+        same::<Color>(text)?;
+        same::<Loose>(text)?;
+        same::<Meters>(text)?;
+        same::<Point>(text)?;
+        same::<[i64; 2]>(text)?;
+        same::<Pair>(text)?;
+        same::<Option<f64>>(text)?;
+        same::<Value>(text)?;
+        same::<()>(text)?;
+        Ok(())
+    }
+
+    fn element() -> impl Strategy<Value = String> {
+        let leaf = proptest::sample::select(
+            &[
+                "0",
+                "1",
+                "-1",
+                "2.5",
+                "1e3",
+                "255",
+                "256",
+                "-129",
+                "18446744073709551615",
+                "18446744073709551616",
+                "null",
+                "true",
+                "false",
+                r#""""#,
+                r#""a""#,
+                r#""ab""#,
+                r#""\u00e9""#,
+                r#""Red""#,
+                r#""Blue""#,
+                r#"{"Rgb":[1,2,3]}"#,
+                r#"{"a":1}"#,
+                r#"{"a":1,"b":"x"}"#,
+                r#"{"a":1,"a":2}"#,
+                "[]",
+                "[1,2]",
+                "[1,2,3]",
+                r#"["x"]"#,
+            ][..],
+        );
+        leaf.prop_map(str::to_owned)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Bound from text, the arguments give what bound from values they give: the same
+        /// value, or the same error.
+        #[test]
+        fn binding_from_text_agrees_with_binding_from_values(
+            items in proptest::collection::vec(element(), 0..4),
+            spaced in any::<bool>(),
+        ) {
+            let separator = if spaced { " , " } else { "," };
+            check_all(&format!("[{}]", items.join(separator)))?;
+        }
+    }
+
+    #[test]
+    fn a_tuple_binds_from_text() {
+        // The text path is taken (not only agreed with)...
+        let bound = <(f64, f64)>::deserialize(FromText("[1.5, 2]"));
+        assert!(matches!(bound, Ok((a, b)) if a == 1.5 && b == 2.0));
+        // ...and a bad element makes it give up, so the answer still names the argument as
+        // the rules word it.
+        assert!(<(f64, f64)>::deserialize(FromText(r#"[1, "x"]"#)).is_err());
+        let e = Args::positional_text(r#"[1, "x"]"#.to_owned())
+            .bind::<(f64, f64)>()
+            .unwrap_err();
+        assert!(
+            e.details.as_str().unwrap().starts_with("argument 2:"),
+            "{e:?}"
+        );
+    }
+}
