@@ -127,8 +127,8 @@ impl std::fmt::Debug for Answer {
 
 /// Turns what a method returns into the response's `result` or failure.
 ///
-/// Implemented for any `T: Serialize` (marker [`Plain`]) and for `Result<T, E>` where
-/// `E: Into<RpcError>` (marker [`Fallible`]: the error names the failure). `M` tells the two
+/// Implemented for any `T: Serialize` (marker `Plain`) and for `Result<T, E>` where
+/// `E: Into<RpcError>` (marker `Fallible`: the error names the failure). `M` tells the two
 /// apart, so an error type must not itself be `Serialize`... unless it is only ever returned
 /// inside `Result`. A result that cannot be encoded as JSON is answered with an `InternalError`.
 pub trait IntoResult<M> {
