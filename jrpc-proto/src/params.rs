@@ -87,9 +87,9 @@ pub trait IntoParams {
     /// The params, or why the value cannot be encoded as JSON.
     fn into_params(self) -> Result<Params, serde_json::Error>;
 
-    /// The request of `method` with these params, encoded: [`EncodedRequest::new`] of
+    /// The request of `method` with these params, encoded: `EncodedRequest::new` of
     /// [`into_params`](Self::into_params) (a serializable value writes the same bytes in one
-    /// pass where it can, [`EncodedRequest::from_serialize`]).
+    /// pass where it can, `EncodedRequest::from_serialize`).
     fn into_request(self, method: &str) -> Result<EncodedRequest, CallError>
     where
         Self: Sized,
