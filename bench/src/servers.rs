@@ -126,8 +126,17 @@ fn jrpc_methods() -> jrpc_tokio::Methods {
         .add(Shape::Items.method(), |(items,): (Vec<Item>,)| items)
 }
 
+/// The jrpc servers' settings: the defaults, without heartbeats. The benchmark holds its
+/// connections open and unread between loads (its raw client answers a ping only while it
+/// reads), and a server's heartbeat rightly drops a peer silent for its interval and timeout
+/// (45 s): the loads after the first minute would find their connections closed.
+fn jrpc_config() -> jrpc_tokio::Config {
+    jrpc_tokio::Config::default().ping_interval(None)
+}
+
 async fn jrpc_tokio_server(addr: SocketAddr) -> Result<(), String> {
-    serve_jrpc(jrpc_tokio::Server::bind(addr, jrpc_methods()).await).await
+    let builder = jrpc_tokio::Server::builder().config(jrpc_config());
+    serve_jrpc(builder.bind(addr, jrpc_methods()).await).await
 }
 
 /// The jrpc-tokio server mounted on a route of an axum `Router` (`jrpc_tokio::axum`): the
@@ -140,7 +149,9 @@ async fn jrpc_axum_server(addr: SocketAddr) -> Result<(), String> {
         .await
         .map_err(|e| format!("bind: {e}"))?;
     let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let rpc = jrpc_tokio::Server::builder().acceptor(local_addr, methods);
+    let rpc = jrpc_tokio::Server::builder()
+        .config(jrpc_config())
+        .acceptor(local_addr, methods);
     let app = axum::Router::new().route("/", jrpc_tokio::axum::route(rpc));
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
@@ -153,7 +164,9 @@ async fn jrpc_axum_server(addr: SocketAddr) -> Result<(), String> {
 
 async fn jrpc_async_std_server(addr: SocketAddr) -> Result<(), String> {
     let methods = jrpc_methods();
-    let server = jrpc_async_std::Server::bind(addr, methods)
+    let server = jrpc_async_std::Server::builder()
+        .config(jrpc_config())
+        .bind(addr, methods)
         .await
         .map_err(|e| format!("bind: {e}"))?;
     announce(server.local_addr());
