@@ -279,10 +279,13 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         };
         if let Some(frame) = frame {
             let deadline = Instant::now() + self.close_timeout;
-            let answered = self.send_close(frame, deadline).await;
+            // Boxed: the closing handshake and the linger hold a socket and timers of their
+            // own, and unboxed they would make every connection's task that much larger for
+            // its whole life (tokio keeps a task's future in one allocation).
+            let answered = Box::pin(self.send_close(frame, deadline)).await;
             // Without the peer's close, input may be left unread (a silent peer sends none).
             if !answered && !matches!(ending, Ending::HeartbeatTimeout) {
-                R::linger(self.socket, self.close_timeout).await;
+                Box::pin(R::linger(self.socket, self.close_timeout)).await;
             }
         }
         let (reason, detail) = ending.reason();
