@@ -7,7 +7,7 @@
 //! with another id, and is reported as unknown instead of resolving the newer call.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -51,9 +51,12 @@ pub(crate) struct Outstanding {
     slot_bits: u32,
     next_seq: u64,
     seq_end: u64,
-    /// Deadlines, earliest first. Entries of calls already resolved are skipped when met, and
-    /// the heap is rebuilt when they outnumber the live ones, so it stays O(outstanding).
-    deadlines: BinaryHeap<Reverse<(Instant, CallId)>>,
+    /// Deadlines, earliest first: those that came in order (every call with the same timeout:
+    /// the usual case, O(1) each) in a queue, the others in a heap; each read takes the earlier
+    /// of the two fronts. Entries of calls already resolved are skipped when met, and both are
+    /// pruned when they outnumber the live ones, so they stay O(outstanding).
+    in_order: VecDeque<(Instant, CallId)>,
+    out_of_order: BinaryHeap<Reverse<(Instant, CallId)>>,
 }
 
 impl Outstanding {
@@ -68,7 +71,8 @@ impl Outstanding {
             next_seq: 0,
             // Keeps every id at or below MAX_ID: ((seq_end - 1) << bits | mask) + 1 <= 2^53 - 1.
             seq_end: (1u64 << (53 - slot_bits)) - 1,
-            deadlines: BinaryHeap::new(),
+            in_order: VecDeque::new(),
+            out_of_order: BinaryHeap::new(),
         }
     }
 
@@ -100,7 +104,12 @@ impl Outstanding {
         self.next_seq += 1;
         self.slots.insert(Pending { id, deadline });
         if let Some(at) = deadline {
-            self.deadlines.push(Reverse((at, id)));
+            // Ids grow with every call, so the queue stays in (deadline, id) order.
+            if self.in_order.back().is_none_or(|&(last, _)| last <= at) {
+                self.in_order.push_back((at, id));
+            } else {
+                self.out_of_order.push(Reverse((at, id)));
+            }
         }
         id
     }
@@ -125,27 +134,47 @@ impl Outstanding {
 
     /// The earliest deadline of an outstanding call.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(Reverse((at, id))) = self.deadlines.peek().copied() {
-            if live(&self.slots, self.slot_bits, id) {
-                return Some(at);
+        self.earliest().map(|(at, _)| at)
+    }
+
+    /// The earliest deadline entry of an outstanding call, dropping those of resolved calls met
+    /// on the way.
+    fn earliest(&mut self) -> Option<(Instant, CallId)> {
+        let (slots, bits) = (&self.slots, self.slot_bits);
+        while let Some(&(_, id)) = self.in_order.front() {
+            if live(slots, bits, id) {
+                break;
             }
-            self.deadlines.pop();
+            self.in_order.pop_front();
         }
-        None
+        while let Some(&Reverse((_, id))) = self.out_of_order.peek() {
+            if live(slots, bits, id) {
+                break;
+            }
+            self.out_of_order.pop();
+        }
+        match (self.in_order.front(), self.out_of_order.peek()) {
+            (Some(&a), Some(&Reverse(b))) => Some(a.min(b)),
+            (Some(&a), None) => Some(a),
+            (None, Some(&Reverse(b))) => Some(b),
+            (None, None) => None,
+        }
     }
 
     /// Removes every call whose deadline is at or before `now` and hands it to `expired`,
     /// earliest deadline first.
     pub(crate) fn expire(&mut self, now: Instant, mut expired: impl FnMut(CallId)) {
-        while let Some(Reverse((at, id))) = self.deadlines.peek().copied() {
+        while let Some((at, id)) = self.earliest() {
             if at > now {
                 break;
             }
-            self.deadlines.pop();
-            if live(&self.slots, self.slot_bits, id) {
-                self.slots.remove(slot_of(self.slot_bits, id));
-                expired(id);
+            if self.in_order.front() == Some(&(at, id)) {
+                self.in_order.pop_front();
+            } else {
+                self.out_of_order.pop();
             }
+            self.slots.remove(slot_of(self.slot_bits, id));
+            expired(id);
         }
     }
 
@@ -153,15 +182,17 @@ impl Outstanding {
     pub(crate) fn drain(&mut self) -> Vec<CallId> {
         let mut ids: Vec<CallId> = self.slots.drain().map(|p| p.id).collect();
         ids.sort_unstable();
-        self.deadlines.clear();
+        self.in_order.clear();
+        self.out_of_order.clear();
         ids
     }
 
     /// Drops deadline entries of resolved calls once they outnumber the live calls.
     fn compact_deadlines(&mut self) {
-        if self.deadlines.len() > 2 * self.slots.len() + 32 {
+        if self.in_order.len() + self.out_of_order.len() > 2 * self.slots.len() + 32 {
             let (slots, bits) = (&self.slots, self.slot_bits);
-            self.deadlines
+            self.in_order.retain(|(_, id)| live(slots, bits, *id));
+            self.out_of_order
                 .retain(|Reverse((_, id))| live(slots, bits, *id));
         }
     }
@@ -175,4 +206,34 @@ fn slot_of(bits: u32, id: CallId) -> usize {
 /// Whether `id` is outstanding: its slot holds a call with exactly this id.
 fn live(slots: &Slab<Pending>, bits: u32, id: CallId) -> bool {
     slots.get(slot_of(bits, id)).is_some_and(|p| p.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Deadlines in and out of order, with resolved calls among them, expire earliest first
+    /// (ties in id order), and `next_deadline` names the earliest live one.
+    #[test]
+    fn deadlines_expire_earliest_first_in_or_out_of_order() {
+        let t = Instant::now();
+        let at = |s: u64| Some(t + Duration::from_secs(s));
+        let mut calls = Outstanding::new(64);
+        let ids: Vec<CallId> = [at(5), at(1), at(3), at(3), None, at(2), at(9)]
+            .into_iter()
+            .map(|deadline| calls.insert(deadline))
+            .collect();
+        // The call due at 1 is answered: it no longer counts.
+        assert_eq!(calls.take(ids[1]), Some(ids[1]));
+        assert_eq!(calls.next_deadline(), at(2));
+        let mut expired = Vec::new();
+        calls.expire(t + Duration::from_secs(5), |id| expired.push(id));
+        assert_eq!(expired, [ids[5], ids[2], ids[3], ids[0]]);
+        assert_eq!(calls.next_deadline(), at(9));
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls.drain(), [ids[4], ids[6]]);
+        assert_eq!(calls.next_deadline(), None);
+    }
 }
