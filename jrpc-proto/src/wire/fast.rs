@@ -3,12 +3,14 @@
 //!
 //! Most messages are a request or a response whose keys are plain, each given once: `{"method":
 //! "add","args":[1,2],"kwargs":{},"id":7}`. Here such a message's keys are matched without
-//! decoding them, and its plain values (a string without escapes, an integer, `null`, `[]`,
-//! `{}`) are made without a parser; any other value is parsed by `serde_json` on its own, as the
-//! general path would parse it. Anything else this path does not take on (an unknown,
-//! repeated or escaped key, text that is not JSON, a value nested deeply) makes it give up, and
-//! the general path reads the message from the start: so what a message means is decided by
-//! one set of rules, and this path only reaches the same [`Fields`] sooner.
+//! decoding them, and its plain values (a string without escapes, a number, `null`, `true`,
+//! `false`, an array of those, `{}`) are made without a parser; an `args` array holding more
+//! (records, nested arrays) is only checked, and kept as text for `Args` to bind from; any
+//! other value is parsed by `serde_json` on its own, as the general path would parse it.
+//! Anything else this path does not take on (an unknown, repeated or escaped key, text that is
+//! not JSON, a value nested deeply) makes it give up, and the general path reads the message
+//! from the start: so what a message means is decided by one set of rules, and this path only
+//! reaches the same [`Fields`] sooner.
 
 use std::fmt;
 
