@@ -1,0 +1,89 @@
+//! The core's share of one served call, for counting instructions under callgrind: frames fed
+//! to an endpoint, each request bound, answered and its answer taken, with no IO.
+//!
+//! ```text
+//! cargo build --release -p jrpc-proto --example call_cost
+//! valgrind --tool=callgrind target/release/examples/call_cost small 100000
+//! callgrind_annotate --inclusive=yes callgrind.out.*   # Endpoint::handle_text, Args::bind, …
+//! ```
+//!
+//! Shapes: `small` (`add(1, 2)`, the benchmark's call), `records` (one argument of 20,000
+//! records, 1.26 MB, bound to `Vec<Record>`), `string` (one 1 MiB string argument). Divide
+//! a function's inclusive count by the number of frames.
+
+use std::error::Error;
+
+use jrpc_proto::{Endpoint, Event, WriteJson};
+use serde::{Deserialize, Serialize};
+
+/// One record of the `records` shape.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    id: u64,
+    name: String,
+    tags: Vec<String>,
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let mut args = std::env::args().skip(1);
+    let shape = args.next().unwrap_or_else(|| "small".to_owned());
+    let frames: u64 = args.next().map_or(Ok(100_000), |n| n.parse())?;
+    let mut endpoint = Endpoint::default();
+    let mut written = 0;
+    for id in 0..frames {
+        let frame = match shape.as_str() {
+            "small" => format!(r#"{{"method":"add","args":[1,2],"kwargs":{{}},"id":{id}}}"#),
+            "records" => request(id, &serde_json::to_string(&records())?),
+            "string" => request(id, &serde_json::to_string(&"abcdefghij".repeat(104_858))?),
+            other => return Err(format!("unknown shape {other}: small, records or string").into()),
+        };
+        endpoint.handle_text(&frame)?;
+        while let Some(event) = endpoint.poll_event() {
+            let Event::Request(request) = event else {
+                continue;
+            };
+            let result = match shape.as_str() {
+                "small" => request
+                    .params
+                    .bind::<(f64, f64)>()
+                    .map(|(a, b)| answer(a + b)),
+                "records" => request
+                    .params
+                    .bind::<(Vec<Record>,)>()
+                    .map(|(r,)| answer(r)),
+                _ => request.params.bind::<String>().map(answer),
+            };
+            let result = result.as_ref().map(|value| value.as_ref());
+            endpoint.reply_with(request.responder, result);
+        }
+        while let Some(answer) = endpoint.poll_transmit() {
+            written += answer.len();
+        }
+    }
+    println!("{frames} calls, {written} bytes answered");
+    Ok(())
+}
+
+/// A request of `echo` with one argument, written as its JSON text.
+fn request(id: u64, argument: &str) -> String {
+    format!(r#"{{"method":"echo","args":[{argument}],"kwargs":{{}},"id":{id}}}"#)
+}
+
+/// A result, held as a method's would be.
+fn answer<T: Serialize + 'static>(value: T) -> Box<dyn WriteJson> {
+    Box::new(value)
+}
+
+/// 20,000 records, 1.26 MB of JSON.
+fn records() -> Vec<Record> {
+    (0..20_000)
+        .map(|i| Record {
+            id: i,
+            name: format!("item number {i}"),
+            tags: ["alpha", "beta", "gamma"][..1 + i as usize % 3]
+                .iter()
+                .map(|tag| (*tag).to_owned())
+                .collect(),
+        })
+        .collect()
+}
