@@ -1,43 +1,9 @@
-//! The connection's logs, read back from a `tracing` subscriber at debug for `jrpc_driver`
-//! installed for the whole process (hence a test binary of its own).
+//! The connection's logs, read back from a `tracing` subscriber installed for the whole
+//! process (hence a test binary of its own): jrpc-testsuite's logs case on async-std.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use std::io::Write;
-use std::sync::Mutex;
-
-static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-/// Where the subscriber writes: [`LOG`].
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        LOG.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn captured() -> String {
-    String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned()
-}
-
+/// Runs `future` on async-std (boxed: the case's future is large in debug builds).
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     async_std::task::block_on(Box::pin(future))
 }
 
-#[test]
-fn logs_tell_connections_and_calls() {
-    tracing_subscriber::fmt()
-        .with_env_filter("jrpc_driver=debug")
-        .with_writer(|| Capture)
-        .with_ansi(false)
-        .init();
-    block_on(jrpc_testsuite::logs_tell_connections_and_calls::<
-        jrpc_async_std::AsyncStd,
-    >(captured));
-}
+jrpc_testsuite::instantiate_observed!(logs, jrpc_async_std::AsyncStd, block_on);

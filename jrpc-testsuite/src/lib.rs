@@ -43,6 +43,8 @@ pub use faults::*;
 pub use groups::*;
 pub use hostile::*;
 pub use mounted::{acceptor_serves_upgraded_sockets, handshake_authentication};
+#[cfg(feature = "observe")]
+pub use observe::{capture_logs, install_prometheus};
 pub use observe::{logs_tell_connections_and_calls, metrics_count_connections_and_calls};
 pub use push::*;
 pub use reconnect::*;

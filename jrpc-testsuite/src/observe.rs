@@ -287,3 +287,91 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
             .flatten()
     })
 }
+
+/// The text written so far by the subscriber of [`capture_logs`].
+#[cfg(feature = "observe")]
+static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// Where the subscriber of [`capture_logs`] writes: [`LOG`].
+#[cfg(feature = "observe")]
+struct Capture;
+
+#[cfg(feature = "observe")]
+impl std::io::Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        LOG.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs, for the whole process, a `tracing` subscriber at debug for `jrpc_driver` writing
+/// plain text to memory; returns what reads that text back (for
+/// [`logs_tell_connections_and_calls`], through [`instantiate_observed!`](crate::instantiate_observed)).
+#[cfg(feature = "observe")]
+pub fn capture_logs() -> fn() -> String {
+    tracing_subscriber::fmt()
+        .with_env_filter("jrpc_driver=debug")
+        .with_writer(|| Capture)
+        .with_ansi(false)
+        .init();
+    || String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned()
+}
+
+/// The recorder installed by [`install_prometheus`].
+#[cfg(feature = "observe")]
+static RECORDER: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+    std::sync::OnceLock::new();
+
+/// Installs, for the whole process, a Prometheus recorder (the call latency histogram with
+/// buckets); returns what renders it (for [`metrics_count_connections_and_calls`], through
+/// [`instantiate_observed!`](crate::instantiate_observed)).
+#[cfg(feature = "observe")]
+pub fn install_prometheus() -> fn() -> String {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("jrpc_call_duration_seconds".to_owned()),
+            &[1e-4, 1e-3, 1e-2, 0.1, 1.0],
+        )
+        .unwrap()
+        .install_recorder()
+        .unwrap();
+    RECORDER.set(handle).ok().unwrap();
+    || {
+        RECORDER
+            .get()
+            .map(PrometheusHandle::render)
+            .unwrap_or_default()
+    }
+}
+
+/// One of the observation cases on an adapter's runtime, in a test binary of its own (the
+/// subscriber and the recorder are process-wide): `logs`
+/// (`jrpc_testsuite::instantiate_observed!(logs, jrpc_tokio::Tokio, block_on);`) or `metrics`
+/// (the adapter built with its `metrics` feature).
+#[cfg(feature = "observe")]
+#[macro_export]
+macro_rules! instantiate_observed {
+    (logs, $runtime:ty, $block_on:path) => {
+        $crate::instantiate_observed!(@case $runtime, $block_on;
+            logs_tell_connections_and_calls, capture_logs);
+    };
+    (metrics, $runtime:ty, $block_on:path) => {
+        $crate::instantiate_observed!(@case $runtime, $block_on;
+            metrics_count_connections_and_calls, install_prometheus);
+    };
+    (@case $runtime:ty, $block_on:path; $case:ident, $install:ident) => {
+        #[test]
+        fn $case() {
+            let read = $crate::$install();
+            $block_on($crate::bounded::<$runtime, _>(
+                stringify!($case),
+                $crate::$case::<$runtime>(read),
+            ))
+        }
+    };
+}
