@@ -123,9 +123,16 @@ pub struct Tally {
     pub failed: Option<String>,
 }
 
-/// Keeps `window` calls in flight on `ws` until `deadline`, then collects the answers still
-/// out. With `window == 1` it records each round trip.
-pub async fn drive(mut ws: Ws, call: Call, window: usize, deadline: Instant) -> (Ws, Tally) {
+/// Keeps `window` calls in flight on `ws` until `deadline` (or until `calls` calls were sent,
+/// `u64::MAX` for no such bound), then collects the answers still out. With `window == 1` it
+/// records each round trip.
+pub async fn drive(
+    mut ws: Ws,
+    call: Call,
+    window: usize,
+    deadline: Instant,
+    calls: u64,
+) -> (Ws, Tally) {
     let mut tally = Tally::default();
     let record = window == 1;
     let mut next_id: u64 = 1;
@@ -138,7 +145,7 @@ pub async fn drive(mut ws: Ws, call: Call, window: usize, deadline: Instant) -> 
         loop {
             let mut progress = false;
             // Feed every frame the window allows, then flush once for the batch.
-            while !stopping && in_flight < window {
+            while !stopping && in_flight < window && next_id <= calls {
                 match Pin::new(&mut ws).poll_ready(cx) {
                     Poll::Ready(Ok(())) => {}
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e.to_string())),
@@ -184,7 +191,7 @@ pub async fn drive(mut ws: Ws, call: Call, window: usize, deadline: Instant) -> 
                     Poll::Pending => break,
                 }
             }
-            if !stopping && Instant::now() >= deadline {
+            if !stopping && (next_id > calls || Instant::now() >= deadline) {
                 stopping = true;
             }
             if stopping && in_flight == 0 && !flush_needed {
@@ -208,7 +215,7 @@ pub async fn drive(mut ws: Ws, call: Call, window: usize, deadline: Instant) -> 
 pub async fn open_and_call(url: String, dialect: Dialect) -> Result<Ws, String> {
     let ws = connect(&url, 4 << 10).await?;
     let deadline = Instant::now();
-    let (ws, tally) = drive(ws, Call::Add(dialect), 1, deadline).await;
+    let (ws, tally) = drive(ws, Call::Add(dialect), 1, deadline, u64::MAX).await;
     match tally.failed {
         Some(e) => Err(e),
         None if tally.answers == 1 => Ok(ws),

@@ -48,6 +48,17 @@ pub const CLIENT_LOADS: [ClientLoad; 2] = [
     },
 ];
 
+/// How long a turn lasts: a time, or a number of calls (for counting instructions, which
+/// must not depend on the machine's speed).
+#[derive(Debug, Clone, Copy)]
+enum Length {
+    Time(Duration),
+    Calls(u64),
+}
+
+/// The most a counted turn may take (a client under valgrind is slow).
+const COUNTED_TURN_LIMIT: Duration = Duration::from_secs(600);
+
 /// What a client process measured in one turn.
 #[derive(Debug, Clone, Copy, Default)]
 struct Turn {
@@ -78,17 +89,20 @@ impl Connection {
     }
 
     /// `window` calls in flight for `length`, then the answers still out.
-    async fn turn(&mut self, window: usize, length: Duration) -> Result<Turn, String> {
+    async fn turn(&mut self, window: usize, length: Length) -> Result<Turn, String> {
         let cpu = crate::sys::own_cpu_seconds();
         let started = Instant::now();
-        let deadline = started + length;
+        let (deadline, limit) = match length {
+            Length::Time(time) => (started + time, u64::MAX),
+            Length::Calls(calls) => (started + COUNTED_TURN_LIMIT, calls),
+        };
         let (calls, wrong) = match self {
             Self::Raw(ws) => {
                 let taken = ws
                     .take()
                     .ok_or("the connection failed in an earlier turn")?;
                 let call = Call::Add(Dialect::Jrpc);
-                let (back, tally) = client::drive(*taken, call, window, deadline).await;
+                let (back, tally) = client::drive(*taken, call, window, deadline, limit).await;
                 if let Some(e) = tally.failed {
                     return Err(e);
                 }
@@ -96,8 +110,13 @@ impl Connection {
                 (tally.answers, tally.wrong)
             }
             Self::Jrpc(peer) => {
-                let tasks: Vec<_> = (0..window)
-                    .map(|_| tokio::spawn(requests(peer.clone(), deadline)))
+                // A counted turn: the calls shared out among the tasks, the first ones one more.
+                let share = |task: u64| match limit {
+                    u64::MAX => u64::MAX,
+                    calls => calls / window as u64 + u64::from(task < calls % window as u64),
+                };
+                let tasks: Vec<_> = (0..window as u64)
+                    .map(|task| tokio::spawn(requests(peer.clone(), deadline, share(task))))
                     .collect();
                 let (mut calls, mut wrong) = (0, 0);
                 for task in tasks {
@@ -117,11 +136,15 @@ impl Connection {
     }
 }
 
-/// One task of the jrpc-tokio client: a call at a time until `deadline`; the right answers
-/// and the wrong ones.
-async fn requests(peer: jrpc_tokio::Peer, deadline: Instant) -> Result<(u64, u64), String> {
+/// One task of the jrpc-tokio client: a call at a time until `deadline` or `limit` calls;
+/// the right answers and the wrong ones.
+async fn requests(
+    peer: jrpc_tokio::Peer,
+    deadline: Instant,
+    limit: u64,
+) -> Result<(u64, u64), String> {
     let (mut calls, mut wrong) = (0, 0);
-    while Instant::now() < deadline {
+    while calls + wrong < limit && Instant::now() < deadline {
         let sum: f64 = peer
             .request("add", (1, 2))
             .await
@@ -138,12 +161,14 @@ async fn requests(peer: jrpc_tokio::Peer, deadline: Instant) -> Result<(u64, u64
 /// `jrpc-bench drive <kind> <url> [<in-flight> <secs>]`: the client process.
 pub fn main(args: &[String]) -> Result<(), String> {
     let [kind, url, rest @ ..] = args else {
-        return Err("usage: jrpc-bench drive <raw|jrpc-tokio> <url> [<in-flight> <secs>]".into());
+        return Err(
+            "usage: jrpc-bench drive <raw|jrpc-tokio> <url> [<in-flight> <secs>|<N>calls]".into(),
+        );
     };
     let once = match rest {
         [] => None,
         [window, secs] => Some(parse_turn(window, secs)?),
-        _ => return Err("drive: <in-flight> <secs> go together".to_owned()),
+        _ => return Err("drive: <in-flight> <secs> (or <N>calls) go together".to_owned()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -181,13 +206,24 @@ pub fn main(args: &[String]) -> Result<(), String> {
     })
 }
 
-fn parse_turn(window: &str, secs: &str) -> Result<(usize, Duration), String> {
+/// `<in-flight> <secs>`, or `<in-flight> <N>calls` for a turn of N calls.
+fn parse_turn(window: &str, length: &str) -> Result<(usize, Length), String> {
     let window: usize = window.parse().map_err(|e| format!("in-flight: {e}"))?;
-    let secs: f64 = secs.parse().map_err(|e| format!("secs: {e}"))?;
-    if !(1..=4096).contains(&window) || !(0.01..=600.0).contains(&secs) {
-        return Err("drive: 1 to 4096 in flight, 0.01 to 600 s".to_owned());
+    if !(1..=4096).contains(&window) {
+        return Err("drive: 1 to 4096 in flight".to_owned());
     }
-    Ok((window, Duration::from_secs_f64(secs)))
+    if let Some(calls) = length.strip_suffix("calls") {
+        let calls: u64 = calls.parse().map_err(|e| format!("calls: {e}"))?;
+        if !(1..=100_000_000).contains(&calls) {
+            return Err("drive: 1 to 10^8 calls".to_owned());
+        }
+        return Ok((window, Length::Calls(calls)));
+    }
+    let secs: f64 = length.parse().map_err(|e| format!("secs: {e}"))?;
+    if !(0.01..=600.0).contains(&secs) {
+        return Err("drive: 0.01 to 600 s".to_owned());
+    }
+    Ok((window, Length::Time(Duration::from_secs_f64(secs))))
 }
 
 fn show(turn: Turn) -> String {
@@ -352,4 +388,73 @@ pub async fn measure(
     }
     server.stop().await;
     Ok(figures)
+}
+
+/// `jrpc-bench client-cost [<in-flight> [<short> <long>]]`: the instructions each client kind
+/// spends per call, counted by callgrind (so they do not depend on the machine's load). Each
+/// kind runs twice as `valgrind --tool=callgrind jrpc-bench drive <kind> <url> <in-flight>
+/// <N>calls` against one jrpc-tokio server (not under valgrind), with N `short` then `long`
+/// (default 256 in flight, 25,600 and 76,800 calls); the difference of the two totals over
+/// the difference of the calls leaves out start-up and connection.
+pub async fn cost(args: &[String]) -> Result<(), String> {
+    let number = |i: usize, default: u64| -> Result<u64, String> {
+        args.get(i).map_or(Ok(default), |n| {
+            n.parse().map_err(|e| format!("client-cost: '{n}': {e}"))
+        })
+    };
+    let (window, short, long) = (number(0, 256)?, number(1, 25_600)?, number(2, 76_800)?);
+    if window == 0 || short >= long {
+        return Err("usage: jrpc-bench client-cost [<in-flight> [<short> <long>]]".to_owned());
+    }
+    let server = ServerProcess::start("jrpc-tokio").await?;
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut floor = None;
+    for kind in CLIENT_KINDS {
+        let mut totals = Vec::new();
+        for calls in [short, long] {
+            let out = std::env::temp_dir().join(format!(
+                "jrpc-client-cost.{kind}.{calls}.{}.out",
+                std::process::id()
+            ));
+            let status = tokio::process::Command::new("valgrind")
+                .arg("--tool=callgrind")
+                .arg(format!("--callgrind-out-file={}", out.display()))
+                .arg(&exe)
+                .args(["drive", kind, &server.url])
+                .arg(window.to_string())
+                .arg(format!("{calls}calls"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .await
+                .map_err(|e| format!("valgrind (is it installed?): {e}"))?;
+            if !status.success() {
+                return Err(format!("the {kind} client under valgrind: {status}"));
+            }
+            let text = std::fs::read_to_string(&out)
+                .map_err(|e| format!("reading {}: {e}", out.display()))?;
+            let _ = std::fs::remove_file(&out);
+            let total = text
+                .lines()
+                .find_map(|line| {
+                    line.strip_prefix("totals:")
+                        .or(line.strip_prefix("summary:"))
+                })
+                .and_then(|n| n.split_whitespace().next()?.parse::<u64>().ok())
+                .ok_or_else(|| format!("no instruction total in {}", out.display()))?;
+            totals.push(total);
+        }
+        let per_call = totals[1].saturating_sub(totals[0]) as f64 / (long - short) as f64;
+        let ratio = floor.map_or(String::new(), |raw: f64| {
+            format!("   {:.2}x the raw client", per_call / raw)
+        });
+        println!(
+            "client {kind:<10} {window} in flight: {per_call:>8.0} instructions per call \
+             ({} at {short} calls, {} at {long}){ratio}",
+            totals[0], totals[1]
+        );
+        floor.get_or_insert(per_call);
+    }
+    server.stop().await;
+    Ok(())
 }

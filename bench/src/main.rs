@@ -37,7 +37,9 @@
 //! --tool=callgrind`, `perf stat --`, …), `JRPC_BENCH_CLIENT_WRAPPER` each client process of
 //! the client loads. A client alone, against a server started by hand: `jrpc-bench serve
 //! jrpc-tokio 9000` and `jrpc-bench drive jrpc-tokio ws://127.0.0.1:9000/ 256 5` (256 in
-//! flight for 5 s; it prints `TURN <calls> <wrong> <cpu s> <wall s>`).
+//! flight for 5 s, or `256 76800calls` for that many calls; it prints `TURN <calls> <wrong>
+//! <cpu s> <wall s>`). `jrpc-bench client-cost [<in-flight> [<short> <long>]]` counts each
+//! client kind's instructions per call under callgrind (`drive.rs`).
 
 mod big;
 mod client;
@@ -128,6 +130,19 @@ fn main() {
     if args.first().map(String::as_str) == Some("drive") {
         if let Err(e) = drive::main(&args[1..]) {
             eprintln!("jrpc-bench drive: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    // The client kinds' instructions per call, by callgrind: src/drive.rs.
+    if args.first().map(String::as_str) == Some("client-cost") {
+        let outcome = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|runtime| runtime.block_on(drive::cost(&args[1..])));
+        if let Err(e) = outcome {
+            eprintln!("jrpc-bench client-cost: {e}");
             std::process::exit(1);
         }
         return;
@@ -716,7 +731,7 @@ async fn phase(
     let deadline = Instant::now() + length;
     let tasks: Vec<_> = connections
         .into_iter()
-        .map(|ws| tokio::spawn(client::drive(ws, call.clone(), window, deadline)))
+        .map(|ws| tokio::spawn(client::drive(ws, call.clone(), window, deadline, u64::MAX)))
         .collect();
     let mut back = Vec::new();
     let mut tallies = Vec::new();
