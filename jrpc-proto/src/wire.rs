@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::args::Scalars;
 use crate::{Args, CallError, Params, RpcError};
 
 mod args;
@@ -151,8 +152,8 @@ fn classify(text: &str, fields: Fields) -> Inbound {
             .id
             .filter(|id| !id.is_null())
             .map(|id| RequestId::read(text, id));
-        let args_text = fields.args_text.and_then(|range| text.get(range));
-        return request(method, fields.args, fields.kwargs, id, args_text);
+        let held = fields.args_held.and_then(|held| held.read(text));
+        return request(method, fields.args, fields.kwargs, id, held);
     }
     if let Some(id) = fields.id {
         if fields.result.is_some() || fields.error.is_some() {
@@ -216,9 +217,51 @@ struct Fields {
     id: Option<Value>,
     result: Option<Value>,
     error: Option<Value>,
-    /// Where the text of the `args` array is, when the fast path left it unparsed (checked to
-    /// parse as `args` would; `args` itself is then `None`).
-    args_text: Option<std::ops::Range<usize>>,
+    /// The `args` array, when the fast path held it other than as a value (`args` itself is
+    /// then `None`).
+    args_held: Option<Unparsed>,
+}
+
+/// An `args` array the fast path did not make a [`Value`] of.
+enum Unparsed {
+    /// Where its text is (checked to parse as `args` would).
+    Text(std::ops::Range<usize>),
+    /// Its elements, each a number, a boolean or null.
+    Scalars(Scalars),
+}
+
+impl Unparsed {
+    /// The array, with its text found in the message `text`.
+    fn read(self, text: &str) -> Option<HeldArgs<'_>> {
+        Some(match self {
+            Self::Text(range) => HeldArgs::Text(text.get(range)?),
+            Self::Scalars(scalars) => HeldArgs::Scalars(scalars),
+        })
+    }
+}
+
+/// An `args` array held other than as a value: its text, or its scalars.
+enum HeldArgs<'a> {
+    Text(&'a str),
+    Scalars(Scalars),
+}
+
+impl HeldArgs<'_> {
+    /// The positional arguments alone, to be bound from as they are held.
+    fn into_args(self) -> Args {
+        match self {
+            Self::Text(text) => Args::positional_text(text.to_owned()),
+            Self::Scalars(scalars) => Args::scalars(scalars),
+        }
+    }
+
+    /// The arguments as values.
+    fn values(&self) -> Vec<Value> {
+        match self {
+            Self::Text(text) => crate::args::positional_values(text),
+            Self::Scalars(scalars) => scalars.values(),
+        }
+    }
 }
 
 impl Fields {
@@ -354,7 +397,7 @@ fn request(
     args: Option<Value>,
     kwargs: Option<Value>,
     id: Option<RequestId>,
-    args_text: Option<&str>,
+    held: Option<HeldArgs<'_>>,
 ) -> Inbound {
     let checked = (|| {
         let Value::String(method) = method else {
@@ -368,7 +411,7 @@ fn request(
             Some(Value::Object(kwargs)) => kwargs,
             Some(other) => {
                 // The arguments are checked first.
-                if let (None, Some(args)) = (args_text, &args) {
+                if let (None, Some(args)) = (&held, &args) {
                     check_args(args)?;
                 }
                 return Err(format!(
@@ -377,13 +420,10 @@ fn request(
                 ));
             }
         };
-        let params = match (args_text, args) {
-            // Positional arguments only, as their text: bound from it.
-            (Some(text), _) if kwargs.is_empty() => Args::positional_text(text.to_owned()),
-            (Some(text), _) => {
-                let args = serde_json::from_str::<Vec<Value>>(text).unwrap_or_default();
-                Args::from(Params::new(args, kwargs))
-            }
+        let params = match (held, args) {
+            // Positional arguments only, as they are held: bound from there.
+            (Some(held), _) if kwargs.is_empty() => held.into_args(),
+            (Some(held), _) => Args::from(Params::new(held.values(), kwargs)),
             (None, None | Some(Value::Null)) => Args::from(Params::new(Vec::new(), kwargs)),
             (None, Some(Value::Array(args))) => Args::from(Params::new(args, kwargs)),
             (None, Some(other)) => return Err(args_error(&other)),
