@@ -123,6 +123,9 @@ pub(crate) fn parse(frame: &[u8]) -> Inbound {
 
 /// [`parse`] for a payload already known to be UTF-8.
 pub(crate) fn parse_text(text: &str) -> Inbound {
+    if let Some(request) = fast::read_request(text) {
+        return request;
+    }
     let mut fields = Fields::default();
     if fast::read_fields(text, &mut fields) {
         return classify(text, &mut fields);
