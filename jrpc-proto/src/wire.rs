@@ -110,20 +110,21 @@ fn holds_float(value: &Value) -> bool {
     }
 }
 
-/// Parses and classifies one WebSocket message payload.
+/// Parses and classifies one WebSocket message payload (a request's method name written into
+/// `spare_name`'s allocation, when there is one).
 ///
 /// A message in the usual shape is read by the fast path (`wire/fast.rs`), which only finds the
 /// same fields sooner; anything else by the general path here.
-pub(crate) fn parse(frame: &[u8]) -> Inbound {
+pub(crate) fn parse(frame: &[u8], spare_name: &mut Option<String>) -> Inbound {
     match std::str::from_utf8(frame) {
-        Ok(text) => parse_text(text),
+        Ok(text) => parse_text(text, spare_name),
         Err(e) => malformed(format!("not UTF-8: {e}")),
     }
 }
 
 /// [`parse`] for a payload already known to be UTF-8.
-pub(crate) fn parse_text(text: &str) -> Inbound {
-    if let Some(request) = fast::read_request(text) {
+pub(crate) fn parse_text(text: &str, spare_name: &mut Option<String>) -> Inbound {
+    if let Some(request) = fast::read_request(text, spare_name) {
         return request;
     }
     let mut fields = Fields::default();
@@ -765,7 +766,7 @@ mod tests {
 
     fn agree(frame: &[u8]) {
         let (ours, theirs) = (
-            format!("{:?}", parse(frame)),
+            format!("{:?}", parse(frame, &mut None)),
             format!("{:?}", reference(frame)),
         );
         assert_eq!(ours, theirs, "{}", String::from_utf8_lossy(frame));

@@ -40,13 +40,13 @@ pub(super) fn read_fields(text: &str, fields: &mut Fields) -> bool {
 /// The usual request (`{"method":"add","args":[1,2],"kwargs":{},"id":7}`, its keys in any
 /// order), read into what it means with no [`Fields`] on the way; `None` when `text` is not
 /// such a request, to be read by [`read_fields`] or the general path.
-pub(super) fn read_request(text: &str) -> Option<Inbound> {
+pub(super) fn read_request(text: &str, spare_name: &mut Option<String>) -> Option<Inbound> {
     Scanner {
         text,
         bytes: text.as_bytes(),
         pos: 0,
     }
-    .request()
+    .request(spare_name)
 }
 
 /// An `args` array as the fast path holds it.
@@ -98,7 +98,7 @@ impl<'a> Scanner<'a> {
     /// The usual request, read straight into what it means: keys `method` (a plain string),
     /// `args` (an array or `null`), `kwargs` (`{}` or `null`) and `id` (an integer, a plain
     /// string or `null`), each at most once, `method` given. `None` for anything else.
-    fn request(&mut self) -> Option<Inbound> {
+    fn request(&mut self, spare_name: &mut Option<String>) -> Option<Inbound> {
         let (mut method, mut args, mut kwargs, mut id) = (None, None, false, None);
         self.skip_whitespace();
         self.expect(b'{')?;
@@ -137,8 +137,16 @@ impl<'a> Scanner<'a> {
                 Args::positional_text(self.text.get(range)?.to_owned())
             }
         };
+        let method = method?;
+        let method = match spare_name.take() {
+            Some(mut name) => {
+                name.push_str(method);
+                name
+            }
+            None => method.to_owned(),
+        };
         Some(Inbound::Request {
-            method: method?.to_owned(),
+            method,
             params,
             id: id.flatten().map(|value| RequestId {
                 value,
@@ -844,10 +852,10 @@ mod tests {
             if read_fields(&text, &mut Fields::default()) {
                 taken.set(taken.get() + 1);
             }
-            if read_request(&text).is_some() {
+            if read_request(&text, &mut None).is_some() {
                 requests.set(requests.get() + 1);
             }
-            let fast = format!("{:?}", parse_text(&text));
+            let fast = format!("{:?}", parse_text(&text, &mut None));
             let general = format!("{:?}", parse_general(&text));
             prop_assert_eq!(fast, general, "{}", text);
             Ok(())
