@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::{Fields, Inbound, Key, RequestId, Unparsed};
 use crate::args::{Scalar, Scalars};
-use crate::{Args, Params};
+use crate::{Args, Params, RpcError};
 
 /// Values nested this deep (or deeper) are left to the general path: `serde_json`'s recursion
 /// limit applies to a whole message, and a value parsed on its own starts one level higher.
@@ -37,16 +37,17 @@ pub(super) fn read_fields(text: &str, fields: &mut Fields) -> bool {
     .is_some()
 }
 
-/// The usual request (`{"method":"add","args":[1,2],"kwargs":{},"id":7}`, its keys in any
-/// order), read into what it means with no [`Fields`] on the way; `None` when `text` is not
-/// such a request, to be read by [`read_fields`] or the general path.
-pub(super) fn read_request(text: &str, spare_name: &mut Option<String>) -> Option<Inbound> {
+/// The usual request (`{"method":"add","args":[1,2],"kwargs":{},"id":7}`) or response
+/// (`{"id":7,"result":3,"error":null}`), its keys in any order, read into what it means with
+/// no [`Fields`] on the way; `None` when `text` is neither, to be read by [`read_fields`] or
+/// the general path.
+pub(super) fn read_usual(text: &str, spare_name: &mut Option<String>) -> Option<Inbound> {
     Scanner {
         text,
         bytes: text.as_bytes(),
         pos: 0,
     }
-    .request(spare_name)
+    .usual(spare_name)
 }
 
 /// An `args` array as the fast path holds it.
@@ -95,11 +96,13 @@ impl<'a> Scanner<'a> {
         (self.pos == self.bytes.len()).then_some(())
     }
 
-    /// The usual request, read straight into what it means: keys `method` (a plain string),
-    /// `args` (an array or `null`), `kwargs` (`{}` or `null`) and `id` (an integer, a plain
-    /// string or `null`), each at most once, `method` given. `None` for anything else.
-    fn request(&mut self, spare_name: &mut Option<String>) -> Option<Inbound> {
+    /// The usual request or response, read straight into what it means. A request: keys
+    /// `method` (a plain string), `args` (an array or `null`), `kwargs` (`{}` or `null`) and
+    /// `id`; a response: keys `id`, `result` and `error` (a plain string or `null`). Each key
+    /// at most once, the id an integer, a plain string or `null`. `None` for anything else.
+    fn usual(&mut self, spare_name: &mut Option<String>) -> Option<Inbound> {
         let (mut method, mut args, mut kwargs, mut id) = (None, None, false, None);
+        let (mut result, mut error) = (None, None);
         self.skip_whitespace();
         self.expect(b'{')?;
         loop {
@@ -112,8 +115,10 @@ impl<'a> Scanner<'a> {
                 Key::Method => method.replace(self.plain_string()?).is_some(),
                 Key::Args => args.replace(self.request_args()?).is_some(),
                 Key::Kwargs => std::mem::replace(&mut kwargs, self.no_kwargs()?),
-                Key::Id => id.replace(self.request_id()?).is_some(),
-                _ => return None,
+                Key::Id => id.replace(self.usual_id()?).is_some(),
+                Key::Result => result.replace(self.value()?).is_some(),
+                Key::Error => error.replace(self.error_kind()?).is_some(),
+                Key::Other => return None,
             };
             if given {
                 return None;
@@ -129,6 +134,21 @@ impl<'a> Scanner<'a> {
         if self.pos != self.bytes.len() {
             return None;
         }
+        let Some(method) = method else {
+            // A response: to the call its id names.
+            if result.is_none() && error.is_none() || args.is_some() || kwargs {
+                return None;
+            }
+            let result = result.unwrap_or(Value::Null);
+            let outcome = match error.flatten() {
+                None => Ok(result),
+                Some(kind) => Err(RpcError::new(kind, result)),
+            };
+            return Some(Inbound::Response { id: id?, outcome });
+        };
+        if result.is_some() || error.is_some() {
+            return None;
+        }
         let params = match args.flatten() {
             None => Args::from(Params::default()),
             Some(ArgsArray::Values(items)) => Args::from(Params::positional(items)),
@@ -137,7 +157,6 @@ impl<'a> Scanner<'a> {
                 Args::positional_text(self.text.get(range)?.to_owned())
             }
         };
-        let method = method?;
         let method = match spare_name.take() {
             Some(mut name) => {
                 name.push_str(method);
@@ -148,7 +167,7 @@ impl<'a> Scanner<'a> {
         Some(Inbound::Request {
             method,
             params,
-            id: id.flatten().map(|value| RequestId {
+            id: id.filter(|id| !id.is_null()).map(|value| RequestId {
                 value,
                 verbatim: None,
             }),
@@ -172,19 +191,25 @@ impl<'a> Scanner<'a> {
         Some(true)
     }
 
-    /// A request's `id`: an integer, a plain string, or `null` (`Some(None)`). (A float is
-    /// left to the general path, which keeps its text.)
-    fn request_id(&mut self) -> Option<Option<Value>> {
+    /// An `id`: an integer, a plain string, or `null`. (A float is left to the general path,
+    /// which keeps a request's id as written.)
+    fn usual_id(&mut self) -> Option<Value> {
         match self.bytes.get(self.pos)? {
-            b'"' => self
-                .plain_string()
-                .map(|s| Some(Value::String(s.to_owned()))),
+            b'"' => self.plain_string().map(|s| Value::String(s.to_owned())),
             _ => match self.plain_scalar()? {
-                Scalar::Null => Some(None),
-                Scalar::PosInt(n) => Some(Some(Value::from(n))),
-                Scalar::NegInt(n) => Some(Some(Value::from(n))),
+                Scalar::Null => Some(Value::Null),
+                Scalar::PosInt(n) => Some(Value::from(n)),
+                Scalar::NegInt(n) => Some(Value::from(n)),
                 Scalar::Bool(_) | Scalar::Float(_) => None,
             },
+        }
+    }
+
+    /// A response's `error`: the kind of error, a plain string, or `null` (`Some(None)`).
+    fn error_kind(&mut self) -> Option<Option<String>> {
+        match self.bytes.get(self.pos)? {
+            b'"' => self.plain_string().map(|kind| Some(kind.to_owned())),
+            _ => self.literal(b"null").map(|()| None),
         }
     }
 
@@ -840,6 +865,53 @@ mod tests {
             })
     }
 
+    /// Messages shaped as responses (`id`, `result`, `error` in any order, some left out or
+    /// given twice, sometimes with a request's key), with values near what the usual response
+    /// allows.
+    fn response() -> impl Strategy<Value = String> {
+        let id = prop_oneof![
+            4 => proptest::sample::select(&["7", "0", "-3", r#""x""#, "null", "1.5"][..]).prop_map(str::to_owned),
+            1 => value(),
+        ];
+        let result = value();
+        let error = prop_oneof![
+            4 => proptest::sample::select(&["null", r#""ZeroDivisionError""#, r#""""#][..]).prop_map(str::to_owned),
+            1 => value(),
+        ];
+        let extra =
+            proptest::sample::select(&[r#""args":[]"#, r#""kwargs":{}"#, r#""method":"add""#][..]);
+        let order = Just(vec![0, 1, 2, 3]).prop_shuffle();
+        (
+            id,
+            result,
+            error,
+            extra,
+            order,
+            1usize..=4,
+            0usize..8,
+            space(),
+        )
+            .prop_map(|(id, result, error, extra, order, kept, twice, gap)| {
+                let members = [
+                    format!(r#""id":{id}"#),
+                    format!(r#""result":{result}"#),
+                    format!(r#""error":{error}"#),
+                    extra.to_owned(),
+                ];
+                // The extra key only now and then.
+                let mut chosen: Vec<&str> = order
+                    .iter()
+                    .filter(|&&i| i < 3 || twice == 0)
+                    .take(kept)
+                    .map(|&i| members[i].as_str())
+                    .collect();
+                if let Some(again) = chosen.get(twice).copied() {
+                    chosen.push(again);
+                }
+                format!("{{{gap}{}}}", chosen.join(","))
+            })
+    }
+
     /// Whatever it takes on, it reads exactly as the general path does; and it takes on a fair
     /// share of the messages tried, so that the agreement means something.
     #[test]
@@ -847,13 +919,16 @@ mod tests {
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(20_000));
         let taken = std::cell::Cell::new(0u32);
         let requests = std::cell::Cell::new(0u32);
-        let messages = prop_oneof![message(), request()];
+        let responses = std::cell::Cell::new(0u32);
+        let messages = prop_oneof![message(), request(), response()];
         let outcome = runner.run(&messages, |text| {
             if read_fields(&text, &mut Fields::default()) {
                 taken.set(taken.get() + 1);
             }
-            if read_request(&text, &mut None).is_some() {
-                requests.set(requests.get() + 1);
+            match read_usual(&text, &mut None) {
+                Some(Inbound::Request { .. }) => requests.set(requests.get() + 1),
+                Some(_) => responses.set(responses.get() + 1),
+                None => {}
             }
             let fast = format!("{:?}", parse_text(&text, &mut None));
             let general = format!("{:?}", parse_general(&text));
@@ -867,6 +942,11 @@ mod tests {
             taken.get() > 1_000,
             "only {} messages took the fast path",
             taken.get()
+        );
+        assert!(
+            responses.get() > 300,
+            "only {} messages were read as the usual response",
+            responses.get()
         );
         assert!(
             requests.get() > 300,
