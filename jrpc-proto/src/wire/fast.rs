@@ -65,26 +65,35 @@ struct Scanner<'a> {
 impl<'a> Scanner<'a> {
     /// The whole message: one object, then only whitespace.
     fn object(&mut self, fields: &mut Fields) -> Option<()> {
+        self.members(|this, key| {
+            if fields.slot(key)?.is_some() || key == Key::Args && fields.args_held.is_some() {
+                return None;
+            }
+            if key == Key::Args && this.bytes.get(this.pos) == Some(&b'[') {
+                match this.args_array()? {
+                    ArgsArray::Held(held) => fields.args_held = Some(held),
+                    ArgsArray::Values(items) => fields.args = Some(Value::Array(items)),
+                }
+            } else {
+                *fields.slot(key)? = Some(this.value()?);
+            }
+            Some(())
+        })
+    }
+
+    /// A whole message: one object, each member read by `member` (given the scanner at its
+    /// value, and its key; `None` gives up), then only whitespace.
+    #[inline(always)]
+    fn members(&mut self, mut member: impl FnMut(&mut Self, Key) -> Option<()>) -> Option<()> {
         self.skip_whitespace();
         self.expect(b'{')?;
         loop {
             self.skip_whitespace();
             let key = self.key()?;
-            if fields.slot(key)?.is_some() || key == Key::Args && fields.args_held.is_some() {
-                return None;
-            }
             self.skip_whitespace();
             self.expect(b':')?;
             self.skip_whitespace();
-            let start = self.pos;
-            if key == Key::Args && self.bytes.get(start) == Some(&b'[') {
-                match self.args_array()? {
-                    ArgsArray::Held(held) => fields.args_held = Some(held),
-                    ArgsArray::Values(items) => fields.args = Some(Value::Array(items)),
-                }
-            } else {
-                *fields.slot(key)? = Some(self.value()?);
-            }
+            member(self, key)?;
             self.skip_whitespace();
             match self.next()? {
                 b',' => continue,
@@ -103,37 +112,18 @@ impl<'a> Scanner<'a> {
     fn usual(&mut self, spare_name: &mut Option<String>) -> Option<Inbound> {
         let (mut method, mut args, mut kwargs, mut id) = (None, None, false, None);
         let (mut result, mut error) = (None, None);
-        self.skip_whitespace();
-        self.expect(b'{')?;
-        loop {
-            self.skip_whitespace();
-            let key = self.key()?;
-            self.skip_whitespace();
-            self.expect(b':')?;
-            self.skip_whitespace();
+        self.members(|this, key| {
             let given = match key {
-                Key::Method => method.replace(self.plain_string()?).is_some(),
-                Key::Args => args.replace(self.request_args()?).is_some(),
-                Key::Kwargs => std::mem::replace(&mut kwargs, self.no_kwargs()?),
-                Key::Id => id.replace(self.usual_id()?).is_some(),
-                Key::Result => result.replace(self.value()?).is_some(),
-                Key::Error => error.replace(self.error_kind()?).is_some(),
+                Key::Method => method.replace(this.plain_string()?).is_some(),
+                Key::Args => args.replace(this.request_args()?).is_some(),
+                Key::Kwargs => std::mem::replace(&mut kwargs, this.no_kwargs()?),
+                Key::Id => id.replace(this.usual_id()?).is_some(),
+                Key::Result => result.replace(this.value()?).is_some(),
+                Key::Error => error.replace(this.error_kind()?).is_some(),
                 Key::Other => return None,
             };
-            if given {
-                return None;
-            }
-            self.skip_whitespace();
-            match self.next()? {
-                b',' => continue,
-                b'}' => break,
-                _ => return None,
-            }
-        }
-        self.skip_whitespace();
-        if self.pos != self.bytes.len() {
-            return None;
-        }
+            (!given).then_some(())
+        })?;
         let Some(method) = method else {
             // A response: to the call its id names.
             if result.is_none() && error.is_none() || args.is_some() || kwargs {
@@ -822,94 +812,62 @@ mod tests {
             })
     }
 
-    /// Messages shaped as requests (the usual request's keys, in any order, some left out or
-    /// given twice), with values near what the usual request allows.
-    fn request() -> impl Strategy<Value = String> {
-        let method = prop_oneof![
-            4 => proptest::sample::select(&[r#""add""#, r#""""#, r#""é""#][..]).prop_map(str::to_owned),
-            1 => value(),
-        ];
-        let args = prop_oneof![4 => value(), 1 => Just("[1, -2.5, true, null]".to_owned())];
-        let kwargs = prop_oneof![
-            4 => proptest::sample::select(&["{}", "{ }", "null"][..]).prop_map(str::to_owned),
-            1 => value(),
-        ];
-        let id = prop_oneof![
-            4 => proptest::sample::select(&["7", "0", "-3", r#""x""#, "null"][..]).prop_map(str::to_owned),
-            1 => value(),
-        ];
+    /// Objects of the members `keys` with values from `values`, in any order, some left out
+    /// and one perhaps given twice.
+    fn shaped(
+        keys: [&'static str; 4],
+        values: [BoxedStrategy<String>; 4],
+    ) -> impl Strategy<Value = String> {
         let order = Just(vec![0, 1, 2, 3]).prop_shuffle();
-        (
-            method,
-            args,
-            kwargs,
-            id,
-            order,
-            0usize..=4,
-            0usize..8,
-            space(),
-        )
-            .prop_map(|(method, args, kwargs, id, order, kept, twice, gap)| {
-                let members = [
-                    format!(r#""method":{method}"#),
-                    format!(r#""args":{args}"#),
-                    format!(r#""kwargs":{kwargs}"#),
-                    format!(r#""id":{id}"#),
-                ];
-                let mut chosen: Vec<&str> =
-                    order[..kept].iter().map(|&i| members[i].as_str()).collect();
+        (values, order, 0usize..=4, 0usize..8, space()).prop_map(
+            move |(values, order, kept, twice, gap)| {
+                let members: Vec<String> = order[..kept]
+                    .iter()
+                    .map(|&i| format!(r#""{}":{}"#, keys[i], values[i]))
+                    .collect();
+                let mut chosen: Vec<&str> = members.iter().map(String::as_str).collect();
                 if let Some(again) = chosen.get(twice).copied() {
                     chosen.push(again);
                 }
                 format!("{{{gap}{}}}", chosen.join(","))
-            })
+            },
+        )
     }
 
-    /// Messages shaped as responses (`id`, `result`, `error` in any order, some left out or
-    /// given twice, sometimes with a request's key), with values near what the usual response
-    /// allows.
-    fn response() -> impl Strategy<Value = String> {
-        let id = prop_oneof![
-            4 => proptest::sample::select(&["7", "0", "-3", r#""x""#, "null", "1.5"][..]).prop_map(str::to_owned),
+    /// One of `usual` most of the time, else any value.
+    fn near(usual: &'static [&'static str]) -> BoxedStrategy<String> {
+        prop_oneof![
+            4 => proptest::sample::select(usual).prop_map(str::to_owned),
             1 => value(),
-        ];
-        let result = value();
-        let error = prop_oneof![
-            4 => proptest::sample::select(&["null", r#""ZeroDivisionError""#, r#""""#][..]).prop_map(str::to_owned),
-            1 => value(),
-        ];
-        let extra =
-            proptest::sample::select(&[r#""args":[]"#, r#""kwargs":{}"#, r#""method":"add""#][..]);
-        let order = Just(vec![0, 1, 2, 3]).prop_shuffle();
-        (
-            id,
-            result,
-            error,
-            extra,
-            order,
-            1usize..=4,
-            0usize..8,
-            space(),
+        ]
+        .boxed()
+    }
+
+    /// Messages shaped as requests, with values near what the usual request allows.
+    fn request() -> impl Strategy<Value = String> {
+        shaped(
+            ["method", "args", "kwargs", "id"],
+            [
+                near(&[r#""add""#, r#""""#, r#""é""#]),
+                near(&["[1, -2.5, true, null]", "[]", "null"]),
+                near(&["{}", "{ }", "null"]),
+                near(&["7", "0", "-3", r#""x""#, "null"]),
+            ],
         )
-            .prop_map(|(id, result, error, extra, order, kept, twice, gap)| {
-                let members = [
-                    format!(r#""id":{id}"#),
-                    format!(r#""result":{result}"#),
-                    format!(r#""error":{error}"#),
-                    extra.to_owned(),
-                ];
-                // The extra key only now and then.
-                let mut chosen: Vec<&str> = order
-                    .iter()
-                    .filter(|&&i| i < 3 || twice == 0)
-                    .take(kept)
-                    .map(|&i| members[i].as_str())
-                    .collect();
-                if let Some(again) = chosen.get(twice).copied() {
-                    chosen.push(again);
-                }
-                format!("{{{gap}{}}}", chosen.join(","))
-            })
+    }
+
+    /// Messages shaped as responses (now and then with a request's key), with values near
+    /// what the usual response allows.
+    fn response() -> impl Strategy<Value = String> {
+        shaped(
+            ["id", "result", "error", "args"],
+            [
+                near(&["7", "0", "-3", r#""x""#, "null", "1.5"]),
+                near(&["3.0", "15", "null", r#""ok""#, "[1, 2]", r#"{"a": [1]}"#]),
+                near(&["null", r#""ZeroDivisionError""#, r#""""#]),
+                near(&["[]"]),
+            ],
+        )
     }
 
     /// Whatever it takes on, it reads exactly as the general path does; and it takes on a fair
@@ -920,7 +878,7 @@ mod tests {
         let taken = std::cell::Cell::new(0u32);
         let requests = std::cell::Cell::new(0u32);
         let responses = std::cell::Cell::new(0u32);
-        let messages = prop_oneof![message(), request(), response()];
+        let messages = prop_oneof![2 => message(), 1 => request(), 2 => response()];
         let outcome = runner.run(&messages, |text| {
             if read_fields(&text, &mut Fields::default()) {
                 taken.set(taken.get() + 1);
