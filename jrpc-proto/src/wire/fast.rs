@@ -274,19 +274,26 @@ impl<'a> Scanner<'a> {
     /// An array of at most [`Scalars::CAPACITY`] numbers, booleans or nulls.
     #[inline]
     fn held_scalars(&mut self) -> Option<Scalars> {
+        let mut scalars = Scalars::new();
+        self.elements(|this| scalars.push(this.plain_scalar()?))?;
+        Some(scalars)
+    }
+
+    /// An array (the scanner at its `[`), each element read by `element` (`None` gives up).
+    #[inline(always)]
+    fn elements(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.pos += 1;
         self.skip_whitespace();
-        let mut scalars = Scalars::new();
         if self.bytes.get(self.pos) == Some(&b']') {
             self.pos += 1;
-            return Some(scalars);
+            return Some(());
         }
         loop {
-            scalars.push(self.plain_scalar()?)?;
+            element(self)?;
             self.skip_whitespace();
             match self.next()? {
                 b',' => self.skip_whitespace(),
-                b']' => return Some(scalars),
+                b']' => return Some(()),
                 _ => return None,
             }
         }
@@ -301,22 +308,12 @@ impl<'a> Scanner<'a> {
     /// An array of scalars (the usual `args`), empty or not.
     #[inline]
     fn scalars(&mut self) -> Option<Vec<Value>> {
-        self.pos += 1;
-        self.skip_whitespace();
         let mut items = Vec::new();
-        if self.bytes.get(self.pos) == Some(&b']') {
-            self.pos += 1;
-            return Some(items);
-        }
-        loop {
-            items.push(self.scalar()?);
-            self.skip_whitespace();
-            match self.next()? {
-                b',' => self.skip_whitespace(),
-                b']' => return Some(items),
-                _ => return None,
-            }
-        }
+        self.elements(|this| {
+            items.push(this.scalar()?);
+            Some(())
+        })?;
+        Some(items)
     }
 
     /// A value parsed by `serde_json` from where the scanner stands, exactly as the general
