@@ -23,6 +23,9 @@ pub enum InboundError {
     },
 }
 
+/// The largest allocation [`Endpoint::recycle_name`] keeps, in bytes.
+const MAX_SPARE_NAME: usize = 64;
+
 /// One side of a JRPC connection, with no IO.
 ///
 /// The driver hands it what arrives ([`handle_frame`](Self::handle_frame)), what the
@@ -38,6 +41,10 @@ pub struct Endpoint {
     transmits: VecDeque<String>,
     events: VecDeque<Event>,
     closed: bool,
+    /// Where answers are written (kept for the next while it is small).
+    answer_buffer: Vec<u8>,
+    /// A method name given back ([`recycle_name`](Self::recycle_name)), for the next request's.
+    spare_name: Option<String>,
 }
 
 impl Default for Endpoint {
@@ -55,6 +62,8 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             closed: false,
+            answer_buffer: Vec::new(),
+            spare_name: None,
         }
     }
 
@@ -121,20 +130,20 @@ impl Endpoint {
     /// `InvalidRequest` response when it carried an id). Only a message over the inbound limit
     /// is refused; the endpoint then closes, failing every outstanding call.
     pub fn handle_frame(&mut self, frame: &[u8]) -> Result<(), InboundError> {
-        self.handle_inbound(frame.len(), || wire::parse(frame))
+        self.handle_inbound(frame.len(), |name| wire::parse(frame, name))
     }
 
     /// [`handle_frame`](Self::handle_frame) for a text message, whose payload the WebSocket
     /// layer has already checked to be UTF-8 (RFC 6455 requires it of text messages): the same
     /// outcome, without checking it a second time.
     pub fn handle_text(&mut self, text: &str) -> Result<(), InboundError> {
-        self.handle_inbound(text.len(), || wire::parse_text(text))
+        self.handle_inbound(text.len(), |name| wire::parse_text(text, name))
     }
 
     fn handle_inbound(
         &mut self,
         size: usize,
-        parse: impl FnOnce() -> Inbound,
+        parse: impl FnOnce(&mut Option<String>) -> Inbound,
     ) -> Result<(), InboundError> {
         if self.closed {
             return Ok(());
@@ -144,7 +153,7 @@ impl Endpoint {
             self.close();
             return Err(InboundError::TooLarge { size, limit });
         }
-        match parse() {
+        match parse(&mut self.spare_name) {
             Inbound::Request {
                 method,
                 params,
@@ -178,6 +187,17 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Gives back the method name of a request or notification this endpoint produced, once
+    /// the caller is done with it: the next request's name is written into its allocation
+    /// rather than a new one (a served call then allocates nothing for its name). Optional;
+    /// one name is kept, and only a short one.
+    pub fn recycle_name(&mut self, mut name: String) {
+        if name.capacity() <= MAX_SPARE_NAME && self.spare_name.is_none() {
+            name.clear();
+            self.spare_name = Some(name);
+        }
+    }
+
     /// Queues the one answer to a request. After [`close`](Self::close) it is dropped: the
     /// connection it was for is gone.
     pub fn reply(&mut self, responder: Responder, result: Result<Value, RpcError>) {
@@ -192,7 +212,7 @@ impl Endpoint {
             return;
         }
         let Responder { id } = responder;
-        let frame = match wire::encode_response(&id, result) {
+        let frame = match wire::encode_response(&mut self.answer_buffer, &id, result) {
             Ok(frame) => frame,
             Err(e) => self.fallback_response(&id, format!("the result cannot be encoded: {e}")),
         };
@@ -220,7 +240,7 @@ impl Endpoint {
     /// is a string).
     fn fallback_response(&self, id: &RequestId, message: String) -> String {
         let error = RpcError::internal(message);
-        wire::encode_response(id, Err(&error)).unwrap_or_else(|_| {
+        wire::encode_response(&mut Vec::new(), id, Err(&error)).unwrap_or_else(|_| {
             format!(
                 r#"{{"id":null,"result":"unencodable answer","error":"{INTERNAL}"}}"#,
                 INTERNAL = RpcError::INTERNAL_ERROR

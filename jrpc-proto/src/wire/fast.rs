@@ -17,7 +17,9 @@ use std::fmt;
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{Fields, Key};
+use super::{Fields, Inbound, Key, RequestId, Unparsed};
+use crate::args::{Scalar, Scalars};
+use crate::{Args, Params, RpcError};
 
 /// Values nested this deep (or deeper) are left to the general path: `serde_json`'s recursion
 /// limit applies to a whole message, and a value parsed on its own starts one level higher.
@@ -35,41 +37,63 @@ pub(super) fn read_fields(text: &str, fields: &mut Fields) -> bool {
     .is_some()
 }
 
+/// The usual request (`{"method":"add","args":[1,2],"kwargs":{},"id":7}`) or response
+/// (`{"id":7,"result":3,"error":null}`), its keys in any order, read into what it means with
+/// no [`Fields`] on the way; `None` when `text` is neither, to be read by [`read_fields`] or
+/// the general path.
+pub(super) fn read_usual(text: &str, spare_name: &mut Option<String>) -> Option<Inbound> {
+    Scanner {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+    }
+    .usual(spare_name)
+}
+
+/// An `args` array as the fast path holds it.
+enum ArgsArray {
+    Held(Unparsed),
+    Values(Vec<Value>),
+}
+
 struct Scanner<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
     /// The whole message: one object, then only whitespace.
     fn object(&mut self, fields: &mut Fields) -> Option<()> {
+        self.members(|this, key| {
+            if fields.slot(key)?.is_some() || key == Key::Args && fields.args_held.is_some() {
+                return None;
+            }
+            if key == Key::Args && this.bytes.get(this.pos) == Some(&b'[') {
+                match this.args_array()? {
+                    ArgsArray::Held(held) => fields.args_held = Some(held),
+                    ArgsArray::Values(items) => fields.args = Some(Value::Array(items)),
+                }
+            } else {
+                *fields.slot(key)? = Some(this.value()?);
+            }
+            Some(())
+        })
+    }
+
+    /// A whole message: one object, each member read by `member` (given the scanner at its
+    /// value, and its key; `None` gives up), then only whitespace.
+    #[inline(always)]
+    fn members(&mut self, mut member: impl FnMut(&mut Self, Key) -> Option<()>) -> Option<()> {
         self.skip_whitespace();
         self.expect(b'{')?;
         loop {
             self.skip_whitespace();
             let key = self.key()?;
-            if fields.slot(key)?.is_some() || key == Key::Args && fields.args_text.is_some() {
-                return None;
-            }
             self.skip_whitespace();
             self.expect(b':')?;
             self.skip_whitespace();
-            let start = self.pos;
-            if key == Key::Args && self.bytes.get(start) == Some(&b'[') {
-                // Scalars (the usual arguments) are cheaper made here than left as text; an
-                // array holding more (objects, arrays) is left as text, to be bound from it
-                // with no `Value` tree made: it is only checked here.
-                if let Some(items) = self.scalars() {
-                    fields.args = Some(Value::Array(items));
-                } else {
-                    self.pos = start;
-                    self.checked()?;
-                    fields.args_text = Some(start..self.pos);
-                }
-            } else {
-                *fields.slot(key)? = Some(self.value()?);
-            }
+            member(self, key)?;
             self.skip_whitespace();
             match self.next()? {
                 b',' => continue,
@@ -79,6 +103,120 @@ impl Scanner<'_> {
         }
         self.skip_whitespace();
         (self.pos == self.bytes.len()).then_some(())
+    }
+
+    /// The usual request or response, read straight into what it means. A request: keys
+    /// `method` (a plain string), `args` (an array or `null`), `kwargs` (`{}` or `null`) and
+    /// `id`; a response: keys `id`, `result` and `error` (a plain string or `null`). Each key
+    /// at most once, the id an integer, a plain string or `null`. `None` for anything else.
+    fn usual(&mut self, spare_name: &mut Option<String>) -> Option<Inbound> {
+        let (mut method, mut args, mut kwargs, mut id) = (None, None, false, None);
+        let (mut result, mut error) = (None, None);
+        self.members(|this, key| {
+            let given = match key {
+                Key::Method => method.replace(this.plain_string()?).is_some(),
+                Key::Args => args.replace(this.request_args()?).is_some(),
+                Key::Kwargs => std::mem::replace(&mut kwargs, this.no_kwargs()?),
+                Key::Id => id.replace(this.usual_id()?).is_some(),
+                Key::Result => result.replace(this.value()?).is_some(),
+                Key::Error => error.replace(this.error_kind()?).is_some(),
+                Key::Other => return None,
+            };
+            (!given).then_some(())
+        })?;
+        let Some(method) = method else {
+            // A response: to the call its id names.
+            if result.is_none() && error.is_none() || args.is_some() || kwargs {
+                return None;
+            }
+            let result = result.unwrap_or(Value::Null);
+            let outcome = match error.flatten() {
+                None => Ok(result),
+                Some(kind) => Err(RpcError::new(kind, result)),
+            };
+            return Some(Inbound::Response { id: id?, outcome });
+        };
+        if result.is_some() || error.is_some() {
+            return None;
+        }
+        let params = match args.flatten() {
+            None => Args::from(Params::default()),
+            Some(ArgsArray::Values(items)) => Args::from(Params::positional(items)),
+            Some(ArgsArray::Held(Unparsed::Scalars(scalars))) => Args::scalars(scalars),
+            Some(ArgsArray::Held(Unparsed::Text(range))) => {
+                Args::positional_text(self.text.get(range)?.to_owned())
+            }
+        };
+        let method = match spare_name.take() {
+            Some(mut name) => {
+                name.push_str(method);
+                name
+            }
+            None => method.to_owned(),
+        };
+        Some(Inbound::Request {
+            method,
+            params,
+            id: id.filter(|id| !id.is_null()).map(|value| RequestId {
+                value,
+                verbatim: None,
+            }),
+        })
+    }
+
+    /// A request's `args`: an array, or `null` (`Some(None)`).
+    fn request_args(&mut self) -> Option<Option<ArgsArray>> {
+        match self.bytes.get(self.pos)? {
+            b'[' => self.args_array().map(Some),
+            _ => self.literal(b"null").map(|()| None),
+        }
+    }
+
+    /// A request's `kwargs` when it holds none: `{}` or `null`.
+    fn no_kwargs(&mut self) -> Option<bool> {
+        match self.bytes.get(self.pos)? {
+            b'{' => self.empty(b'}')?,
+            _ => self.literal(b"null")?,
+        }
+        Some(true)
+    }
+
+    /// An `id`: an integer, a plain string, or `null`. (A float is left to the general path,
+    /// which keeps a request's id as written.)
+    fn usual_id(&mut self) -> Option<Value> {
+        match self.bytes.get(self.pos)? {
+            b'"' => self.plain_string().map(|s| Value::String(s.to_owned())),
+            _ => match self.plain_scalar()? {
+                Scalar::Null => Some(Value::Null),
+                Scalar::PosInt(n) => Some(Value::from(n)),
+                Scalar::NegInt(n) => Some(Value::from(n)),
+                Scalar::Bool(_) | Scalar::Float(_) => None,
+            },
+        }
+    }
+
+    /// A response's `error`: the kind of error, a plain string, or `null` (`Some(None)`).
+    fn error_kind(&mut self) -> Option<Option<String>> {
+        match self.bytes.get(self.pos)? {
+            b'"' => self.plain_string().map(|kind| Some(kind.to_owned())),
+            _ => self.literal(b"null").map(|()| None),
+        }
+    }
+
+    /// An `args` array: a few numbers, booleans or nulls (the usual arguments) are held as
+    /// they are; other scalars (strings) are cheaper made values here than left as text; an
+    /// array holding more (objects, arrays) is left as text, to be bound from it with no
+    /// `Value` tree made: it is only checked here.
+    fn args_array(&mut self) -> Option<ArgsArray> {
+        let start = self.pos;
+        if let Some(scalars) = self.held_scalars() {
+            return Some(ArgsArray::Held(Unparsed::Scalars(scalars)));
+        }
+        if let Some(items) = self.at(start).scalars() {
+            return Some(ArgsArray::Values(items));
+        }
+        self.at(start).checked()?;
+        Some(ArgsArray::Held(Unparsed::Text(start..self.pos)))
     }
 
     /// A key that means something, written plainly (quotes included).
@@ -117,33 +255,65 @@ impl Scanner<'_> {
     fn scalar(&mut self) -> Option<Value> {
         match self.bytes.get(self.pos)? {
             b'"' => self.plain_string().map(|s| Value::String(s.to_owned())),
+            _ => self.plain_scalar().map(Value::from),
+        }
+    }
+
+    /// A number, `null`, `true` or `false`.
+    #[inline]
+    fn plain_scalar(&mut self) -> Option<Scalar> {
+        match self.bytes.get(self.pos)? {
             b'-' | b'0'..=b'9' => self.number(),
-            b'n' => self.literal(b"null").map(|()| Value::Null),
-            b't' => self.literal(b"true").map(|()| Value::Bool(true)),
-            b'f' => self.literal(b"false").map(|()| Value::Bool(false)),
+            b'n' => self.literal(b"null").map(|()| Scalar::Null),
+            b't' => self.literal(b"true").map(|()| Scalar::Bool(true)),
+            b'f' => self.literal(b"false").map(|()| Scalar::Bool(false)),
             _ => None,
         }
+    }
+
+    /// An array of at most [`Scalars::CAPACITY`] numbers, booleans or nulls.
+    #[inline]
+    fn held_scalars(&mut self) -> Option<Scalars> {
+        let mut scalars = Scalars::new();
+        self.elements(|this| scalars.push(this.plain_scalar()?))?;
+        Some(scalars)
+    }
+
+    /// An array (the scanner at its `[`), each element read by `element` (`None` gives up).
+    #[inline(always)]
+    fn elements(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.pos += 1;
+        self.skip_whitespace();
+        if self.bytes.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+            return Some(());
+        }
+        loop {
+            element(self)?;
+            self.skip_whitespace();
+            match self.next()? {
+                b',' => self.skip_whitespace(),
+                b']' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The scanner, moved back to `pos`.
+    fn at(&mut self, pos: usize) -> &mut Self {
+        self.pos = pos;
+        self
     }
 
     /// An array of scalars (the usual `args`), empty or not.
     #[inline]
     fn scalars(&mut self) -> Option<Vec<Value>> {
-        self.pos += 1;
-        self.skip_whitespace();
         let mut items = Vec::new();
-        if self.bytes.get(self.pos) == Some(&b']') {
-            self.pos += 1;
-            return Some(items);
-        }
-        loop {
-            items.push(self.scalar()?);
-            self.skip_whitespace();
-            match self.next()? {
-                b',' => self.skip_whitespace(),
-                b']' => return Some(items),
-                _ => return None,
-            }
-        }
+        self.elements(|this| {
+            items.push(this.scalar()?);
+            Some(())
+        })?;
+        Some(items)
     }
 
     /// A value parsed by `serde_json` from where the scanner stands, exactly as the general
@@ -171,7 +341,7 @@ impl Scanner<'_> {
     }
 
     /// A string with neither escapes nor control characters (the text is UTF-8 already).
-    fn plain_string(&mut self) -> Option<&str> {
+    fn plain_string(&mut self) -> Option<&'a str> {
         self.expect(b'"')?;
         let start = self.pos;
         let end = start + string_len(&self.bytes[start..])?;
@@ -186,7 +356,7 @@ impl Scanner<'_> {
     /// is a float there) as an integer; anything else as the nearest double (Rust's parse and
     /// `serde_json`'s `float_roundtrip` both round correctly), unless it is out of a double's
     /// range (an error there) or rounds to zero (left to `serde_json` to decide).
-    fn number(&mut self) -> Option<Value> {
+    fn number(&mut self) -> Option<Scalar> {
         let start = self.pos;
         let negative = self.bytes[start] == b'-';
         let int_start = start + usize::from(negative);
@@ -211,16 +381,16 @@ impl Scanner<'_> {
         self.pos = end;
         Some(match (negative, magnitude) {
             // `-0` is a float to `serde_json`.
-            (true, 0) => Value::from(-0.0),
+            (true, 0) => Scalar::Float(-0.0),
             // 18 digits fit an i64.
-            (true, _) => Value::from(-(magnitude as i64)),
-            (false, _) => Value::from(magnitude),
+            (true, _) => Scalar::NegInt(-(magnitude as i64)),
+            (false, _) => Scalar::PosInt(magnitude),
         })
     }
 
     /// The rest of a number from `start` whose integer part ends at `end`: a fraction, an
     /// exponent or both.
-    fn float(&mut self, start: usize, mut end: usize) -> Option<Value> {
+    fn float(&mut self, start: usize, mut end: usize) -> Option<Scalar> {
         if self.bytes.get(end) == Some(&b'.') {
             let digits = self.digits(end + 1);
             if digits == 0 {
@@ -248,7 +418,7 @@ impl Scanner<'_> {
         if !number.is_finite() || underflow {
             return None;
         }
-        serde_json::Number::from_f64(number).map(Value::Number)
+        Some(Scalar::Float(number))
     }
 
     /// How many ASCII digits stand from `at` on.
@@ -639,17 +809,83 @@ mod tests {
             })
     }
 
+    /// Objects of the members `keys` with values from `values`, in any order, some left out
+    /// and one perhaps given twice.
+    fn shaped(
+        keys: [&'static str; 4],
+        values: [BoxedStrategy<String>; 4],
+    ) -> impl Strategy<Value = String> {
+        let order = Just(vec![0, 1, 2, 3]).prop_shuffle();
+        (values, order, 0usize..=4, 0usize..8, space()).prop_map(
+            move |(values, order, kept, twice, gap)| {
+                let members: Vec<String> = order[..kept]
+                    .iter()
+                    .map(|&i| format!(r#""{}":{}"#, keys[i], values[i]))
+                    .collect();
+                let mut chosen: Vec<&str> = members.iter().map(String::as_str).collect();
+                if let Some(again) = chosen.get(twice).copied() {
+                    chosen.push(again);
+                }
+                format!("{{{gap}{}}}", chosen.join(","))
+            },
+        )
+    }
+
+    /// One of `usual` most of the time, else any value.
+    fn near(usual: &'static [&'static str]) -> BoxedStrategy<String> {
+        prop_oneof![
+            4 => proptest::sample::select(usual).prop_map(str::to_owned),
+            1 => value(),
+        ]
+        .boxed()
+    }
+
+    /// Messages shaped as requests, with values near what the usual request allows.
+    fn request() -> impl Strategy<Value = String> {
+        shaped(
+            ["method", "args", "kwargs", "id"],
+            [
+                near(&[r#""add""#, r#""""#, r#""é""#]),
+                near(&["[1, -2.5, true, null]", "[]", "null"]),
+                near(&["{}", "{ }", "null"]),
+                near(&["7", "0", "-3", r#""x""#, "null"]),
+            ],
+        )
+    }
+
+    /// Messages shaped as responses (now and then with a request's key), with values near
+    /// what the usual response allows.
+    fn response() -> impl Strategy<Value = String> {
+        shaped(
+            ["id", "result", "error", "args"],
+            [
+                near(&["7", "0", "-3", r#""x""#, "null", "1.5"]),
+                near(&["3.0", "15", "null", r#""ok""#, "[1, 2]", r#"{"a": [1]}"#]),
+                near(&["null", r#""ZeroDivisionError""#, r#""""#]),
+                near(&["[]"]),
+            ],
+        )
+    }
+
     /// Whatever it takes on, it reads exactly as the general path does; and it takes on a fair
     /// share of the messages tried, so that the agreement means something.
     #[test]
     fn agrees_with_the_general_path() {
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(20_000));
         let taken = std::cell::Cell::new(0u32);
-        let outcome = runner.run(&message(), |text| {
+        let requests = std::cell::Cell::new(0u32);
+        let responses = std::cell::Cell::new(0u32);
+        let messages = prop_oneof![2 => message(), 1 => request(), 2 => response()];
+        let outcome = runner.run(&messages, |text| {
             if read_fields(&text, &mut Fields::default()) {
                 taken.set(taken.get() + 1);
             }
-            let fast = format!("{:?}", parse_text(&text));
+            match read_usual(&text, &mut None) {
+                Some(Inbound::Request { .. }) => requests.set(requests.get() + 1),
+                Some(_) => responses.set(responses.get() + 1),
+                None => {}
+            }
+            let fast = format!("{:?}", parse_text(&text, &mut None));
             let general = format!("{:?}", parse_general(&text));
             prop_assert_eq!(fast, general, "{}", text);
             Ok(())
@@ -660,6 +896,17 @@ mod tests {
         assert!(
             taken.get() > 1_000,
             "only {} messages took the fast path",
+            taken.get()
+        );
+        assert!(
+            responses.get() > 300,
+            "only {} messages were read as the usual response",
+            responses.get()
+        );
+        assert!(
+            requests.get() > 300,
+            "only {} messages were read as the usual request (of {} by the fast path)",
+            requests.get(),
             taken.get()
         );
     }
