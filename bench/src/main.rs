@@ -136,16 +136,7 @@ fn main() {
     }
     // The client kinds' instructions per call, by callgrind: src/drive.rs.
     if args.first().map(String::as_str) == Some("client-cost") {
-        let outcome = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())
-            .and_then(|runtime| runtime.block_on(drive::cost(&args[1..])));
-        if let Err(e) = outcome {
-            eprintln!("jrpc-bench client-cost: {e}");
-            std::process::exit(1);
-        }
-        return;
+        return run_command("client-cost", drive::cost(&args[1..]));
     }
     let cluster_run = args.first().map(String::as_str) == Some("cluster");
     if args.first().map(String::as_str) == Some("serve") {
@@ -158,16 +149,7 @@ fn main() {
         return;
     }
     if cluster_run {
-        let outcome = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())
-            .and_then(|runtime| runtime.block_on(cluster::run(&args[1..])));
-        if let Err(e) = outcome {
-            eprintln!("jrpc-bench cluster: {e}");
-            std::process::exit(1);
-        }
-        return;
+        return run_command("cluster", cluster::run(&args[1..]));
     }
     let options = match parse(&args) {
         Ok(options) => options,
@@ -421,6 +403,20 @@ async fn run(options: Options) -> Result<(), String> {
         eprintln!("written to {}", path.display());
     }
     Ok(())
+}
+
+/// Runs `work` (the subcommand `name`) on a multi-thread tokio runtime of its own; on failure
+/// it says why and exits with status 1.
+fn run_command(name: &str, work: impl std::future::Future<Output = Result<(), String>>) {
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| runtime.block_on(work));
+    if let Err(e) = outcome {
+        eprintln!("jrpc-bench {name}: {e}");
+        std::process::exit(1);
+    }
 }
 
 /// A command running `program` as a child of the benchmark (standard input and output piped
