@@ -12,6 +12,8 @@ use crate::{Args, CallError, Params, RpcError};
 
 mod args;
 mod fast;
+mod scan;
+mod write;
 
 /// What one inbound message turned out to be.
 #[derive(Debug)]
@@ -494,10 +496,9 @@ impl EncodedRequest {
     ) -> Result<Self, CallError> {
         let mut out = Vec::with_capacity(64 + method.len() + Self::TAIL);
         out.extend_from_slice(br#"{"method":"#);
-        let written = serde_json::to_writer(&mut out, method).is_ok() && {
-            out.extend_from_slice(br#","args":"#);
-            args::write_args(&mut out, params).is_ok()
-        };
+        write::write_str(&mut out, method);
+        out.extend_from_slice(br#","args":"#);
+        let written = args::write_args(&mut out, params).is_ok();
         if !written {
             let params =
                 Params::from_serialize(params).map_err(|e| CallError::Encode(e.to_string()))?;
@@ -612,7 +613,8 @@ pub trait WriteJson {
 
 impl<T: Serialize + ?Sized> WriteJson for T {
     fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-        serde_json::to_writer(out, self)
+        // The bytes of `serde_json::to_writer`, written faster (`wire/write.rs`).
+        write::write_json(out, self)
     }
 }
 
@@ -625,7 +627,7 @@ pub(crate) fn encode_response(
 ) -> Result<String, serde_json::Error> {
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(br#"{"id":"#);
-    serde_json::to_writer(&mut out, id)?;
+    write::write_json(&mut out, id)?;
     out.extend_from_slice(br#","result":"#);
     match outcome {
         Ok(result) => {
@@ -633,9 +635,9 @@ pub(crate) fn encode_response(
             out.extend_from_slice(br#","error":null}"#);
         }
         Err(e) => {
-            serde_json::to_writer(&mut out, &e.details)?;
+            write::write_json(&mut out, &e.details)?;
             out.extend_from_slice(br#","error":"#);
-            serde_json::to_writer(&mut out, e.kind.as_str())?;
+            write::write_str(&mut out, e.kind.as_str());
             out.push(b'}');
         }
     }

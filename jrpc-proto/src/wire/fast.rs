@@ -17,6 +17,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use super::scan::string_len;
 use super::{Fields, Key};
 
 /// Values nested this deep (or deeper) are left to the general path: `serde_json`'s recursion
@@ -297,39 +298,6 @@ impl Scanner<'_> {
     }
 }
 
-/// How many bytes of `bytes` stand before the first quote, backslash or control character (the
-/// end of a plain string, or what makes it not plain); `None` if there is none. Eight bytes are
-/// looked at a time (a long argument is mostly string).
-fn string_len(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    /// Whether a byte of `word` is zero (exact: no false positives, a classic bit trick).
-    fn has_zero(word: u64) -> bool {
-        (word.wrapping_sub(ONES) & !word & HIGHS) != 0
-    }
-    let mut chunks = bytes.chunks_exact(8);
-    let mut skipped = 0;
-    for chunk in &mut chunks {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_ne_bytes(word);
-        // A byte below 0x20 has none of the bits 0xE0 set.
-        let control = (word.wrapping_sub(ONES * 0x20) & !word & HIGHS) != 0;
-        if control
-            || has_zero(word ^ (ONES * u64::from(b'"')))
-            || has_zero(word ^ (ONES * u64::from(b'\\')))
-        {
-            break;
-        }
-        skipped += 8;
-    }
-    // The chunk that stopped the loop, or the tail: byte by byte.
-    bytes[skipped..]
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .map(|at| skipped + at)
-}
-
 /// A value parsed as a [`Value`] would be, and dropped as it is read: what [`Value`] refuses
 /// (a number out of range, a lone surrogate, bad syntax) is refused, and so is nesting of
 /// [`MAX_DEPTH`] levels or more and the key `serde_json` gives a meaning of its own.
@@ -491,29 +459,6 @@ mod tests {
             deep.as_str(),
         ] {
             assert!(!read_fields(text, &mut Fields::default()), "{text}");
-        }
-    }
-
-    proptest! {
-        /// Eight bytes at a time, the end of a plain string is found where a byte at a time
-        /// finds it.
-        #[test]
-        fn string_len_is_the_bytewise_scan(
-            bytes in proptest::collection::vec(
-                prop_oneof![
-                    30 => 0x20u8..0x7f,
-                    1 => Just(b'"'),
-                    1 => Just(b'\\'),
-                    1 => 0u8..0x20,
-                    6 => 0x80u8..=0xff,
-                ],
-                0..40,
-            ),
-            start in 0usize..8,
-        ) {
-            let bytes = &bytes[start.min(bytes.len())..];
-            let bytewise = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
-            prop_assert_eq!(string_len(bytes), bytewise);
         }
     }
 
