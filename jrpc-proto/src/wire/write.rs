@@ -67,7 +67,9 @@ impl<'a> Writer<'a> {
 pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut rest = text.as_bytes();
-    out.reserve(rest.len() + 2);
+    // Room for the quotes and for what usually follows a long string (the end of a response,
+    // `,"error":null}`), so that a string written whole is not moved again to add those.
+    out.reserve(rest.len() + 2 + 16);
     out.push(b'"');
     while let Some(at) = string_len(rest) {
         out.extend_from_slice(&rest[..at]);
