@@ -1,10 +1,10 @@
 //! Where a request's arguments wait to be bound: kept as the text they came in when they are
-//! only positional, and bound straight from that text, with no [`serde_json::Value`] made on
-//! the way.
+//! only positional, or in place when they are a few numbers, booleans or nulls, and bound
+//! straight from there, with no [`serde_json::Value`] tree made on the way.
 //!
 //! A method's parameters are usually a tuple of plain types (`|a: f64, b: f64|`), one value,
 //! or a sequence, and its arguments an array: those bind from the array's text in one pass,
-//! as `serde_json` reads any typed value. Everything else (keyword arguments, a struct as a
+//! as `serde_json` reads any typed value, or from the scalars held in place. Everything else (keyword arguments, a struct as a
 //! parameter list, `Option`, a raw `Value`), and every binding that fails, goes the way of
 //! [`Params::bind`], with its Python-style rules and error messages: so a binding from text
 //! either gives the very value `Params::bind` gives, or is not used at all.
@@ -37,6 +37,8 @@ enum Held {
     Params(Params),
     /// Positional arguments only: the text of their array, known to parse as values do.
     Positional(String),
+    /// Positional arguments only, each a number, a boolean or null.
+    Scalars(Scalars),
 }
 
 impl Args {
@@ -46,15 +48,20 @@ impl Args {
         Self(Held::Positional(text))
     }
 
+    /// Only positional arguments, each a number, a boolean or null.
+    pub(crate) fn scalars(scalars: Scalars) -> Self {
+        Self(Held::Scalars(scalars))
+    }
+
     /// Binds the arguments onto `T` by the rules of [`Params::bind`], with the same result
     /// and the same errors.
     pub fn bind<T: DeserializeOwned>(self) -> Result<T, RpcError> {
-        if let Held::Positional(text) = &self.0 {
-            if let Ok(value) = T::deserialize(FromText(text)) {
-                return Ok(value);
-            }
-        }
-        self.into_params().bind()
+        let bound = match &self.0 {
+            Held::Params(_) => Err(GiveUp),
+            Held::Positional(text) => T::deserialize(Positional(text.as_str())),
+            Held::Scalars(scalars) => T::deserialize(Positional(scalars.as_slice())),
+        };
+        bound.or_else(|GiveUp| self.into_params().bind())
     }
 
     /// True when there are neither positional nor keyword arguments.
@@ -63,6 +70,7 @@ impl Args {
             Held::Params(params) => params.is_empty(),
             // An array's text: empty when nothing but whitespace stands between its brackets.
             Held::Positional(text) => text.bytes().all(|b| b"[] \t\n\r".contains(&b)),
+            Held::Scalars(scalars) => scalars.as_slice().is_empty(),
         }
     }
 
@@ -70,7 +78,8 @@ impl Args {
     pub fn into_params(self) -> Params {
         match self.0 {
             Held::Params(params) => params,
-            Held::Positional(text) => positional_values(&text),
+            Held::Positional(text) => Params::positional(positional_values(&text)),
+            Held::Scalars(scalars) => scalars.to_params(),
         }
     }
 
@@ -78,15 +87,83 @@ impl Args {
     pub fn to_params(&self) -> Params {
         match &self.0 {
             Held::Params(params) => params.clone(),
-            Held::Positional(text) => positional_values(text),
+            Held::Positional(text) => Params::positional(positional_values(text)),
+            Held::Scalars(scalars) => scalars.to_params(),
         }
+    }
+}
+
+/// An argument that is a number, a boolean or null, held as itself: a [`Value`] of these
+/// kinds, without the room a `Value` keeps for strings and trees.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Scalar {
+    Null,
+    Bool(bool),
+    /// A non-negative integer (a `Value`'s `PosInt`).
+    PosInt(u64),
+    /// A negative integer (a `Value`'s `NegInt`).
+    NegInt(i64),
+    /// A finite double (a `Value`'s `Float`).
+    Float(f64),
+}
+
+impl From<Scalar> for Value {
+    fn from(scalar: Scalar) -> Self {
+        match scalar {
+            Scalar::Null => Value::Null,
+            Scalar::Bool(b) => Value::Bool(b),
+            Scalar::PosInt(n) => Value::from(n),
+            Scalar::NegInt(n) => Value::from(n),
+            // Finite, so always a number.
+            Scalar::Float(x) => serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number),
+        }
+    }
+}
+
+/// At most [`Scalars::CAPACITY`] scalar arguments, held in place (no allocation).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scalars {
+    len: usize,
+    items: [Scalar; Scalars::CAPACITY],
+}
+
+impl Scalars {
+    /// How many arguments fit.
+    pub(crate) const CAPACITY: usize = 4;
+
+    /// None yet.
+    pub(crate) fn new() -> Self {
+        Self {
+            len: 0,
+            items: [Scalar::Null; Self::CAPACITY],
+        }
+    }
+
+    /// Adds one; `None` when there is no room.
+    pub(crate) fn push(&mut self, scalar: Scalar) -> Option<()> {
+        *self.items.get_mut(self.len)? = scalar;
+        self.len += 1;
+        Some(())
+    }
+
+    fn as_slice(&self) -> &[Scalar] {
+        &self.items[..self.len]
+    }
+
+    /// The arguments as values.
+    pub(crate) fn values(&self) -> Vec<Value> {
+        self.as_slice().iter().map(|&s| Value::from(s)).collect()
+    }
+
+    fn to_params(self) -> Params {
+        Params::positional(self.values())
     }
 }
 
 /// The values of an `args` array's text. The text was checked to parse: the empty fallback is
 /// never taken.
-fn positional_values(text: &str) -> Params {
-    Params::positional(serde_json::from_str::<Vec<Value>>(text).unwrap_or_default())
+pub(crate) fn positional_values(text: &str) -> Vec<Value> {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 impl From<Params> for Args {
@@ -130,30 +207,130 @@ impl de::Error for GiveUp {
     }
 }
 
-/// Positional arguments as the text of their array, bound the way [`Params::bind`] binds
-/// them when there are no keyword arguments: a tuple or a sequence takes the array, a single
-/// value takes its one element, a newtype is transparent. Anything else gives up.
-struct FromText<'a>(&'a str);
+/// Positional arguments held as a whole array (its text, or its scalars), bound the way
+/// [`Params::bind`] binds them when there are no keyword arguments: a tuple or a sequence
+/// takes the array, a single value takes its one element, a newtype is transparent. Anything
+/// else gives up.
+struct Positional<S>(S);
 
-impl<'a> FromText<'a> {
-    /// Runs `read` on a `serde_json` reader of the whole text, which must then be at its end.
-    fn read<T>(
-        &self,
-        read: impl FnOnce(
-            &mut serde_json::Deserializer<serde_json::de::StrRead<'a>>,
-        ) -> Result<T, serde_json::Error>,
-    ) -> Result<T, GiveUp> {
-        let mut reader = serde_json::Deserializer::from_str(self.0);
-        let value = read(&mut reader).map_err(|_| GiveUp)?;
+/// Where a [`Positional`] array is read from.
+trait Source<'de> {
+    /// Reads the whole array with `seed`; nothing may be left of it after.
+    fn read<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, GiveUp>;
+}
+
+/// The array's text, read by `serde_json`.
+impl<'de> Source<'de> for &'de str {
+    fn read<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, GiveUp> {
+        let mut reader = serde_json::Deserializer::from_str(self);
+        let value = seed.deserialize(&mut reader).map_err(|_| GiveUp)?;
         reader.end().map_err(|_| GiveUp)?;
         Ok(value)
+    }
+}
+
+/// The array's scalars, each read as the `Value` it is (no allocation for these kinds), so by
+/// the very rules `Params::bind` reads it with.
+impl<'de> Source<'de> for &[Scalar] {
+    fn read<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, GiveUp> {
+        seed.deserialize(ScalarArray(self.iter()))
+    }
+}
+
+/// The scalars as a JSON array.
+struct ScalarArray<'s>(std::slice::Iter<'s, Scalar>);
+
+impl<'de> de::Deserializer<'de> for ScalarArray<'_> {
+    type Error = GiveUp;
+
+    fn deserialize_seq<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, GiveUp> {
+        let value = visitor.visit_seq(&mut self)?;
+        // Every element taken, as `serde_json` requires of an array read as a sequence.
+        match self.0.len() {
+            0 => Ok(value),
+            _ => Err(GiveUp),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, GiveUp> {
+        Err(GiveUp)
+    }
+
+    serde::forward_to_deserialize_any! {
+        <W: Visitor<'de>>
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de> SeqAccess<'de> for ScalarArray<'_> {
+    type Error = GiveUp;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, GiveUp> {
+        match self.0.next() {
+            Some(&scalar) => seed
+                .deserialize(Value::from(scalar))
+                .map(Some)
+                .map_err(|_| GiveUp),
+            None => Ok(None),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.0.len())
+    }
+}
+
+/// Seeds that read the whole array as the parameter asks.
+struct AsSeq<V>(V);
+struct AsTuple<V>(usize, V);
+struct AsTupleStruct<V>(&'static str, usize, V);
+
+impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for AsSeq<V> {
+    type Value = V::Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<V::Value, D::Error> {
+        deserializer.deserialize_seq(self.0)
+    }
+}
+
+impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for AsTuple<V> {
+    type Value = V::Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<V::Value, D::Error> {
+        deserializer.deserialize_tuple(self.0, self.1)
+    }
+}
+
+impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for AsTupleStruct<V> {
+    type Value = V::Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<V::Value, D::Error> {
+        deserializer.deserialize_tuple_struct(self.0, self.1, self.2)
     }
 }
 
 /// The single-value kinds: one argument, its element read as the parameter asks.
 macro_rules! one_argument {
     ($($method:ident $(($($arg:ident: $ty:ty),*))?;)*) => {$(
-        fn $method<V: Visitor<'a>>(
+        fn $method<V: Visitor<'de>>(
             self,
             $($($arg: $ty,)*)?
             visitor: V,
@@ -170,34 +347,36 @@ macro_rules! one_argument {
                     deserializer.$method($($($arg,)*)? visitor)
                 }
             }
-            self.read(|reader| {
-                de::Deserializer::deserialize_seq(reader, OnlyElement(Ask($($($arg,)*)? visitor)))
-            })
+            self.0.read(AsSeq(OnlyElement(Ask($($($arg,)*)? visitor))))
         }
     )*};
 }
 
-impl<'a> de::Deserializer<'a> for FromText<'a> {
+impl<'de, S: Source<'de>> de::Deserializer<'de> for Positional<S> {
     type Error = GiveUp;
 
-    fn deserialize_tuple<V: Visitor<'a>>(self, len: usize, visitor: V) -> Result<V::Value, GiveUp> {
-        self.read(|reader| de::Deserializer::deserialize_tuple(reader, len, visitor))
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        self.0.read(AsTuple(len, visitor))
     }
 
-    fn deserialize_tuple_struct<V: Visitor<'a>>(
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
         self,
         name: &'static str,
         len: usize,
         visitor: V,
     ) -> Result<V::Value, GiveUp> {
-        self.read(|reader| de::Deserializer::deserialize_tuple_struct(reader, name, len, visitor))
+        self.0.read(AsTupleStruct(name, len, visitor))
     }
 
-    fn deserialize_seq<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, GiveUp> {
-        self.read(|reader| de::Deserializer::deserialize_seq(reader, visitor))
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        self.0.read(AsSeq(visitor))
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'a>>(
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
         _name: &'static str,
         visitor: V,
@@ -214,12 +393,12 @@ impl<'a> de::Deserializer<'a> for FromText<'a> {
 
     // The rest has rules of its own (raw values, no arguments, parameter lists, maps,
     // options): the binding from values applies them.
-    fn deserialize_any<V: Visitor<'a>>(self, _: V) -> Result<V::Value, GiveUp> {
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, GiveUp> {
         Err(GiveUp)
     }
 
     serde::forward_to_deserialize_any! {
-        <W: Visitor<'a>>
+        <W: Visitor<'de>>
         i128 u128 bytes byte_buf option unit unit_struct map struct identifier ignored_any
     }
 }
@@ -285,15 +464,38 @@ mod tests {
         let values: Vec<Value> = serde_json::from_str(text)
             .map_err(|e| TestCaseError::reject(format!("not an array of values: {e}")))?;
         let from_text = format!("{:?}", Args::positional_text(text.to_owned()).bind::<T>());
+        let from_scalars =
+            held_scalars(&values).map(|s| format!("{:?}", Args::scalars(s).bind::<T>()));
         let from_values = format!("{:?}", Params::positional(values).bind::<T>());
-        prop_assert_eq!(
-            from_text,
-            from_values,
-            "{} as {}",
-            text,
-            std::any::type_name::<T>()
-        );
+        let ty = std::any::type_name::<T>();
+        prop_assert_eq!(&from_text, &from_values, "{} as {}", text, ty);
+        if let Some(from_scalars) = from_scalars {
+            prop_assert_eq!(
+                from_scalars,
+                from_values,
+                "{} as {}, held as scalars",
+                text,
+                ty
+            );
+        }
         Ok(())
+    }
+
+    /// The values as scalars held in place, when they are few numbers, booleans or nulls.
+    fn held_scalars(values: &[Value]) -> Option<Scalars> {
+        let mut scalars = Scalars::new();
+        for value in values {
+            scalars.push(match value {
+                Value::Null => Scalar::Null,
+                Value::Bool(b) => Scalar::Bool(*b),
+                Value::Number(n) if n.is_u64() => Scalar::PosInt(n.as_u64()?),
+                Value::Number(n) if n.is_i64() => Scalar::NegInt(n.as_i64()?),
+                Value::Number(n) => Scalar::Float(n.as_f64()?),
+                _ => return None,
+            })?;
+        }
+        assert_eq!(scalars.values(), values);
+        Some(scalars)
     }
 
     fn check_all(text: &str) -> Result<(), TestCaseError> {
@@ -378,11 +580,11 @@ mod tests {
     #[test]
     fn a_tuple_binds_from_text() {
         // The text path is taken (not only agreed with)...
-        let bound = <(f64, f64)>::deserialize(FromText("[1.5, 2]"));
+        let bound = <(f64, f64)>::deserialize(Positional("[1.5, 2]"));
         assert!(matches!(bound, Ok((a, b)) if a == 1.5 && b == 2.0));
         // ...and a bad element makes it give up, so the answer still names the argument as
         // the rules word it.
-        assert!(<(f64, f64)>::deserialize(FromText(r#"[1, "x"]"#)).is_err());
+        assert!(<(f64, f64)>::deserialize(Positional(r#"[1, "x"]"#)).is_err());
         let e = Args::positional_text(r#"[1, "x"]"#.to_owned())
             .bind::<(f64, f64)>()
             .unwrap_err();

@@ -38,6 +38,8 @@ pub struct Endpoint {
     transmits: VecDeque<String>,
     events: VecDeque<Event>,
     closed: bool,
+    /// Where answers are written (kept for the next while it is small).
+    answer_buffer: Vec<u8>,
 }
 
 impl Default for Endpoint {
@@ -55,6 +57,7 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             closed: false,
+            answer_buffer: Vec::new(),
         }
     }
 
@@ -192,7 +195,7 @@ impl Endpoint {
             return;
         }
         let Responder { id } = responder;
-        let frame = match wire::encode_response(&id, result) {
+        let frame = match wire::encode_response(&mut self.answer_buffer, &id, result) {
             Ok(frame) => frame,
             Err(e) => self.fallback_response(&id, format!("the result cannot be encoded: {e}")),
         };
@@ -220,7 +223,7 @@ impl Endpoint {
     /// is a string).
     fn fallback_response(&self, id: &RequestId, message: String) -> String {
         let error = RpcError::internal(message);
-        wire::encode_response(id, Err(&error)).unwrap_or_else(|_| {
+        wire::encode_response(&mut Vec::new(), id, Err(&error)).unwrap_or_else(|_| {
             format!(
                 r#"{{"id":null,"result":"unencodable answer","error":"{INTERNAL}"}}"#,
                 INTERNAL = RpcError::INTERNAL_ERROR

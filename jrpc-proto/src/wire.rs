@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::args::Scalars;
 use crate::{Args, CallError, Params, RpcError};
 
 mod args;
@@ -153,8 +154,8 @@ fn classify(text: &str, fields: Fields) -> Inbound {
             .id
             .filter(|id| !id.is_null())
             .map(|id| RequestId::read(text, id));
-        let args_text = fields.args_text.and_then(|range| text.get(range));
-        return request(method, fields.args, fields.kwargs, id, args_text);
+        let held = fields.args_held.and_then(|held| held.read(text));
+        return request(method, fields.args, fields.kwargs, id, held);
     }
     if let Some(id) = fields.id {
         if fields.result.is_some() || fields.error.is_some() {
@@ -218,9 +219,51 @@ struct Fields {
     id: Option<Value>,
     result: Option<Value>,
     error: Option<Value>,
-    /// Where the text of the `args` array is, when the fast path left it unparsed (checked to
-    /// parse as `args` would; `args` itself is then `None`).
-    args_text: Option<std::ops::Range<usize>>,
+    /// The `args` array, when the fast path held it other than as a value (`args` itself is
+    /// then `None`).
+    args_held: Option<Unparsed>,
+}
+
+/// An `args` array the fast path did not make a [`Value`] of.
+enum Unparsed {
+    /// Where its text is (checked to parse as `args` would).
+    Text(std::ops::Range<usize>),
+    /// Its elements, each a number, a boolean or null.
+    Scalars(Scalars),
+}
+
+impl Unparsed {
+    /// The array, with its text found in the message `text`.
+    fn read(self, text: &str) -> Option<HeldArgs<'_>> {
+        Some(match self {
+            Self::Text(range) => HeldArgs::Text(text.get(range)?),
+            Self::Scalars(scalars) => HeldArgs::Scalars(scalars),
+        })
+    }
+}
+
+/// An `args` array held other than as a value: its text, or its scalars.
+enum HeldArgs<'a> {
+    Text(&'a str),
+    Scalars(Scalars),
+}
+
+impl HeldArgs<'_> {
+    /// The positional arguments alone, to be bound from as they are held.
+    fn into_args(self) -> Args {
+        match self {
+            Self::Text(text) => Args::positional_text(text.to_owned()),
+            Self::Scalars(scalars) => Args::scalars(scalars),
+        }
+    }
+
+    /// The arguments as values.
+    fn values(&self) -> Vec<Value> {
+        match self {
+            Self::Text(text) => crate::args::positional_values(text),
+            Self::Scalars(scalars) => scalars.values(),
+        }
+    }
 }
 
 impl Fields {
@@ -356,7 +399,7 @@ fn request(
     args: Option<Value>,
     kwargs: Option<Value>,
     id: Option<RequestId>,
-    args_text: Option<&str>,
+    held: Option<HeldArgs<'_>>,
 ) -> Inbound {
     let checked = (|| {
         let Value::String(method) = method else {
@@ -370,7 +413,7 @@ fn request(
             Some(Value::Object(kwargs)) => kwargs,
             Some(other) => {
                 // The arguments are checked first.
-                if let (None, Some(args)) = (args_text, &args) {
+                if let (None, Some(args)) = (&held, &args) {
                     check_args(args)?;
                 }
                 return Err(format!(
@@ -379,13 +422,10 @@ fn request(
                 ));
             }
         };
-        let params = match (args_text, args) {
-            // Positional arguments only, as their text: bound from it.
-            (Some(text), _) if kwargs.is_empty() => Args::positional_text(text.to_owned()),
-            (Some(text), _) => {
-                let args = serde_json::from_str::<Vec<Value>>(text).unwrap_or_default();
-                Args::from(Params::new(args, kwargs))
-            }
+        let params = match (held, args) {
+            // Positional arguments only, as they are held: bound from there.
+            (Some(held), _) if kwargs.is_empty() => held.into_args(),
+            (Some(held), _) => Args::from(Params::new(held.values(), kwargs)),
             (None, None | Some(Value::Null)) => Args::from(Params::new(Vec::new(), kwargs)),
             (None, Some(Value::Array(args))) => Args::from(Params::new(args, kwargs)),
             (None, Some(other)) => return Err(args_error(&other)),
@@ -527,31 +567,12 @@ impl EncodedRequest {
         Ok(frame)
     }
 
-    /// The frame as a call with wire id `id`. The digits are written by hand, two at a time:
-    /// through `write!` they cost about 300 instructions a call (an id has up to 16 digits).
+    /// The frame as a call with wire id `id` (its digits written by hand: through `write!`
+    /// they cost about 300 instructions a call).
     pub(crate) fn with_id(self, id: u64) -> String {
-        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-            2021222324252627282930313233343536373839\
-            4041424344454647484950515253545556575859\
-            6061626364656667686970717273747576777879\
-            8081828384858687888990919293949596979899";
         let mut frame = self.head;
-        let mut digits = [0u8; 20];
-        let mut start = digits.len();
-        let mut rest = id;
-        while rest >= 10 {
-            let pair = (rest % 100) as usize * 2;
-            rest /= 100;
-            start -= 2;
-            digits[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-        }
-        // The loop stops at a last pair of 10 or more, or leaves one digit (0 only for id 0).
-        if rest > 0 || start == digits.len() {
-            start -= 1;
-            digits[start] = b'0' + rest as u8;
-        }
         // ASCII digits only: the fallback is never taken.
-        frame.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+        frame.push_str(std::str::from_utf8(digits(id, &mut [0; 20])).unwrap_or_default());
         frame.push('}');
         frame
     }
@@ -618,34 +639,89 @@ impl<T: Serialize + ?Sized> WriteJson for T {
     }
 }
 
+/// Answers up to this size are written in a buffer kept for the next answer and copied out
+/// at their exact size (one allocation each, none wasted); a larger one takes the buffer along.
+const REUSED_BUFFER: usize = 1024;
+
 /// Encodes the response to request `id`: `{"id":…,"result":…,"error":…}`, `result` and
 /// `error` always present. Written piece by piece (the same bytes as serializing a struct of
-/// the three fields with `serde_json`, without escaping the constant keys on every answer).
+/// the three fields with `serde_json`, without escaping the constant keys on every answer),
+/// in `buffer` (left empty, its room kept while it stays small).
 pub(crate) fn encode_response(
+    buffer: &mut Vec<u8>,
     id: &RequestId,
     outcome: Result<&dyn WriteJson, &RpcError>,
 ) -> Result<String, serde_json::Error> {
-    let mut out = Vec::with_capacity(64);
+    buffer.clear();
+    let written = write_response(buffer, id, outcome);
+    if buffer.capacity() > REUSED_BUFFER {
+        let out = std::mem::take(buffer);
+        written?;
+        return String::from_utf8(out).map_err(not_utf8);
+    }
+    let frame = written.and_then(|()| match std::str::from_utf8(buffer) {
+        Ok(text) => Ok(text.to_owned()),
+        Err(e) => Err(not_utf8(e)),
+    });
+    buffer.clear();
+    frame
+}
+
+/// A result's own `write_json` wrote something other than UTF-8 (serde_json writes UTF-8, and
+/// so do the pieces around it).
+fn not_utf8(e: impl std::fmt::Display) -> serde_json::Error {
+    serde::ser::Error::custom(format!("the result wrote text that is not UTF-8: {e}"))
+}
+
+fn write_response(
+    out: &mut Vec<u8>,
+    id: &RequestId,
+    outcome: Result<&dyn WriteJson, &RpcError>,
+) -> Result<(), serde_json::Error> {
     out.extend_from_slice(br#"{"id":"#);
-    write::write_json(&mut out, id)?;
+    match (&id.verbatim, id.value.as_u64()) {
+        // The usual id, a small count: its digits by hand.
+        (None, Some(n)) => out.extend_from_slice(digits(n, &mut [0; 20])),
+        _ => write::write_json(out, id)?,
+    }
     out.extend_from_slice(br#","result":"#);
     match outcome {
         Ok(result) => {
-            result.write_json(&mut out)?;
+            result.write_json(out)?;
             out.extend_from_slice(br#","error":null}"#);
         }
         Err(e) => {
-            write::write_json(&mut out, &e.details)?;
+            write::write_json(out, &e.details)?;
             out.extend_from_slice(br#","error":"#);
-            write::write_str(&mut out, e.kind.as_str());
+            write::write_str(out, e.kind.as_str());
             out.push(b'}');
         }
     }
-    // serde_json writes UTF-8, and so do the pieces above; a result's own `write_json` is
-    // checked here, and one that wrote anything else is refused.
-    String::from_utf8(out).map_err(|e| {
-        serde::ser::Error::custom(format!("the result wrote text that is not UTF-8: {e}"))
-    })
+    Ok(())
+}
+
+/// The decimal digits of `n`, written by hand into `buffer` two at a time: through `write!`
+/// or `itoa` they cost two to three times as many instructions.
+fn digits(n: u64, buffer: &mut [u8; 20]) -> &[u8] {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    let mut start = buffer.len();
+    let mut rest = n;
+    while rest >= 10 {
+        let pair = (rest % 100) as usize * 2;
+        rest /= 100;
+        start -= 2;
+        buffer[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    // The loop stops at a last pair of 10 or more, or leaves one digit (0 only for n = 0).
+    if rest > 0 || start == buffer.len() {
+        start -= 1;
+        buffer[start] = b'0' + rest as u8;
+    }
+    &buffer[start..]
 }
 
 #[cfg(test)]
@@ -702,7 +778,15 @@ mod tests {
         }
         let values = [
             serde_json::json!(1),
+            serde_json::json!(0),
+            serde_json::json!(10),
+            serde_json::json!(99),
+            serde_json::json!(12345678901u64),
+            serde_json::json!(-7),
             serde_json::json!(3.0),
+            // Larger than the reused buffer: the buffer goes along, and the next answer
+            // starts a new one.
+            serde_json::json!("é".repeat(REUSED_BUFFER)),
             serde_json::json!(-0.5e-300),
             serde_json::json!(u64::MAX),
             serde_json::json!("x\"\\\u{1}é\u{2028}😀"),
@@ -710,6 +794,7 @@ mod tests {
             serde_json::json!([1, {"a": [true, null]}]),
             serde_json::json!({"b": "c", "a": {}}),
         ];
+        let mut buffer = Vec::new();
         for id in &values {
             for result in &values {
                 for error in [None, Some("ZeroDivisionError"), Some("a \"quoted\"\n kind")] {
@@ -721,7 +806,9 @@ mod tests {
                     };
                     let id = RequestId::from(id.clone());
                     let outcome = outcome.as_ref().map(|v| v as &dyn WriteJson);
-                    assert_eq!(encode_response(&id, outcome).expect("encodes"), expected);
+                    let frame = encode_response(&mut buffer, &id, outcome).expect("encodes");
+                    assert_eq!(frame, expected);
+                    assert!(buffer.is_empty() && buffer.capacity() <= REUSED_BUFFER);
                 }
             }
         }

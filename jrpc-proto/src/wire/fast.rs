@@ -18,7 +18,8 @@ use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, Seq
 use serde_json::{Map, Value};
 
 use super::scan::string_len;
-use super::{Fields, Key};
+use super::{Fields, Key, Unparsed};
+use crate::args::{Scalar, Scalars};
 
 /// Values nested this deep (or deeper) are left to the general path: `serde_json`'s recursion
 /// limit applies to a whole message, and a value parsed on its own starts one level higher.
@@ -50,7 +51,7 @@ impl Scanner<'_> {
         loop {
             self.skip_whitespace();
             let key = self.key()?;
-            if fields.slot(key)?.is_some() || key == Key::Args && fields.args_text.is_some() {
+            if fields.slot(key)?.is_some() || key == Key::Args && fields.args_held.is_some() {
                 return None;
             }
             self.skip_whitespace();
@@ -58,15 +59,17 @@ impl Scanner<'_> {
             self.skip_whitespace();
             let start = self.pos;
             if key == Key::Args && self.bytes.get(start) == Some(&b'[') {
-                // Scalars (the usual arguments) are cheaper made here than left as text; an
-                // array holding more (objects, arrays) is left as text, to be bound from it
-                // with no `Value` tree made: it is only checked here.
-                if let Some(items) = self.scalars() {
+                // A few numbers, booleans or nulls (the usual arguments) are held as they
+                // are; other scalars (strings) are cheaper made values here than left as
+                // text; an array holding more (objects, arrays) is left as text, to be bound
+                // from it with no `Value` tree made: it is only checked here.
+                if let Some(scalars) = self.held_scalars() {
+                    fields.args_held = Some(Unparsed::Scalars(scalars));
+                } else if let Some(items) = self.at(start).scalars() {
                     fields.args = Some(Value::Array(items));
                 } else {
-                    self.pos = start;
-                    self.checked()?;
-                    fields.args_text = Some(start..self.pos);
+                    self.at(start).checked()?;
+                    fields.args_held = Some(Unparsed::Text(start..self.pos));
                 }
             } else {
                 *fields.slot(key)? = Some(self.value()?);
@@ -118,12 +121,47 @@ impl Scanner<'_> {
     fn scalar(&mut self) -> Option<Value> {
         match self.bytes.get(self.pos)? {
             b'"' => self.plain_string().map(|s| Value::String(s.to_owned())),
+            _ => self.plain_scalar().map(Value::from),
+        }
+    }
+
+    /// A number, `null`, `true` or `false`.
+    #[inline]
+    fn plain_scalar(&mut self) -> Option<Scalar> {
+        match self.bytes.get(self.pos)? {
             b'-' | b'0'..=b'9' => self.number(),
-            b'n' => self.literal(b"null").map(|()| Value::Null),
-            b't' => self.literal(b"true").map(|()| Value::Bool(true)),
-            b'f' => self.literal(b"false").map(|()| Value::Bool(false)),
+            b'n' => self.literal(b"null").map(|()| Scalar::Null),
+            b't' => self.literal(b"true").map(|()| Scalar::Bool(true)),
+            b'f' => self.literal(b"false").map(|()| Scalar::Bool(false)),
             _ => None,
         }
+    }
+
+    /// An array of at most [`Scalars::CAPACITY`] numbers, booleans or nulls.
+    #[inline]
+    fn held_scalars(&mut self) -> Option<Scalars> {
+        self.pos += 1;
+        self.skip_whitespace();
+        let mut scalars = Scalars::new();
+        if self.bytes.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+            return Some(scalars);
+        }
+        loop {
+            scalars.push(self.plain_scalar()?)?;
+            self.skip_whitespace();
+            match self.next()? {
+                b',' => self.skip_whitespace(),
+                b']' => return Some(scalars),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The scanner, moved back to `pos`.
+    fn at(&mut self, pos: usize) -> &mut Self {
+        self.pos = pos;
+        self
     }
 
     /// An array of scalars (the usual `args`), empty or not.
@@ -187,7 +225,7 @@ impl Scanner<'_> {
     /// is a float there) as an integer; anything else as the nearest double (Rust's parse and
     /// `serde_json`'s `float_roundtrip` both round correctly), unless it is out of a double's
     /// range (an error there) or rounds to zero (left to `serde_json` to decide).
-    fn number(&mut self) -> Option<Value> {
+    fn number(&mut self) -> Option<Scalar> {
         let start = self.pos;
         let negative = self.bytes[start] == b'-';
         let int_start = start + usize::from(negative);
@@ -212,16 +250,16 @@ impl Scanner<'_> {
         self.pos = end;
         Some(match (negative, magnitude) {
             // `-0` is a float to `serde_json`.
-            (true, 0) => Value::from(-0.0),
+            (true, 0) => Scalar::Float(-0.0),
             // 18 digits fit an i64.
-            (true, _) => Value::from(-(magnitude as i64)),
-            (false, _) => Value::from(magnitude),
+            (true, _) => Scalar::NegInt(-(magnitude as i64)),
+            (false, _) => Scalar::PosInt(magnitude),
         })
     }
 
     /// The rest of a number from `start` whose integer part ends at `end`: a fraction, an
     /// exponent or both.
-    fn float(&mut self, start: usize, mut end: usize) -> Option<Value> {
+    fn float(&mut self, start: usize, mut end: usize) -> Option<Scalar> {
         if self.bytes.get(end) == Some(&b'.') {
             let digits = self.digits(end + 1);
             if digits == 0 {
@@ -249,7 +287,7 @@ impl Scanner<'_> {
         if !number.is_finite() || underflow {
             return None;
         }
-        serde_json::Number::from_f64(number).map(Value::Number)
+        Some(Scalar::Float(number))
     }
 
     /// How many ASCII digits stand from `at` on.
