@@ -3,7 +3,7 @@
 //!
 //! Most messages are a request or a response whose keys are plain, each given once: `{"method":
 //! "add","args":[1,2],"kwargs":{},"id":7}`. Here such a message's keys are matched without
-//! decoding them, and its plain values (a string without escapes, a number, `null`, `true`,
+//! decoding them, and its plain values (a string, its usual escapes decoded, a number, `null`, `true`,
 //! `false`, an array of those, `{}`) are made without a parser; an `args` array holding more
 //! (records, nested arrays) is only checked, and kept as text for `Args` to bind from; any
 //! other value is parsed by `serde_json` on its own, as the general path would parse it.
@@ -17,7 +17,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::scan::string_len;
+use super::scan;
 use super::{Fields, Key, Unparsed};
 use crate::args::{Scalar, Scalars};
 
@@ -106,7 +106,7 @@ impl Scanner<'_> {
     fn value(&mut self) -> Option<Value> {
         let start = self.pos;
         let plain = match self.bytes.get(start)? {
-            b'"' => self.plain_string().map(|s| Value::String(s.to_owned())),
+            b'"' => self.string().map(Value::String),
             b'[' => self.scalars().map(Value::Array),
             b'{' => self.empty(b'}').map(|()| Value::Object(Map::new())),
             _ => self.scalar(),
@@ -117,10 +117,10 @@ impl Scanner<'_> {
         })
     }
 
-    /// A number, `null`, `true` or `false`, or a plain string.
+    /// A number, `null`, `true` or `false`, or a string.
     fn scalar(&mut self) -> Option<Value> {
         match self.bytes.get(self.pos)? {
-            b'"' => self.plain_string().map(|s| Value::String(s.to_owned())),
+            b'"' => self.string().map(Value::String),
             _ => self.plain_scalar().map(Value::from),
         }
     }
@@ -209,16 +209,13 @@ impl Scanner<'_> {
         Some(())
     }
 
-    /// A string with neither escapes nor control characters (the text is UTF-8 already).
-    fn plain_string(&mut self) -> Option<&str> {
+    /// A string, its usual escapes decoded ([`scan::string`]); `None` for one left to
+    /// `serde_json` (the text is UTF-8 already).
+    fn string(&mut self) -> Option<String> {
         self.expect(b'"')?;
-        let start = self.pos;
-        let end = start + string_len(&self.bytes[start..])?;
-        if self.bytes[end] != b'"' {
-            return None;
-        }
-        self.pos = end + 1;
-        self.text.get(start..end)
+        let (string, len) = scan::string(self.text.get(self.pos..)?)?;
+        self.pos += len;
+        Some(string)
     }
 
     /// A number as `serde_json` makes it: an integer of at most 18 digits (not `-0`, which
@@ -548,6 +545,11 @@ mod tests {
             r#""a\"b""#,
             r#""\u0041""#,
             r#""\ud800""#,
+            r#""a\nb\\c\/d\be\ff\rg\th\"""#,
+            r#""\u00e9x\u00E9\u0000\uffff""#,
+            r#""\ud83d\ude00""#,
+            r#""\x""#,
+            r#""\u12g4""#,
             "\"tab\there\"",
             r#""é😀""#,
             "[]",

@@ -1,4 +1,5 @@
-//! Scans shared by the reader and the writer: the end of a plain run of string bytes.
+//! Scans shared by the reader and the writer: the end of a plain run of string bytes, and a
+//! string read with its usual escapes decoded.
 
 /// How many bytes of `bytes` stand before the first quote, backslash or control character (the
 /// end of a plain string, or what makes it not plain); `None` if there is none. Sixteen bytes
@@ -44,6 +45,65 @@ pub(super) fn string_len(bytes: &[u8]) -> Option<usize> {
     }
     // Fewer than eight bytes in all: one at a time, by a table.
     rest.iter().position(|&byte| SPECIAL[usize::from(byte)])
+}
+
+/// The JSON string whose text (after the opening quote) starts `text`: its value, and how many
+/// bytes it takes (the closing quote included). Plain runs are found by [`string_len`] and
+/// copied whole; the escapes `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t` and a `\u`
+/// of a character outside the surrogates are decoded. `None` for anything else (a control
+/// character, another escape, a surrogate's `\u` (paired or lone), no closing quote): left to
+/// `serde_json`, which decides, so what is taken here is only what it takes the same way.
+pub(super) fn string(text: &str) -> Option<(String, usize)> {
+    let bytes = text.as_bytes();
+    let mut pos = string_len(bytes)?;
+    if bytes[pos] == b'"' {
+        return Some((text.get(..pos)?.to_owned(), pos + 1));
+    }
+    let mut value = String::from(text.get(..pos)?);
+    loop {
+        // `pos` stands on an ASCII byte (a quote, a backslash or a control character), so
+        // the slices taken here fall on character boundaries.
+        match bytes[pos] {
+            b'"' => return Some((value, pos + 1)),
+            b'\\' => {}
+            _ => return None,
+        }
+        let decoded = match *bytes.get(pos + 1)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let code = hex4(bytes.get(pos + 2..pos + 6)?)?;
+                pos += 4;
+                // A surrogate (paired or not) is left to serde_json.
+                char::from_u32(code)?
+            }
+            _ => return None,
+        };
+        value.push(decoded);
+        pos += 2;
+        let run = string_len(bytes.get(pos..)?)?;
+        value.push_str(text.get(pos..pos + run)?);
+        pos += run;
+    }
+}
+
+/// Four hex digits (either case) as a number; `None` if any is not one.
+fn hex4(digits: &[u8]) -> Option<u32> {
+    digits.iter().try_fold(0, |code, &digit| {
+        let value = match digit {
+            b'0'..=b'9' => digit - b'0',
+            b'a'..=b'f' => digit - b'a' + 10,
+            b'A'..=b'F' => digit - b'A' + 10,
+            _ => return None,
+        };
+        Some(code << 4 | u32::from(value))
+    })
 }
 
 /// Eight bytes as a word, the first lowest.
@@ -121,6 +181,58 @@ mod tests {
             let bytes = &bytes[start.min(bytes.len())..];
             let bytewise = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
             prop_assert_eq!(string_len(bytes), bytewise);
+        }
+    }
+
+    /// Pieces of a string's text: plain runs, every escape (valid or not, surrogates among
+    /// them), control characters, multi-byte characters, quotes.
+    fn string_text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                8 => "[a-z ]{1,20}",
+                2 => Just("\\\"".to_owned()),
+                2 => prop_oneof![
+                    Just("\\\\"), Just("\\/"), Just("\\b"), Just("\\f"), Just("\\n"),
+                    Just("\\r"), Just("\\t"), Just("\\x"), Just("\\"), Just("\\u12"),
+                    Just("\\u00e9"), Just("\\u00E9"), Just("\\u0000"), Just("\\uffff"),
+                    Just("\\ud83d\\ude00"), Just("\\ud800"), Just("\\udfff"), Just("\\u+123"),
+                    Just("\\u12g4"),
+                ]
+                .prop_map(str::to_owned),
+                1 => Just("\"".to_owned()),
+                1 => (0u8..0x20).prop_map(|b| char::from(b).to_string()),
+                2 => any::<char>().prop_map(String::from),
+            ],
+            0..12,
+        )
+        .prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// A string this reads is the string serde_json reads there, the same length; and
+        /// one serde_json reads, this reads too unless it holds a surrogate's escape.
+        #[test]
+        fn strings_are_read_as_serde_json_reads_them(body in string_text(), after in "[,\\]} 1]{0,2}") {
+            let text = format!("{body}\"{after}");
+            let theirs = serde_json::Deserializer::from_str(&format!("\"{text}"))
+                .into_iter::<serde_json::Value>()
+                .next();
+            match string(&text) {
+                Some((value, len)) => {
+                    let theirs = serde_json::from_str::<serde_json::Value>(&format!("\"{}", &text[..len]));
+                    prop_assert_eq!(theirs.ok(), Some(serde_json::Value::String(value)));
+                }
+                None => {
+                    // Only a surrogate's escape is left to serde_json while it takes it.
+                    let surrogate = body.contains("\\ud");
+                    prop_assert!(
+                        surrogate || theirs.is_none_or(|r| r.is_err()),
+                        "{body:?} not read"
+                    );
+                }
+            }
         }
     }
 }
