@@ -12,6 +12,7 @@ use crate::args::Scalars;
 use crate::{Args, CallError, Params, RpcError};
 
 mod args;
+mod check;
 mod fast;
 mod scan;
 mod write;

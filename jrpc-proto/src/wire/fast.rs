@@ -12,13 +12,10 @@
 //! from the start: so what a message means is decided by one set of rules, and this path only
 //! reaches the same [`Fields`] sooner.
 
-use std::fmt;
-
-use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::scan;
 use super::{Fields, Key, Unparsed};
+use super::{check, scan};
 use crate::args::{Scalar, Scalars};
 
 /// Values nested this deep (or deeper) are left to the general path: `serde_json`'s recursion
@@ -199,13 +196,10 @@ impl Scanner<'_> {
     }
 
     /// Steps over a value that `serde_json` parses as a [`Value`] (the same grammar, strings
-    /// and numbers), nested fewer than [`MAX_DEPTH`] levels, making nothing of it; `None` when
-    /// it does not parse so.
+    /// and numbers), nested fewer than [`MAX_DEPTH`] levels, making nothing of it (by hand:
+    /// `wire/check.rs`); `None` when it does not parse so.
     fn checked(&mut self) -> Option<()> {
-        let rest = self.text.get(self.pos..)?;
-        let mut values = serde_json::Deserializer::from_str(rest).into_iter::<Checked>();
-        values.next()?.ok()?;
-        self.pos += values.byte_offset();
+        self.pos += check::value_len(self.text.get(self.pos..)?, MAX_DEPTH)?;
         Some(())
     }
 
@@ -332,115 +326,6 @@ impl Scanner<'_> {
         Some(byte)
     }
 }
-
-/// A value parsed as a [`Value`] would be, and dropped as it is read: what [`Value`] refuses
-/// (a number out of range, a lone surrogate, bad syntax) is refused, and so is nesting of
-/// [`MAX_DEPTH`] levels or more and the key `serde_json` gives a meaning of its own.
-struct Checked;
-
-impl<'de> Deserialize<'de> for Checked {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Check(MAX_DEPTH).deserialize(deserializer).map(|()| Checked)
-    }
-}
-
-/// [`Checked`] with `room` levels of nesting left.
-#[derive(Clone, Copy)]
-struct Check(usize);
-
-impl<'de> DeserializeSeed<'de> for Check {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Check {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let inner = self.nested()?;
-        while seq.next_element_seed(inner)?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let inner = self.nested()?;
-        while map.next_key_seed(CheckKey)?.is_some() {
-            map.next_value_seed(inner)?;
-        }
-        Ok(())
-    }
-}
-
-impl Check {
-    /// The check of what an array or object holds, one level deeper.
-    fn nested<E: de::Error>(self) -> Result<Check, E> {
-        match self.0 {
-            0 | 1 => Err(E::custom("nested too deeply")),
-            room => Ok(Check(room - 1)),
-        }
-    }
-}
-
-/// A key of an object, read as a string and kept nowhere.
-struct CheckKey;
-
-impl<'de> DeserializeSeed<'de> for CheckKey {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for CheckKey {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a key")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<(), E> {
-        // `Value` reads an object with this first key as a raw value: left to it.
-        if key == RAW_VALUE_TOKEN {
-            return Err(E::custom("a raw value"));
-        }
-        Ok(())
-    }
-}
-
-/// The key by which `serde_json` marks a raw value inside a map.
-const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 /// Whether `value` nests fewer than `room` arrays and objects.
 fn shallow(value: &Value, room: usize) -> bool {

@@ -94,7 +94,7 @@ pub(super) fn string(text: &str) -> Option<(String, usize)> {
 }
 
 /// Four hex digits (either case) as a number; `None` if any is not one.
-fn hex4(digits: &[u8]) -> Option<u32> {
+pub(super) fn hex4(digits: &[u8]) -> Option<u32> {
     digits.iter().try_fold(0, |code, &digit| {
         let value = match digit {
             b'0'..=b'9' => digit - b'0',
