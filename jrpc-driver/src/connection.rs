@@ -678,6 +678,19 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     /// back into this connection. (Spawning every method instead would leave the start order to
     /// the runtime's scheduler, which on a multi-thread runtime does not keep it.)
     fn start(&mut self, method: String, params: Args, responder: Option<Responder>) {
+        // A method that finished here gives its name back, for the next request's.
+        if let Some(method) = self.run_method(method, params, responder) {
+            self.endpoint.recycle_name(method);
+        }
+    }
+
+    /// [`start`](Self::start): the method's name back unless the method goes on as a task.
+    fn run_method(
+        &mut self,
+        method: String,
+        params: Args,
+        responder: Option<Responder>,
+    ) -> Option<String> {
         let Some((handler, key)) = self.methods.get(&method) else {
             self.obs.not_found(&method, responder.is_none());
             match responder {
@@ -690,27 +703,35 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                     "notification for an unknown method"
                 ),
             }
-            return;
+            return Some(method);
         };
         let started = self.obs.call_starting(&method, key);
         let ctx = &self.ctx;
         let reply = std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, params)));
         let mut future = match reply {
-            Ok(Reply::Ready(result)) => return self.finish(&method, responder, started, result),
+            Ok(Reply::Ready(result)) => {
+                self.finish(&method, responder, started, result);
+                return Some(method);
+            }
             Ok(Reply::Pending(future)) => future,
             Err(panic) => {
                 let result = Err(panicked(&method, panic.as_ref()));
-                return self.finish(&method, responder, started, result);
+                self.finish(&method, responder, started, result);
+                return Some(method);
             }
         };
         // The first poll needs no waker: the task spawned below polls the future again at once.
         let mut first = Context::from_waker(futures_util::task::noop_waker_ref());
         match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll_unpin(&mut first))) {
-            Ok(Poll::Ready(result)) => return self.finish(&method, responder, started, result),
+            Ok(Poll::Ready(result)) => {
+                self.finish(&method, responder, started, result);
+                return Some(method);
+            }
             Ok(Poll::Pending) => {}
             Err(panic) => {
                 let result = Err(panicked(&method, panic.as_ref()));
-                return self.finish(&method, responder, started, result);
+                self.finish(&method, responder, started, result);
+                return Some(method);
             }
         }
         self.in_flight += 1;
@@ -731,6 +752,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             let _ = peer.send(Command::Answer { responder, result });
         };
         self.rt.spawn(task.instrument(self.obs.span().clone()));
+        None
     }
 
     /// Answers a method that finished while being started (a notification's outcome is only

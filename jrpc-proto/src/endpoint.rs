@@ -23,6 +23,9 @@ pub enum InboundError {
     },
 }
 
+/// The largest allocation [`Endpoint::recycle_name`] keeps, in bytes.
+const MAX_SPARE_NAME: usize = 64;
+
 /// One side of a JRPC connection, with no IO.
 ///
 /// The driver hands it what arrives ([`handle_frame`](Self::handle_frame)), what the
@@ -40,6 +43,8 @@ pub struct Endpoint {
     closed: bool,
     /// Where answers are written (kept for the next while it is small).
     answer_buffer: Vec<u8>,
+    /// A method name given back ([`recycle_name`](Self::recycle_name)), for the next request's.
+    spare_name: Option<String>,
 }
 
 impl Default for Endpoint {
@@ -58,6 +63,7 @@ impl Endpoint {
             events: VecDeque::new(),
             closed: false,
             answer_buffer: Vec::new(),
+            spare_name: None,
         }
     }
 
@@ -124,20 +130,20 @@ impl Endpoint {
     /// `InvalidRequest` response when it carried an id). Only a message over the inbound limit
     /// is refused; the endpoint then closes, failing every outstanding call.
     pub fn handle_frame(&mut self, frame: &[u8]) -> Result<(), InboundError> {
-        self.handle_inbound(frame.len(), || wire::parse(frame))
+        self.handle_inbound(frame.len(), |name| wire::parse(frame, name))
     }
 
     /// [`handle_frame`](Self::handle_frame) for a text message, whose payload the WebSocket
     /// layer has already checked to be UTF-8 (RFC 6455 requires it of text messages): the same
     /// outcome, without checking it a second time.
     pub fn handle_text(&mut self, text: &str) -> Result<(), InboundError> {
-        self.handle_inbound(text.len(), || wire::parse_text(text))
+        self.handle_inbound(text.len(), |name| wire::parse_text(text, name))
     }
 
     fn handle_inbound(
         &mut self,
         size: usize,
-        parse: impl FnOnce() -> Inbound,
+        parse: impl FnOnce(&mut Option<String>) -> Inbound,
     ) -> Result<(), InboundError> {
         if self.closed {
             return Ok(());
@@ -147,7 +153,7 @@ impl Endpoint {
             self.close();
             return Err(InboundError::TooLarge { size, limit });
         }
-        match parse() {
+        match parse(&mut self.spare_name) {
             Inbound::Request {
                 method,
                 params,
@@ -179,6 +185,17 @@ impl Endpoint {
             Inbound::Malformed { reason } => self.diagnose(Diagnostic::Malformed { reason }),
         }
         Ok(())
+    }
+
+    /// Gives back the method name of a request or notification this endpoint produced, once
+    /// the caller is done with it: the next request's name is written into its allocation
+    /// rather than a new one (a served call then allocates nothing for its name). Optional;
+    /// one name is kept, and only a short one.
+    pub fn recycle_name(&mut self, mut name: String) {
+        if name.capacity() <= MAX_SPARE_NAME && self.spare_name.is_none() {
+            name.clear();
+            self.spare_name = Some(name);
+        }
     }
 
     /// Queues the one answer to a request. After [`close`](Self::close) it is dropped: the

@@ -113,22 +113,26 @@ fn holds_float(value: &Value) -> bool {
     }
 }
 
-/// Parses and classifies one WebSocket message payload.
+/// Parses and classifies one WebSocket message payload (a request's method name written into
+/// `spare_name`'s allocation, when there is one).
 ///
 /// A message in the usual shape is read by the fast path (`wire/fast.rs`), which only finds the
 /// same fields sooner; anything else by the general path here.
-pub(crate) fn parse(frame: &[u8]) -> Inbound {
+pub(crate) fn parse(frame: &[u8], spare_name: &mut Option<String>) -> Inbound {
     match std::str::from_utf8(frame) {
-        Ok(text) => parse_text(text),
+        Ok(text) => parse_text(text, spare_name),
         Err(e) => malformed(format!("not UTF-8: {e}")),
     }
 }
 
 /// [`parse`] for a payload already known to be UTF-8.
-pub(crate) fn parse_text(text: &str) -> Inbound {
+pub(crate) fn parse_text(text: &str, spare_name: &mut Option<String>) -> Inbound {
+    if let Some(request) = fast::read_request(text, spare_name) {
+        return request;
+    }
     let mut fields = Fields::default();
     if fast::read_fields(text, &mut fields) {
-        return classify(text, fields);
+        return classify(text, &mut fields);
     }
     parse_general(text)
 }
@@ -142,25 +146,27 @@ fn parse_general(text: &str) -> Inbound {
         .deserialize(&mut deserializer)
         .and_then(|top| deserializer.end().map(|()| top));
     match top {
-        Ok(Top::Object) => classify(text, fields),
+        Ok(Top::Object) => classify(text, &mut fields),
         Ok(Top::Other(kind)) => malformed(format!("not a JSON object but {kind}")),
         Err(e) => undecodable(text, e),
     }
 }
 
 /// What an object with these fields is: a request (valid or not), a response, or neither.
-fn classify(text: &str, fields: Fields) -> Inbound {
-    if let Some(method) = fields.method {
+/// (The fields are taken from where they were read: they are a few hundred bytes.)
+fn classify(text: &str, fields: &mut Fields) -> Inbound {
+    if let Some(method) = fields.method.take() {
         let id = fields
             .id
+            .take()
             .filter(|id| !id.is_null())
             .map(|id| RequestId::read(text, id));
-        let held = fields.args_held.and_then(|held| held.read(text));
-        return request(method, fields.args, fields.kwargs, id, held);
+        let held = fields.args_held.take().and_then(|held| held.read(text));
+        return request(method, fields.args.take(), fields.kwargs.take(), id, held);
     }
-    if let Some(id) = fields.id {
+    if let Some(id) = fields.id.take() {
         if fields.result.is_some() || fields.error.is_some() {
-            return response(id, fields.result, fields.error);
+            return response(id, fields.result.take(), fields.error.take());
         }
     }
     malformed("an object that is neither a request nor a response".to_owned())
@@ -763,7 +769,7 @@ mod tests {
 
     fn agree(frame: &[u8]) {
         let (ours, theirs) = (
-            format!("{:?}", parse(frame)),
+            format!("{:?}", parse(frame, &mut None)),
             format!("{:?}", reference(frame)),
         );
         assert_eq!(ours, theirs, "{}", String::from_utf8_lossy(frame));

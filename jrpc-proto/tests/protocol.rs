@@ -771,6 +771,25 @@ fn no_frame_exceeds_the_outbound_limit() {
     ));
 }
 
+/// A method name given back is written over for the next request (never appended to), and a
+/// long one is not kept.
+#[test]
+fn recycled_method_names_hold_the_next_name() {
+    let mut ep = Endpoint::default();
+    let long = "m".repeat(100);
+    for name in ["Add", "x", "Subtract", "", long.as_str(), "Add"] {
+        ep.handle_text(&format!(
+            r#"{{"method":"{name}","args":[1,2],"kwargs":{{}},"id":1}}"#
+        ))
+        .expect("within the limit");
+        let mut reqs = requests(events(&mut ep));
+        assert_eq!(reqs.len(), 1);
+        let req = reqs.remove(0);
+        assert_eq!(req.method, name);
+        ep.recycle_name(req.method);
+    }
+}
+
 /// A `Box<RawValue>` parameter takes its argument's text as it came (records included, spaces
 /// and all), and returned as the result it is written back byte for byte.
 #[test]

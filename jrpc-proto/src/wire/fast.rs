@@ -14,9 +14,10 @@
 
 use serde_json::{Map, Value};
 
-use super::{Fields, Key, Unparsed};
-use super::{check, scan};
+use super::scan::{self, string_len};
+use super::{Fields, Inbound, Key, RequestId, Unparsed, check};
 use crate::args::{Scalar, Scalars};
+use crate::{Args, Params};
 
 /// Values nested this deep (or deeper) are left to the general path: `serde_json`'s recursion
 /// limit applies to a whole message, and a value parsed on its own starts one level higher.
@@ -34,13 +35,31 @@ pub(super) fn read_fields(text: &str, fields: &mut Fields) -> bool {
     .is_some()
 }
 
+/// The usual request (`{"method":"add","args":[1,2],"kwargs":{},"id":7}`, its keys in any
+/// order), read into what it means with no [`Fields`] on the way; `None` when `text` is not
+/// such a request, to be read by [`read_fields`] or the general path.
+pub(super) fn read_request(text: &str, spare_name: &mut Option<String>) -> Option<Inbound> {
+    Scanner {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+    }
+    .request(spare_name)
+}
+
+/// An `args` array as the fast path holds it.
+enum ArgsArray {
+    Held(Unparsed),
+    Values(Vec<Value>),
+}
+
 struct Scanner<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
     /// The whole message: one object, then only whitespace.
     fn object(&mut self, fields: &mut Fields) -> Option<()> {
         self.skip_whitespace();
@@ -56,17 +75,9 @@ impl Scanner<'_> {
             self.skip_whitespace();
             let start = self.pos;
             if key == Key::Args && self.bytes.get(start) == Some(&b'[') {
-                // A few numbers, booleans or nulls (the usual arguments) are held as they
-                // are; other scalars (strings) are cheaper made values here than left as
-                // text; an array holding more (objects, arrays) is left as text, to be bound
-                // from it with no `Value` tree made: it is only checked here.
-                if let Some(scalars) = self.held_scalars() {
-                    fields.args_held = Some(Unparsed::Scalars(scalars));
-                } else if let Some(items) = self.at(start).scalars() {
-                    fields.args = Some(Value::Array(items));
-                } else {
-                    self.at(start).checked()?;
-                    fields.args_held = Some(Unparsed::Text(start..self.pos));
+                match self.args_array()? {
+                    ArgsArray::Held(held) => fields.args_held = Some(held),
+                    ArgsArray::Values(items) => fields.args = Some(Value::Array(items)),
                 }
             } else {
                 *fields.slot(key)? = Some(self.value()?);
@@ -80,6 +91,115 @@ impl Scanner<'_> {
         }
         self.skip_whitespace();
         (self.pos == self.bytes.len()).then_some(())
+    }
+
+    /// The usual request, read straight into what it means: keys `method` (a plain string),
+    /// `args` (an array or `null`), `kwargs` (`{}` or `null`) and `id` (an integer, a plain
+    /// string or `null`), each at most once, `method` given. `None` for anything else.
+    fn request(&mut self, spare_name: &mut Option<String>) -> Option<Inbound> {
+        let (mut method, mut args, mut kwargs, mut id) = (None, None, false, None);
+        self.skip_whitespace();
+        self.expect(b'{')?;
+        loop {
+            self.skip_whitespace();
+            let key = self.key()?;
+            self.skip_whitespace();
+            self.expect(b':')?;
+            self.skip_whitespace();
+            let given = match key {
+                Key::Method => method.replace(self.plain_string()?).is_some(),
+                Key::Args => args.replace(self.request_args()?).is_some(),
+                Key::Kwargs => std::mem::replace(&mut kwargs, self.no_kwargs()?),
+                Key::Id => id.replace(self.request_id()?).is_some(),
+                _ => return None,
+            };
+            if given {
+                return None;
+            }
+            self.skip_whitespace();
+            match self.next()? {
+                b',' => continue,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        self.skip_whitespace();
+        if self.pos != self.bytes.len() {
+            return None;
+        }
+        let params = match args.flatten() {
+            None => Args::from(Params::default()),
+            Some(ArgsArray::Values(items)) => Args::from(Params::positional(items)),
+            Some(ArgsArray::Held(Unparsed::Scalars(scalars))) => Args::scalars(scalars),
+            Some(ArgsArray::Held(Unparsed::Text(range))) => {
+                Args::positional_text(self.text.get(range)?.to_owned())
+            }
+        };
+        let method = method?;
+        let method = match spare_name.take() {
+            Some(mut name) => {
+                name.push_str(method);
+                name
+            }
+            None => method.to_owned(),
+        };
+        Some(Inbound::Request {
+            method,
+            params,
+            id: id.flatten().map(|value| RequestId {
+                value,
+                verbatim: None,
+            }),
+        })
+    }
+
+    /// A request's `args`: an array, or `null` (`Some(None)`).
+    fn request_args(&mut self) -> Option<Option<ArgsArray>> {
+        match self.bytes.get(self.pos)? {
+            b'[' => self.args_array().map(Some),
+            _ => self.literal(b"null").map(|()| None),
+        }
+    }
+
+    /// A request's `kwargs` when it holds none: `{}` or `null`.
+    fn no_kwargs(&mut self) -> Option<bool> {
+        match self.bytes.get(self.pos)? {
+            b'{' => self.empty(b'}')?,
+            _ => self.literal(b"null")?,
+        }
+        Some(true)
+    }
+
+    /// A request's `id`: an integer, a plain string, or `null` (`Some(None)`). (A float is
+    /// left to the general path, which keeps its text.)
+    fn request_id(&mut self) -> Option<Option<Value>> {
+        match self.bytes.get(self.pos)? {
+            b'"' => self
+                .plain_string()
+                .map(|s| Some(Value::String(s.to_owned()))),
+            _ => match self.plain_scalar()? {
+                Scalar::Null => Some(None),
+                Scalar::PosInt(n) => Some(Some(Value::from(n))),
+                Scalar::NegInt(n) => Some(Some(Value::from(n))),
+                Scalar::Bool(_) | Scalar::Float(_) => None,
+            },
+        }
+    }
+
+    /// An `args` array: a few numbers, booleans or nulls (the usual arguments) are held as
+    /// they are; other scalars (strings) are cheaper made values here than left as text; an
+    /// array holding more (objects, arrays) is left as text, to be bound from it with no
+    /// `Value` tree made: it is only checked here.
+    fn args_array(&mut self) -> Option<ArgsArray> {
+        let start = self.pos;
+        if let Some(scalars) = self.held_scalars() {
+            return Some(ArgsArray::Held(Unparsed::Scalars(scalars)));
+        }
+        if let Some(items) = self.at(start).scalars() {
+            return Some(ArgsArray::Values(items));
+        }
+        self.at(start).checked()?;
+        Some(ArgsArray::Held(Unparsed::Text(start..self.pos)))
     }
 
     /// A key that means something, written plainly (quotes included).
@@ -201,6 +321,18 @@ impl Scanner<'_> {
     fn checked(&mut self) -> Option<()> {
         self.pos += check::value_len(self.text.get(self.pos..)?, MAX_DEPTH)?;
         Some(())
+    }
+
+    /// A string with neither escapes nor control characters (the text is UTF-8 already).
+    fn plain_string(&mut self) -> Option<&'a str> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let end = start + string_len(&self.bytes[start..])?;
+        if self.bytes[end] != b'"' {
+            return None;
+        }
+        self.pos = end + 1;
+        self.text.get(start..end)
     }
 
     /// A string, its usual escapes decoded ([`scan::string`]); `None` for one left to
@@ -509,17 +641,65 @@ mod tests {
             })
     }
 
+    /// Messages shaped as requests (the usual request's keys, in any order, some left out or
+    /// given twice), with values near what the usual request allows.
+    fn request() -> impl Strategy<Value = String> {
+        let method = prop_oneof![
+            4 => proptest::sample::select(&[r#""add""#, r#""""#, r#""é""#][..]).prop_map(str::to_owned),
+            1 => value(),
+        ];
+        let args = prop_oneof![4 => value(), 1 => Just("[1, -2.5, true, null]".to_owned())];
+        let kwargs = prop_oneof![
+            4 => proptest::sample::select(&["{}", "{ }", "null"][..]).prop_map(str::to_owned),
+            1 => value(),
+        ];
+        let id = prop_oneof![
+            4 => proptest::sample::select(&["7", "0", "-3", r#""x""#, "null"][..]).prop_map(str::to_owned),
+            1 => value(),
+        ];
+        let order = Just(vec![0, 1, 2, 3]).prop_shuffle();
+        (
+            method,
+            args,
+            kwargs,
+            id,
+            order,
+            0usize..=4,
+            0usize..8,
+            space(),
+        )
+            .prop_map(|(method, args, kwargs, id, order, kept, twice, gap)| {
+                let members = [
+                    format!(r#""method":{method}"#),
+                    format!(r#""args":{args}"#),
+                    format!(r#""kwargs":{kwargs}"#),
+                    format!(r#""id":{id}"#),
+                ];
+                let mut chosen: Vec<&str> =
+                    order[..kept].iter().map(|&i| members[i].as_str()).collect();
+                if let Some(again) = chosen.get(twice).copied() {
+                    chosen.push(again);
+                }
+                format!("{{{gap}{}}}", chosen.join(","))
+            })
+    }
+
     /// Whatever it takes on, it reads exactly as the general path does; and it takes on a fair
     /// share of the messages tried, so that the agreement means something.
     #[test]
     fn agrees_with_the_general_path() {
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(20_000));
         let taken = std::cell::Cell::new(0u32);
-        let outcome = runner.run(&message(), |text| {
+        let requests = std::cell::Cell::new(0u32);
+        let messages = prop_oneof![message(), request()];
+        let outcome = runner.run(&messages, |text| {
             if read_fields(&text, &mut Fields::default()) {
                 taken.set(taken.get() + 1);
             }
-            let fast = format!("{:?}", parse_text(&text));
+            if read_request(&text, &mut None).is_some() {
+                requests.set(requests.get() + 1);
+            }
+            let fast = format!("{:?}", parse_text(&text, &mut None));
             let general = format!("{:?}", parse_general(&text));
             prop_assert_eq!(fast, general, "{}", text);
             Ok(())
@@ -530,6 +710,12 @@ mod tests {
         assert!(
             taken.get() > 1_000,
             "only {} messages took the fast path",
+            taken.get()
+        );
+        assert!(
+            requests.get() > 300,
+            "only {} messages were read as the usual request (of {} by the fast path)",
+            requests.get(),
             taken.get()
         );
     }
