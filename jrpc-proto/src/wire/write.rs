@@ -165,6 +165,43 @@ macro_rules! by_serde_json {
     };
 }
 
+/// What a value and a map's key write alike: strings and chars as strings, a unit variant as
+/// its name, `Some` and a newtype struct as what they hold.
+macro_rules! strings_and_wrappers {
+    () => {
+        fn serialize_char(self, v: char) -> Result<(), Error> {
+            write_str(self.out, v.encode_utf8(&mut [0; 4]));
+            Ok(())
+        }
+
+        fn serialize_str(self, v: &str) -> Result<(), Error> {
+            write_str(self.out, v);
+            Ok(())
+        }
+
+        fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+            value.serialize(self)
+        }
+
+        fn serialize_unit_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+        ) -> Result<(), Error> {
+            self.serialize_str(variant)
+        }
+
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            value: &T,
+        ) -> Result<(), Error> {
+            value.serialize(self)
+        }
+    };
+}
+
 impl<'a> ser::Serializer for Writer<'a> {
     type Ok = ();
     type Error = Error;
@@ -218,15 +255,7 @@ impl<'a> ser::Serializer for Writer<'a> {
         ser::Serializer::serialize_f64(&mut self.json(), v)
     }
 
-    fn serialize_char(self, v: char) -> Result<(), Error> {
-        write_str(self.out, v.encode_utf8(&mut [0; 4]));
-        Ok(())
-    }
-
-    fn serialize_str(self, v: &str) -> Result<(), Error> {
-        write_str(self.out, v);
-        Ok(())
-    }
+    strings_and_wrappers!();
 
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
         ser::Serializer::serialize_bytes(&mut self.json(), v)
@@ -236,10 +265,6 @@ impl<'a> ser::Serializer for Writer<'a> {
         self.serialize_unit()
     }
 
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
-        value.serialize(self)
-    }
-
     fn serialize_unit(self) -> Result<(), Error> {
         self.out.extend_from_slice(b"null");
         Ok(())
@@ -247,23 +272,6 @@ impl<'a> ser::Serializer for Writer<'a> {
 
     fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
         self.serialize_unit()
-    }
-
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> Result<(), Error> {
-        self.serialize_str(variant)
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        value.serialize(self)
     }
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -384,57 +392,33 @@ impl Compound<'_> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
+/// The kinds written as a sequence: each element after a comma (not the first), the whole
+/// closed by the method given (a tuple variant's array also closes its object).
+macro_rules! like_a_sequence {
+    ($($kind:ident::$element:ident => $close:ident),* $(,)?) => {
+        $(
+            impl ser::$kind for Compound<'_> {
+                type Ok = ();
+                type Error = Error;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.separate();
-        self.value(value)
-    }
+                fn $element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                    self.separate();
+                    self.value(value)
+                }
 
-    fn end(self) -> Result<(), Error> {
-        self.close(b']')
-    }
+                fn end(self) -> Result<(), Error> {
+                    self.$close(b']')
+                }
+            }
+        )*
+    };
 }
 
-impl ser::SerializeTuple for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        ser::SerializeSeq::end(self)
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        ser::SerializeSeq::end(self)
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close_variant(b']')
-    }
+like_a_sequence! {
+    SerializeSeq::serialize_element => close,
+    SerializeTuple::serialize_element => close,
+    SerializeTupleStruct::serialize_field => close,
+    SerializeTupleVariant::serialize_field => close_variant,
 }
 
 impl ser::SerializeMap for Compound<'_> {
@@ -661,36 +645,7 @@ impl ser::Serializer for KeyWriter<'_> {
         self.quoted(|s| ser::Serializer::serialize_f64(s, v))
     }
 
-    fn serialize_char(self, v: char) -> Result<(), Error> {
-        write_str(self.out, v.encode_utf8(&mut [0; 4]));
-        Ok(())
-    }
-
-    fn serialize_str(self, v: &str) -> Result<(), Error> {
-        write_str(self.out, v);
-        Ok(())
-    }
-
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
-        value.serialize(self)
-    }
-
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> Result<(), Error> {
-        self.serialize_str(variant)
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        value.serialize(self)
-    }
+    strings_and_wrappers!();
 }
 
 /// The text of a `RawValue`, written as it is; anything else refused, as `serde_json` does.
