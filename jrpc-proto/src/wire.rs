@@ -127,8 +127,8 @@ pub(crate) fn parse(frame: &[u8], spare_name: &mut Option<String>) -> Inbound {
 
 /// [`parse`] for a payload already known to be UTF-8.
 pub(crate) fn parse_text(text: &str, spare_name: &mut Option<String>) -> Inbound {
-    if let Some(request) = fast::read_request(text, spare_name) {
-        return request;
+    if let Some(usual) = fast::read_usual(text, spare_name) {
+        return usual;
     }
     let mut fields = Fields::default();
     if fast::read_fields(text, &mut fields) {

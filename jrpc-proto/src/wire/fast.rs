@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::scan::{self, string_len};
 use super::{Fields, Inbound, Key, RequestId, Unparsed, check};
 use crate::args::{Scalar, Scalars};
-use crate::{Args, Params};
+use crate::{Args, Params, RpcError};
 
 /// Values nested this deep (or deeper) are left to the general path: `serde_json`'s recursion
 /// limit applies to a whole message, and a value parsed on its own starts one level higher.
@@ -35,16 +35,17 @@ pub(super) fn read_fields(text: &str, fields: &mut Fields) -> bool {
     .is_some()
 }
 
-/// The usual request (`{"method":"add","args":[1,2],"kwargs":{},"id":7}`, its keys in any
-/// order), read into what it means with no [`Fields`] on the way; `None` when `text` is not
-/// such a request, to be read by [`read_fields`] or the general path.
-pub(super) fn read_request(text: &str, spare_name: &mut Option<String>) -> Option<Inbound> {
+/// The usual request (`{"method":"add","args":[1,2],"kwargs":{},"id":7}`) or response
+/// (`{"id":7,"result":3,"error":null}`), its keys in any order, read into what it means with
+/// no [`Fields`] on the way; `None` when `text` is neither, to be read by [`read_fields`] or
+/// the general path.
+pub(super) fn read_usual(text: &str, spare_name: &mut Option<String>) -> Option<Inbound> {
     Scanner {
         text,
         bytes: text.as_bytes(),
         pos: 0,
     }
-    .request(spare_name)
+    .usual(spare_name)
 }
 
 /// An `args` array as the fast path holds it.
@@ -62,26 +63,35 @@ struct Scanner<'a> {
 impl<'a> Scanner<'a> {
     /// The whole message: one object, then only whitespace.
     fn object(&mut self, fields: &mut Fields) -> Option<()> {
+        self.members(|this, key| {
+            if fields.slot(key)?.is_some() || key == Key::Args && fields.args_held.is_some() {
+                return None;
+            }
+            if key == Key::Args && this.bytes.get(this.pos) == Some(&b'[') {
+                match this.args_array()? {
+                    ArgsArray::Held(held) => fields.args_held = Some(held),
+                    ArgsArray::Values(items) => fields.args = Some(Value::Array(items)),
+                }
+            } else {
+                *fields.slot(key)? = Some(this.value()?);
+            }
+            Some(())
+        })
+    }
+
+    /// A whole message: one object, each member read by `member` (given the scanner at its
+    /// value, and its key; `None` gives up), then only whitespace.
+    #[inline(always)]
+    fn members(&mut self, mut member: impl FnMut(&mut Self, Key) -> Option<()>) -> Option<()> {
         self.skip_whitespace();
         self.expect(b'{')?;
         loop {
             self.skip_whitespace();
             let key = self.key()?;
-            if fields.slot(key)?.is_some() || key == Key::Args && fields.args_held.is_some() {
-                return None;
-            }
             self.skip_whitespace();
             self.expect(b':')?;
             self.skip_whitespace();
-            let start = self.pos;
-            if key == Key::Args && self.bytes.get(start) == Some(&b'[') {
-                match self.args_array()? {
-                    ArgsArray::Held(held) => fields.args_held = Some(held),
-                    ArgsArray::Values(items) => fields.args = Some(Value::Array(items)),
-                }
-            } else {
-                *fields.slot(key)? = Some(self.value()?);
-            }
+            member(self, key)?;
             self.skip_whitespace();
             match self.next()? {
                 b',' => continue,
@@ -93,38 +103,38 @@ impl<'a> Scanner<'a> {
         (self.pos == self.bytes.len()).then_some(())
     }
 
-    /// The usual request, read straight into what it means: keys `method` (a plain string),
-    /// `args` (an array or `null`), `kwargs` (`{}` or `null`) and `id` (an integer, a plain
-    /// string or `null`), each at most once, `method` given. `None` for anything else.
-    fn request(&mut self, spare_name: &mut Option<String>) -> Option<Inbound> {
+    /// The usual request or response, read straight into what it means. A request: keys
+    /// `method` (a plain string), `args` (an array or `null`), `kwargs` (`{}` or `null`) and
+    /// `id`; a response: keys `id`, `result` and `error` (a plain string or `null`). Each key
+    /// at most once, the id an integer, a plain string or `null`. `None` for anything else.
+    fn usual(&mut self, spare_name: &mut Option<String>) -> Option<Inbound> {
         let (mut method, mut args, mut kwargs, mut id) = (None, None, false, None);
-        self.skip_whitespace();
-        self.expect(b'{')?;
-        loop {
-            self.skip_whitespace();
-            let key = self.key()?;
-            self.skip_whitespace();
-            self.expect(b':')?;
-            self.skip_whitespace();
+        let (mut result, mut error) = (None, None);
+        self.members(|this, key| {
             let given = match key {
-                Key::Method => method.replace(self.plain_string()?).is_some(),
-                Key::Args => args.replace(self.request_args()?).is_some(),
-                Key::Kwargs => std::mem::replace(&mut kwargs, self.no_kwargs()?),
-                Key::Id => id.replace(self.request_id()?).is_some(),
-                _ => return None,
+                Key::Method => method.replace(this.plain_string()?).is_some(),
+                Key::Args => args.replace(this.request_args()?).is_some(),
+                Key::Kwargs => std::mem::replace(&mut kwargs, this.no_kwargs()?),
+                Key::Id => id.replace(this.usual_id()?).is_some(),
+                Key::Result => result.replace(this.value()?).is_some(),
+                Key::Error => error.replace(this.error_kind()?).is_some(),
+                Key::Other => return None,
             };
-            if given {
+            (!given).then_some(())
+        })?;
+        let Some(method) = method else {
+            // A response: to the call its id names.
+            if result.is_none() && error.is_none() || args.is_some() || kwargs {
                 return None;
             }
-            self.skip_whitespace();
-            match self.next()? {
-                b',' => continue,
-                b'}' => break,
-                _ => return None,
-            }
-        }
-        self.skip_whitespace();
-        if self.pos != self.bytes.len() {
+            let result = result.unwrap_or(Value::Null);
+            let outcome = match error.flatten() {
+                None => Ok(result),
+                Some(kind) => Err(RpcError::new(kind, result)),
+            };
+            return Some(Inbound::Response { id: id?, outcome });
+        };
+        if result.is_some() || error.is_some() {
             return None;
         }
         let params = match args.flatten() {
@@ -135,7 +145,6 @@ impl<'a> Scanner<'a> {
                 Args::positional_text(self.text.get(range)?.to_owned())
             }
         };
-        let method = method?;
         let method = match spare_name.take() {
             Some(mut name) => {
                 name.push_str(method);
@@ -146,7 +155,7 @@ impl<'a> Scanner<'a> {
         Some(Inbound::Request {
             method,
             params,
-            id: id.flatten().map(|value| RequestId {
+            id: id.filter(|id| !id.is_null()).map(|value| RequestId {
                 value,
                 verbatim: None,
             }),
@@ -170,19 +179,25 @@ impl<'a> Scanner<'a> {
         Some(true)
     }
 
-    /// A request's `id`: an integer, a plain string, or `null` (`Some(None)`). (A float is
-    /// left to the general path, which keeps its text.)
-    fn request_id(&mut self) -> Option<Option<Value>> {
+    /// An `id`: an integer, a plain string, or `null`. (A float is left to the general path,
+    /// which keeps a request's id as written.)
+    fn usual_id(&mut self) -> Option<Value> {
         match self.bytes.get(self.pos)? {
-            b'"' => self
-                .plain_string()
-                .map(|s| Some(Value::String(s.to_owned()))),
+            b'"' => self.plain_string().map(|s| Value::String(s.to_owned())),
             _ => match self.plain_scalar()? {
-                Scalar::Null => Some(None),
-                Scalar::PosInt(n) => Some(Some(Value::from(n))),
-                Scalar::NegInt(n) => Some(Some(Value::from(n))),
+                Scalar::Null => Some(Value::Null),
+                Scalar::PosInt(n) => Some(Value::from(n)),
+                Scalar::NegInt(n) => Some(Value::from(n)),
                 Scalar::Bool(_) | Scalar::Float(_) => None,
             },
+        }
+    }
+
+    /// A response's `error`: the kind of error, a plain string, or `null` (`Some(None)`).
+    fn error_kind(&mut self) -> Option<Option<String>> {
+        match self.bytes.get(self.pos)? {
+            b'"' => self.plain_string().map(|kind| Some(kind.to_owned())),
+            _ => self.literal(b"null").map(|()| None),
         }
     }
 
@@ -257,19 +272,26 @@ impl<'a> Scanner<'a> {
     /// An array of at most [`Scalars::CAPACITY`] numbers, booleans or nulls.
     #[inline]
     fn held_scalars(&mut self) -> Option<Scalars> {
+        let mut scalars = Scalars::new();
+        self.elements(|this| scalars.push(this.plain_scalar()?))?;
+        Some(scalars)
+    }
+
+    /// An array (the scanner at its `[`), each element read by `element` (`None` gives up).
+    #[inline(always)]
+    fn elements(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.pos += 1;
         self.skip_whitespace();
-        let mut scalars = Scalars::new();
         if self.bytes.get(self.pos) == Some(&b']') {
             self.pos += 1;
-            return Some(scalars);
+            return Some(());
         }
         loop {
-            scalars.push(self.plain_scalar()?)?;
+            element(self)?;
             self.skip_whitespace();
             match self.next()? {
                 b',' => self.skip_whitespace(),
-                b']' => return Some(scalars),
+                b']' => return Some(()),
                 _ => return None,
             }
         }
@@ -284,22 +306,12 @@ impl<'a> Scanner<'a> {
     /// An array of scalars (the usual `args`), empty or not.
     #[inline]
     fn scalars(&mut self) -> Option<Vec<Value>> {
-        self.pos += 1;
-        self.skip_whitespace();
         let mut items = Vec::new();
-        if self.bytes.get(self.pos) == Some(&b']') {
-            self.pos += 1;
-            return Some(items);
-        }
-        loop {
-            items.push(self.scalar()?);
-            self.skip_whitespace();
-            match self.next()? {
-                b',' => self.skip_whitespace(),
-                b']' => return Some(items),
-                _ => return None,
-            }
-        }
+        self.elements(|this| {
+            items.push(this.scalar()?);
+            Some(())
+        })?;
+        Some(items)
     }
 
     /// A value parsed by `serde_json` from where the scanner stands, exactly as the general
@@ -641,47 +653,62 @@ mod tests {
             })
     }
 
-    /// Messages shaped as requests (the usual request's keys, in any order, some left out or
-    /// given twice), with values near what the usual request allows.
-    fn request() -> impl Strategy<Value = String> {
-        let method = prop_oneof![
-            4 => proptest::sample::select(&[r#""add""#, r#""""#, r#""é""#][..]).prop_map(str::to_owned),
-            1 => value(),
-        ];
-        let args = prop_oneof![4 => value(), 1 => Just("[1, -2.5, true, null]".to_owned())];
-        let kwargs = prop_oneof![
-            4 => proptest::sample::select(&["{}", "{ }", "null"][..]).prop_map(str::to_owned),
-            1 => value(),
-        ];
-        let id = prop_oneof![
-            4 => proptest::sample::select(&["7", "0", "-3", r#""x""#, "null"][..]).prop_map(str::to_owned),
-            1 => value(),
-        ];
+    /// Objects of the members `keys` with values from `values`, in any order, some left out
+    /// and one perhaps given twice.
+    fn shaped(
+        keys: [&'static str; 4],
+        values: [BoxedStrategy<String>; 4],
+    ) -> impl Strategy<Value = String> {
         let order = Just(vec![0, 1, 2, 3]).prop_shuffle();
-        (
-            method,
-            args,
-            kwargs,
-            id,
-            order,
-            0usize..=4,
-            0usize..8,
-            space(),
-        )
-            .prop_map(|(method, args, kwargs, id, order, kept, twice, gap)| {
-                let members = [
-                    format!(r#""method":{method}"#),
-                    format!(r#""args":{args}"#),
-                    format!(r#""kwargs":{kwargs}"#),
-                    format!(r#""id":{id}"#),
-                ];
-                let mut chosen: Vec<&str> =
-                    order[..kept].iter().map(|&i| members[i].as_str()).collect();
+        (values, order, 0usize..=4, 0usize..8, space()).prop_map(
+            move |(values, order, kept, twice, gap)| {
+                let members: Vec<String> = order[..kept]
+                    .iter()
+                    .map(|&i| format!(r#""{}":{}"#, keys[i], values[i]))
+                    .collect();
+                let mut chosen: Vec<&str> = members.iter().map(String::as_str).collect();
                 if let Some(again) = chosen.get(twice).copied() {
                     chosen.push(again);
                 }
                 format!("{{{gap}{}}}", chosen.join(","))
-            })
+            },
+        )
+    }
+
+    /// One of `usual` most of the time, else any value.
+    fn near(usual: &'static [&'static str]) -> BoxedStrategy<String> {
+        prop_oneof![
+            4 => proptest::sample::select(usual).prop_map(str::to_owned),
+            1 => value(),
+        ]
+        .boxed()
+    }
+
+    /// Messages shaped as requests, with values near what the usual request allows.
+    fn request() -> impl Strategy<Value = String> {
+        shaped(
+            ["method", "args", "kwargs", "id"],
+            [
+                near(&[r#""add""#, r#""""#, r#""é""#]),
+                near(&["[1, -2.5, true, null]", "[]", "null"]),
+                near(&["{}", "{ }", "null"]),
+                near(&["7", "0", "-3", r#""x""#, "null"]),
+            ],
+        )
+    }
+
+    /// Messages shaped as responses (now and then with a request's key), with values near
+    /// what the usual response allows.
+    fn response() -> impl Strategy<Value = String> {
+        shaped(
+            ["id", "result", "error", "args"],
+            [
+                near(&["7", "0", "-3", r#""x""#, "null", "1.5"]),
+                near(&["3.0", "15", "null", r#""ok""#, "[1, 2]", r#"{"a": [1]}"#]),
+                near(&["null", r#""ZeroDivisionError""#, r#""""#]),
+                near(&["[]"]),
+            ],
+        )
     }
 
     /// Whatever it takes on, it reads exactly as the general path does; and it takes on a fair
@@ -691,13 +718,16 @@ mod tests {
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(20_000));
         let taken = std::cell::Cell::new(0u32);
         let requests = std::cell::Cell::new(0u32);
-        let messages = prop_oneof![message(), request()];
+        let responses = std::cell::Cell::new(0u32);
+        let messages = prop_oneof![2 => message(), 1 => request(), 2 => response()];
         let outcome = runner.run(&messages, |text| {
             if read_fields(&text, &mut Fields::default()) {
                 taken.set(taken.get() + 1);
             }
-            if read_request(&text, &mut None).is_some() {
-                requests.set(requests.get() + 1);
+            match read_usual(&text, &mut None) {
+                Some(Inbound::Request { .. }) => requests.set(requests.get() + 1),
+                Some(_) => responses.set(responses.get() + 1),
+                None => {}
             }
             let fast = format!("{:?}", parse_text(&text, &mut None));
             let general = format!("{:?}", parse_general(&text));
@@ -711,6 +741,11 @@ mod tests {
             taken.get() > 1_000,
             "only {} messages took the fast path",
             taken.get()
+        );
+        assert!(
+            responses.get() > 300,
+            "only {} messages were read as the usual response",
+            responses.get()
         );
         assert!(
             requests.get() > 300,
