@@ -393,7 +393,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// The rest of a number from `start` whose integer part ends at `end`: a fraction, an
-    /// exponent or both.
+    /// exponent or both. (Kept out of line: the integers before it are the usual numbers.)
+    #[inline(never)]
     fn float(&mut self, start: usize, mut end: usize) -> Option<Scalar> {
         if self.bytes.get(end) == Some(&b'.') {
             let digits = self.digits(end + 1);
