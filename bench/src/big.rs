@@ -3,8 +3,10 @@
 //! objects (`echo_items`, a `|(items,): (Vec<Item>,)| items`: the one-tuple takes exactly one
 //! positional argument, where a bare `Vec<Item>` parameter would take all of them), both typed
 //! as a Rust service would write them, and called with `"args":[payload]` as a page calling
-//! `echo_items(items)` would. The echo servers get the same request frames and return them
-//! whole (the floor).
+//! `echo_items(items)` would. The same objects also go to `echo_raw`, a
+//! `|(items,): (Box<RawValue>,)| items`: a service that passes JSON through without making
+//! types of it, reported beside the typed one. The echo servers get the same request frames
+//! and return them whole (the floor).
 //!
 //! The payloads are serde_json's own output, so a server that decodes and re-encodes them
 //! returns the very same bytes: the client checks each answer by finding the payload in it
@@ -32,17 +34,20 @@ pub enum Shape {
     Text,
     /// A JSON array of small objects (`{"id":…,"name":…,"tags":[…]}`).
     Items,
+    /// The same array, taken and returned as a `Box<RawValue>` (checked, not made into types).
+    Raw,
 }
 
 impl Shape {
     /// Both shapes, in the order they run.
-    pub const ALL: [Self; 2] = [Self::Text, Self::Items];
+    pub const ALL: [Self; 3] = [Self::Text, Self::Items, Self::Raw];
 
     /// Its name in the tables.
     pub fn name(self) -> &'static str {
         match self {
             Self::Text => "string",
             Self::Items => "objects",
+            Self::Raw => "objects, raw",
         }
     }
 
@@ -51,6 +56,7 @@ impl Shape {
         match self {
             Self::Text => "echo_text",
             Self::Items => "echo_items",
+            Self::Raw => "echo_raw",
         }
     }
 }
@@ -106,7 +112,7 @@ impl Payload {
     pub fn new(shape: Shape, bytes: usize) -> Result<Arc<Self>, String> {
         let json = match shape {
             Shape::Text => serde_json::to_string(&text(bytes)),
-            Shape::Items => serde_json::to_string(&items(bytes)),
+            Shape::Items | Shape::Raw => serde_json::to_string(&items(bytes)),
         }
         .map_err(|e| format!("encoding the payload: {e}"))?;
         Ok(Arc::new(Self {
@@ -222,7 +228,9 @@ mod tests {
             assert_eq!(text.len(), load.bytes);
             let items = Payload::new(Shape::Items, load.bytes).unwrap();
             assert!(items.len() >= load.bytes && items.len() < load.bytes + 100);
-            for payload in [text, items] {
+            let raw = Payload::new(Shape::Raw, load.bytes).unwrap();
+            assert_eq!(raw.json, items.json);
+            for payload in [text, items, raw] {
                 let answer = format!(r#"{{"id":7,"result":{},"error":null}}"#, payload.json);
                 assert!(payload.is_answer(&answer));
                 assert!(payload.is_answer(&payload.request(7)));

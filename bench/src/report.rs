@@ -719,7 +719,9 @@ pub fn document(runs: &[Run], command: &str, secs: f64, rounds: usize, idle: usi
          or 1 MiB of JSON as their one argument (`\"args\":[payload]`), typed as a Rust service \
          would write them: `echo_text`, `|text: String| text` (one string: words, spaces, `\\n` \
          escapes, some UTF-8) and `echo_items`, `|(items,): (Vec<Item>,)| items` (an array of \
-         `{\"id\":…,\"name\":…,\"tags\":[…]}` objects). The echo \
+         `{\"id\":…,\"name\":…,\"tags\":[…]}` objects); the same objects also go to \
+         `echo_raw`, `|(items,): (Box<RawValue>,)| items` (\"objects, raw\": passed through, \
+         checked but not made into types). The echo \
          servers get the same request frames and return them whole. 4 calls in flight on one \
          connection; every answer is checked by finding the payload in it and comparing all its \
          bytes. MB/s counts payload bytes both ways (the argument and the result of each call: \

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 
 use futures_util::{Sink, Stream};
+use serde_json::value::RawValue;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
@@ -117,13 +118,14 @@ async fn serve_jrpc<S: Clone + Send + Sync + 'static>(
     Ok(())
 }
 
-/// The methods of the jrpc servers (the same table on either runtime): `add` for the small calls, `echo_text` and
-/// `echo_items` for the large messages (`big.rs`).
+/// The methods of the jrpc servers (the same table on either runtime): `add` for the small calls, `echo_text`,
+/// `echo_items` and `echo_raw` for the large messages (`big.rs`).
 fn jrpc_methods() -> jrpc_tokio::Methods {
     jrpc_tokio::Methods::new()
         .add("add", |a: f64, b: f64| a + b)
         .add(Shape::Text.method(), |text: String| text)
         .add(Shape::Items.method(), |(items,): (Vec<Item>,)| items)
+        .add(Shape::Raw.method(), |(items,): (Box<RawValue>,)| items)
 }
 
 /// The jrpc servers' settings: the defaults, without heartbeats. The benchmark holds its

@@ -43,6 +43,19 @@ type Hook<S> = dyn Fn(Ctx<S>) -> BoxFuture<()> + Send + Sync;
 ///     .add("WhoAmI", |ctx: Ctx| ctx.peer().id());
 /// assert!(methods.contains("Divide"));
 /// ```
+///
+/// A parameter of type `Box<serde_json::value::RawValue>` takes its argument's JSON through as
+/// text, checked but not parsed into types (nor into a `Value`), and returned as such it is
+/// written back as it came: the cheap way for a method that stores or forwards JSON it does not
+/// look into.
+///
+/// ```
+/// use jrpc_driver::Methods;
+/// use serde_json::value::RawValue;
+///
+/// let methods = Methods::new().add("Store", |(document,): (Box<RawValue>,)| document);
+/// assert!(methods.contains("Store"));
+/// ```
 pub struct Methods<S = ()> {
     /// Looked up once per request: foldhash rather than the default SipHash (4% of a call's
     /// instructions); the table's keys are ours, so a peer's names cannot flood it.

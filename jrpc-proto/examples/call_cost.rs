@@ -8,8 +8,10 @@
 //! ```
 //!
 //! Shapes: `small` (`add(1, 2)`, the benchmark's call), `records` (one argument of 20,000
-//! records, 1.26 MB, bound to `Vec<Record>`), `string` (one 1 MiB string argument). Divide
-//! a function's inclusive count by the number of frames.
+//! records, 1.26 MB, bound to `Vec<Record>`), `string` (one 1 MiB string argument), `text`
+//! (one string argument of 1 MiB of words with a `\n` escape every 70 bytes or so and some
+//! UTF-8, like the benchmark's `big1m` string). Divide a function's inclusive count by the
+//! number of frames.
 
 use std::error::Error;
 
@@ -35,7 +37,12 @@ fn main() -> Result<(), Box<dyn Error>> {
             "small" => format!(r#"{{"method":"add","args":[1,2],"kwargs":{{}},"id":{id}}}"#),
             "records" => request(id, &serde_json::to_string(&records())?),
             "string" => request(id, &serde_json::to_string(&"abcdefghij".repeat(104_858))?),
-            other => return Err(format!("unknown shape {other}: small, records or string").into()),
+            "text" => request(id, &serde_json::to_string(&text())?),
+            other => {
+                return Err(
+                    format!("unknown shape {other}: small, records, string or text").into(),
+                );
+            }
         };
         endpoint.handle_text(&frame)?;
         while let Some(event) = endpoint.poll_event() {
@@ -72,6 +79,33 @@ fn request(id: u64, argument: &str) -> String {
 /// A result, held as a method's would be.
 fn answer<T: Serialize + 'static>(value: T) -> Box<dyn WriteJson> {
     Box::new(value)
+}
+
+/// About 1 MiB of words, a line break every twelve of them.
+fn text() -> String {
+    const WORDS: [&str; 8] = [
+        "lorem",
+        "ipsum",
+        "dolor",
+        "sit",
+        "amet",
+        "café",
+        "consectetur",
+        "adipiscing",
+    ];
+    let mut text = String::with_capacity(1 << 20);
+    for word in 0.. {
+        if text.len() >= 1 << 20 {
+            break;
+        }
+        text.push_str(if word % 12 == 11 {
+            "\n"
+        } else {
+            WORDS[word % 8]
+        });
+        text.push(' ');
+    }
+    text
 }
 
 /// 20,000 records, 1.26 MB of JSON.

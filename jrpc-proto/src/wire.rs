@@ -12,7 +12,10 @@ use crate::args::Scalars;
 use crate::{Args, CallError, Params, RpcError};
 
 mod args;
+mod check;
 mod fast;
+mod scan;
+mod write;
 
 /// What one inbound message turned out to be.
 #[derive(Debug)]
@@ -540,10 +543,9 @@ impl EncodedRequest {
     ) -> Result<Self, CallError> {
         let mut out = Vec::with_capacity(64 + method.len() + Self::TAIL);
         out.extend_from_slice(br#"{"method":"#);
-        let written = serde_json::to_writer(&mut out, method).is_ok() && {
-            out.extend_from_slice(br#","args":"#);
-            args::write_args(&mut out, params).is_ok()
-        };
+        write::write_str(&mut out, method);
+        out.extend_from_slice(br#","args":"#);
+        let written = args::write_args(&mut out, params).is_ok();
         if !written {
             let params =
                 Params::from_serialize(params).map_err(|e| CallError::Encode(e.to_string()))?;
@@ -639,7 +641,8 @@ pub trait WriteJson {
 
 impl<T: Serialize + ?Sized> WriteJson for T {
     fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-        serde_json::to_writer(out, self)
+        // The bytes of `serde_json::to_writer`, written faster (`wire/write.rs`).
+        write::write_json(out, self)
     }
 }
 
@@ -686,7 +689,7 @@ fn write_response(
     match (&id.verbatim, id.value.as_u64()) {
         // The usual id, a small count: its digits by hand.
         (None, Some(n)) => out.extend_from_slice(digits(n, &mut [0; 20])),
-        _ => serde_json::to_writer(&mut *out, id)?,
+        _ => write::write_json(out, id)?,
     }
     out.extend_from_slice(br#","result":"#);
     match outcome {
@@ -695,9 +698,9 @@ fn write_response(
             out.extend_from_slice(br#","error":null}"#);
         }
         Err(e) => {
-            serde_json::to_writer(&mut *out, &e.details)?;
+            write::write_json(out, &e.details)?;
             out.extend_from_slice(br#","error":"#);
-            serde_json::to_writer(&mut *out, e.kind.as_str())?;
+            write::write_str(out, e.kind.as_str());
             out.push(b'}');
         }
     }

@@ -789,3 +789,23 @@ fn recycled_method_names_hold_the_next_name() {
         ep.recycle_name(req.method);
     }
 }
+
+/// A `Box<RawValue>` parameter takes its argument's text as it came (records included, spaces
+/// and all), and returned as the result it is written back byte for byte.
+#[test]
+fn raw_value_arguments_pass_through_as_text() {
+    use serde_json::value::RawValue;
+    let argument = r#"[{"id":1,"name":"a\n","tags":["x"]} , {"id":2.50,"tags":[]}]"#;
+    let mut ep = Endpoint::default();
+    let frame = format!(r#"{{"method":"M","args":[{argument}],"kwargs":{{}},"id":1}}"#);
+    ep.handle_text(&frame).unwrap();
+    let request = requests(events(&mut ep)).into_iter().next().unwrap();
+    let (raw,): (Box<RawValue>,) = request.params.bind().unwrap();
+    assert_eq!(raw.get(), argument);
+    ep.reply_with(request.responder, Ok(&raw));
+    let answer = ep.poll_transmit().unwrap();
+    assert_eq!(
+        answer,
+        format!(r#"{{"id":1,"result":{argument},"error":null}}"#)
+    );
+}

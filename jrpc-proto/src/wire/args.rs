@@ -10,6 +10,8 @@ use std::fmt;
 
 use serde::ser::{self, Impossible, Serialize, SerializeSeq as _};
 
+use super::write::Writer;
+
 /// Writes `value` as the `args` array it stands for (`[]` for `()` or `null`, `[x]` for a
 /// single scalar `x`), or answers [`Unsupported`] having written an unspecified part of it.
 pub(crate) fn write_args<T: Serialize + ?Sized>(
@@ -46,15 +48,15 @@ struct Direct<'a> {
 }
 
 impl<'a> Direct<'a> {
-    /// Writes a scalar with serde_json's own serializer (inside brackets at the top).
+    /// Writes a scalar as serde_json's serializer does (inside brackets at the top).
     fn scalar(
         self,
-        write: impl FnOnce(&mut serde_json::Serializer<&mut Vec<u8>>) -> serde_json::Result<()>,
+        write: impl FnOnce(Writer<'_>) -> serde_json::Result<()>,
     ) -> Result<(), Unsupported> {
         if self.top {
             self.out.push(b'[');
         }
-        write(&mut serde_json::Serializer::new(&mut *self.out)).map_err(|_| Unsupported)?;
+        write(Writer::new(&mut *self.out)).map_err(|_| Unsupported)?;
         if self.top {
             self.out.push(b']');
         }
@@ -129,7 +131,7 @@ impl ser::SerializeTupleStruct for Seq<'_> {
     }
 }
 
-/// Scalars the tree keeps as they are: written by serde_json's serializer.
+/// Scalars the tree keeps as they are: written as serde_json's serializer writes them.
 macro_rules! scalars {
     ($($method:ident($type:ty)),* $(,)?) => {
         $(

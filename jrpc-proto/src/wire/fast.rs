@@ -3,7 +3,7 @@
 //!
 //! Most messages are a request or a response whose keys are plain, each given once: `{"method":
 //! "add","args":[1,2],"kwargs":{},"id":7}`. Here such a message's keys are matched without
-//! decoding them, and its plain values (a string without escapes, a number, `null`, `true`,
+//! decoding them, and its plain values (a string, its usual escapes decoded, a number, `null`, `true`,
 //! `false`, an array of those, `{}`) are made without a parser; an `args` array holding more
 //! (records, nested arrays) is only checked, and kept as text for `Args` to bind from; any
 //! other value is parsed by `serde_json` on its own, as the general path would parse it.
@@ -12,12 +12,10 @@
 //! from the start: so what a message means is decided by one set of rules, and this path only
 //! reaches the same [`Fields`] sooner.
 
-use std::fmt;
-
-use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{Fields, Inbound, Key, RequestId, Unparsed};
+use super::scan::{self, string_len};
+use super::{Fields, Inbound, Key, RequestId, Unparsed, check};
 use crate::args::{Scalar, Scalars};
 use crate::{Args, Params, RpcError};
 
@@ -240,7 +238,7 @@ impl<'a> Scanner<'a> {
     fn value(&mut self) -> Option<Value> {
         let start = self.pos;
         let plain = match self.bytes.get(start)? {
-            b'"' => self.plain_string().map(|s| Value::String(s.to_owned())),
+            b'"' => self.string().map(Value::String),
             b'[' => self.scalars().map(Value::Array),
             b'{' => self.empty(b'}').map(|()| Value::Object(Map::new())),
             _ => self.scalar(),
@@ -251,10 +249,10 @@ impl<'a> Scanner<'a> {
         })
     }
 
-    /// A number, `null`, `true` or `false`, or a plain string.
+    /// A number, `null`, `true` or `false`, or a string.
     fn scalar(&mut self) -> Option<Value> {
         match self.bytes.get(self.pos)? {
-            b'"' => self.plain_string().map(|s| Value::String(s.to_owned())),
+            b'"' => self.string().map(Value::String),
             _ => self.plain_scalar().map(Value::from),
         }
     }
@@ -330,13 +328,10 @@ impl<'a> Scanner<'a> {
     }
 
     /// Steps over a value that `serde_json` parses as a [`Value`] (the same grammar, strings
-    /// and numbers), nested fewer than [`MAX_DEPTH`] levels, making nothing of it; `None` when
-    /// it does not parse so.
+    /// and numbers), nested fewer than [`MAX_DEPTH`] levels, making nothing of it (by hand:
+    /// `wire/check.rs`); `None` when it does not parse so.
     fn checked(&mut self) -> Option<()> {
-        let rest = self.text.get(self.pos..)?;
-        let mut values = serde_json::Deserializer::from_str(rest).into_iter::<Checked>();
-        values.next()?.ok()?;
-        self.pos += values.byte_offset();
+        self.pos += check::value_len(self.text.get(self.pos..)?, MAX_DEPTH)?;
         Some(())
     }
 
@@ -350,6 +345,15 @@ impl<'a> Scanner<'a> {
         }
         self.pos = end + 1;
         self.text.get(start..end)
+    }
+
+    /// A string, its usual escapes decoded ([`scan::string`]); `None` for one left to
+    /// `serde_json` (the text is UTF-8 already).
+    fn string(&mut self) -> Option<String> {
+        self.expect(b'"')?;
+        let (string, len) = scan::string(self.text.get(self.pos..)?)?;
+        self.pos += len;
+        Some(string)
     }
 
     /// A number as `serde_json` makes it: an integer of at most 18 digits (not `-0`, which
@@ -389,7 +393,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// The rest of a number from `start` whose integer part ends at `end`: a fraction, an
-    /// exponent or both.
+    /// exponent or both. (Kept out of line: the integers before it are the usual numbers.)
+    #[inline(never)]
     fn float(&mut self, start: usize, mut end: usize) -> Option<Scalar> {
         if self.bytes.get(end) == Some(&b'.') {
             let digits = self.digits(end + 1);
@@ -467,148 +472,6 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// How many bytes of `bytes` stand before the first quote, backslash or control character (the
-/// end of a plain string, or what makes it not plain); `None` if there is none. Eight bytes are
-/// looked at a time (a long argument is mostly string).
-fn string_len(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    /// Whether a byte of `word` is zero (exact: no false positives, a classic bit trick).
-    fn has_zero(word: u64) -> bool {
-        (word.wrapping_sub(ONES) & !word & HIGHS) != 0
-    }
-    let mut chunks = bytes.chunks_exact(8);
-    let mut skipped = 0;
-    for chunk in &mut chunks {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_ne_bytes(word);
-        // A byte below 0x20 has none of the bits 0xE0 set.
-        let control = (word.wrapping_sub(ONES * 0x20) & !word & HIGHS) != 0;
-        if control
-            || has_zero(word ^ (ONES * u64::from(b'"')))
-            || has_zero(word ^ (ONES * u64::from(b'\\')))
-        {
-            break;
-        }
-        skipped += 8;
-    }
-    // The chunk that stopped the loop, or the tail: byte by byte.
-    bytes[skipped..]
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .map(|at| skipped + at)
-}
-
-/// A value parsed as a [`Value`] would be, and dropped as it is read: what [`Value`] refuses
-/// (a number out of range, a lone surrogate, bad syntax) is refused, and so is nesting of
-/// [`MAX_DEPTH`] levels or more and the key `serde_json` gives a meaning of its own.
-struct Checked;
-
-impl<'de> Deserialize<'de> for Checked {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Check(MAX_DEPTH).deserialize(deserializer).map(|()| Checked)
-    }
-}
-
-/// [`Checked`] with `room` levels of nesting left.
-#[derive(Clone, Copy)]
-struct Check(usize);
-
-impl<'de> DeserializeSeed<'de> for Check {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Check {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let inner = self.nested()?;
-        while seq.next_element_seed(inner)?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let inner = self.nested()?;
-        while map.next_key_seed(CheckKey)?.is_some() {
-            map.next_value_seed(inner)?;
-        }
-        Ok(())
-    }
-}
-
-impl Check {
-    /// The check of what an array or object holds, one level deeper.
-    fn nested<E: de::Error>(self) -> Result<Check, E> {
-        match self.0 {
-            0 | 1 => Err(E::custom("nested too deeply")),
-            room => Ok(Check(room - 1)),
-        }
-    }
-}
-
-/// A key of an object, read as a string and kept nowhere.
-struct CheckKey;
-
-impl<'de> DeserializeSeed<'de> for CheckKey {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for CheckKey {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a key")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<(), E> {
-        // `Value` reads an object with this first key as a raw value: left to it.
-        if key == RAW_VALUE_TOKEN {
-            return Err(E::custom("a raw value"));
-        }
-        Ok(())
-    }
-}
-
-/// The key by which `serde_json` marks a raw value inside a map.
-const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
-
 /// Whether `value` nests fewer than `room` arrays and objects.
 fn shallow(value: &Value, room: usize) -> bool {
     match value {
@@ -664,29 +527,6 @@ mod tests {
         }
     }
 
-    proptest! {
-        /// Eight bytes at a time, the end of a plain string is found where a byte at a time
-        /// finds it.
-        #[test]
-        fn string_len_is_the_bytewise_scan(
-            bytes in proptest::collection::vec(
-                prop_oneof![
-                    30 => 0x20u8..0x7f,
-                    1 => Just(b'"'),
-                    1 => Just(b'\\'),
-                    1 => 0u8..0x20,
-                    6 => 0x80u8..=0xff,
-                ],
-                0..40,
-            ),
-            start in 0usize..8,
-        ) {
-            let bytes = &bytes[start.min(bytes.len())..];
-            let bytewise = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
-            prop_assert_eq!(string_len(bytes), bytewise);
-        }
-    }
-
     /// Pieces of messages, many of them near an edge of the grammar.
     fn value() -> impl Strategy<Value = String> {
         const PIECES: &[&str] = &[
@@ -735,6 +575,11 @@ mod tests {
             r#""a\"b""#,
             r#""\u0041""#,
             r#""\ud800""#,
+            r#""a\nb\\c\/d\be\ff\rg\th\"""#,
+            r#""\u00e9x\u00E9\u0000\uffff""#,
+            r#""\ud83d\ude00""#,
+            r#""\x""#,
+            r#""\u12g4""#,
             "\"tab\there\"",
             r#""é😀""#,
             "[]",
