@@ -453,6 +453,8 @@ struct Goal {
     at_least: bool,
     /// A value in KB, not a ratio: the same bound on every runtime.
     absolute: bool,
+    /// What the system is measured against, when it is not its floor (the raw client).
+    against: Option<&'static str>,
 }
 
 /// `value / floor` when both were measured.
@@ -475,6 +477,7 @@ const GOALS: [Goal; 12] = [
         bound: 1.05,
         at_least: false,
         absolute: false,
+        against: None,
     },
     Goal {
         text: "calls/s at 256 in flight ≥ 0.9× echo",
@@ -482,6 +485,7 @@ const GOALS: [Goal; 12] = [
         bound: 0.9,
         at_least: true,
         absolute: false,
+        against: None,
     },
     Goal {
         text: "calls/s at 64×16 ≥ 0.9× echo",
@@ -489,6 +493,7 @@ const GOALS: [Goal; 12] = [
         bound: 0.9,
         at_least: true,
         absolute: false,
+        against: None,
     },
     Goal {
         text: "calls/s at 16 in flight ≥ 0.8× echo",
@@ -496,6 +501,7 @@ const GOALS: [Goal; 12] = [
         bound: 0.8,
         at_least: true,
         absolute: false,
+        against: None,
     },
     Goal {
         text: "server CPU/call at 256 in flight ≤ 2.0× echo",
@@ -503,6 +509,7 @@ const GOALS: [Goal; 12] = [
         bound: 2.0,
         at_least: false,
         absolute: false,
+        against: None,
     },
     Goal {
         text: "server CPU/call at 64×16 ≤ 1.5× echo",
@@ -510,6 +517,7 @@ const GOALS: [Goal; 12] = [
         bound: 1.5,
         at_least: false,
         absolute: false,
+        against: None,
     },
     Goal {
         text: "client CPU/call at 256 in flight ≤ 2.5× the raw client",
@@ -523,6 +531,7 @@ const GOALS: [Goal; 12] = [
         bound: 2.5,
         at_least: false,
         absolute: false,
+        against: Some("raw client"),
     },
     Goal {
         text: "64 KiB string: bytes/s ≥ 0.8× echo",
@@ -530,6 +539,7 @@ const GOALS: [Goal; 12] = [
         bound: 0.8,
         at_least: true,
         absolute: false,
+        against: None,
     },
     Goal {
         text: "64 KiB objects: bytes/s ≥ 0.8× echo",
@@ -537,6 +547,7 @@ const GOALS: [Goal; 12] = [
         bound: 0.8,
         at_least: true,
         absolute: false,
+        against: None,
     },
     Goal {
         text: "1 MiB string: bytes/s ≥ 0.8× echo",
@@ -544,6 +555,7 @@ const GOALS: [Goal; 12] = [
         bound: 0.8,
         at_least: true,
         absolute: false,
+        against: None,
     },
     Goal {
         text: "1 MiB objects: bytes/s ≥ 0.8× echo",
@@ -551,6 +563,7 @@ const GOALS: [Goal; 12] = [
         bound: 0.8,
         at_least: true,
         absolute: false,
+        against: None,
     },
     Goal {
         text: "idle memory ≤ 10 KB/conn",
@@ -558,6 +571,7 @@ const GOALS: [Goal; 12] = [
         bound: 10.0,
         at_least: false,
         absolute: true,
+        against: None,
     },
 ];
 
@@ -762,9 +776,14 @@ fn summary(out: &mut String, runs: &[Run]) {
             let shown: Vec<String> = checked.iter().map(|(r, _)| goal.show(*r)).collect();
             let met = checked.iter().filter(|(_, met)| *met).count();
             let (system, floor, _) = judged;
+            let compared = match (goal.absolute, goal.against) {
+                (true, _) => system.to_owned(),
+                (false, Some(against)) => format!("{system} ÷ {against}"),
+                (false, None) => format!("{system} ÷ {floor}"),
+            };
             let _ = writeln!(
                 out,
-                "| {} | {system} ÷ {floor} | {} | {met} of {} |",
+                "| {} | {compared} | {} | {met} of {} |",
                 goal.text,
                 shown.join(", "),
                 checked.len()
