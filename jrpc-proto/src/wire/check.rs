@@ -8,6 +8,7 @@
 //! more and the key `serde_json` gives a meaning of its own: refusing more than `Value` would
 //! only sends a message to the general path, which decides.
 
+use super::fast::Scanner;
 use super::scan::{self, string_len};
 
 /// The key by which `serde_json` marks a raw value inside a map.
@@ -17,36 +18,28 @@ pub(super) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 /// that `serde_json` parses as a `Value`, nested fewer than `max_depth` levels (an array or
 /// object at the top is one level), with no key [`RAW_VALUE_TOKEN`]; `None` otherwise. What
 /// follows the value is not looked at: the caller checks it.
-pub(super) fn value_len(text: &str, max_depth: usize) -> Option<usize> {
-    let mut checker = Checker {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-    };
-    checker.value(max_depth)?;
-    Some(checker.pos)
+#[cfg(test)]
+fn value_len(text: &str, max_depth: usize) -> Option<usize> {
+    let mut scanner = Scanner::new(text);
+    scanner.check_value(max_depth)?;
+    Some(scanner.pos)
 }
 
-struct Checker<'a> {
-    text: &'a str,
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl Checker<'_> {
+/// The checks, on the fast path's scanner (its cursor, whitespace, literals and arrays).
+impl Scanner<'_> {
     /// One value, with `room` levels of nesting left (an array or object needs two). Made
     /// part of each array's and object's loop (a record's fields are checked without a call
     /// each); only arrays and objects are calls.
     #[inline(always)]
-    fn value(&mut self, room: usize) -> Option<()> {
+    pub(super) fn check_value(&mut self, room: usize) -> Option<()> {
         match *self.bytes.get(self.pos)? {
-            b'[' => self.array(room),
-            b'{' => self.object(room),
+            b'[' => self.check_array(room),
+            b'{' => self.check_object(room),
             b'"' => {
                 self.pos += 1;
-                self.string().map(|_| ())
+                self.check_string().map(|_| ())
             }
-            b'-' | b'0'..=b'9' => self.number(),
+            b'-' | b'0'..=b'9' => self.check_number(),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -55,29 +48,15 @@ impl Checker<'_> {
     }
 
     #[inline(never)]
-    fn array(&mut self, room: usize) -> Option<()> {
+    fn check_array(&mut self, room: usize) -> Option<()> {
         if room <= 1 {
             return None;
         }
-        self.pos += 1;
-        self.skip_whitespace();
-        if self.bytes.get(self.pos) == Some(&b']') {
-            self.pos += 1;
-            return Some(());
-        }
-        loop {
-            self.value(room - 1)?;
-            self.skip_whitespace();
-            match self.next()? {
-                b',' => self.skip_whitespace(),
-                b']' => return Some(()),
-                _ => return None,
-            }
-        }
+        self.elements(|this| this.check_value(room - 1))
     }
 
     #[inline(never)]
-    fn object(&mut self, room: usize) -> Option<()> {
+    fn check_object(&mut self, room: usize) -> Option<()> {
         if room <= 1 {
             return None;
         }
@@ -88,13 +67,13 @@ impl Checker<'_> {
             return Some(());
         }
         loop {
-            self.key()?;
+            self.check_key()?;
             self.skip_whitespace();
             if self.next()? != b':' {
                 return None;
             }
             self.skip_whitespace();
-            self.value(room - 1)?;
+            self.check_value(room - 1)?;
             self.skip_whitespace();
             match self.next()? {
                 b',' => self.skip_whitespace(),
@@ -105,12 +84,12 @@ impl Checker<'_> {
     }
 
     /// A key: a string, but not [`RAW_VALUE_TOKEN`] however it is written.
-    fn key(&mut self) -> Option<()> {
+    fn check_key(&mut self) -> Option<()> {
         if self.next()? != b'"' {
             return None;
         }
         let start = self.pos;
-        let escaped = self.string()?;
+        let escaped = self.check_string()?;
         let raw = self.bytes.get(start..self.pos - 1)?;
         let token = if escaped {
             // Decoded to compare (a key holding a surrogate's escape, which this leaves
@@ -125,7 +104,7 @@ impl Checker<'_> {
     /// The rest of a string after its opening quote, up to and including its closing quote;
     /// whether it held an escape.
     #[inline]
-    fn string(&mut self) -> Option<bool> {
+    fn check_string(&mut self) -> Option<bool> {
         let mut escaped = false;
         loop {
             self.pos += string_len(self.bytes.get(self.pos..)?)?;
@@ -136,7 +115,7 @@ impl Checker<'_> {
                 }
                 b'\\' => {
                     escaped = true;
-                    self.escape()?;
+                    self.check_escape()?;
                 }
                 // A control character.
                 _ => return None,
@@ -147,7 +126,7 @@ impl Checker<'_> {
     /// An escape, from its backslash: one of the eight short ones, or a `\u` of a character
     /// that is not a surrogate, or of a leading surrogate followed at once by a `\u` of a
     /// trailing one (what `serde_json` takes into a `String`).
-    fn escape(&mut self) -> Option<()> {
+    fn check_escape(&mut self) -> Option<()> {
         match *self.bytes.get(self.pos + 1)? {
             b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {
                 self.pos += 2;
@@ -185,7 +164,7 @@ impl Checker<'_> {
 
     /// A number in JSON's grammar that does not overflow a double (`serde_json` refuses those,
     /// and nothing else: one that rounds to zero is zero).
-    fn number(&mut self) -> Option<()> {
+    fn check_number(&mut self) -> Option<()> {
         let start = self.pos;
         if self.bytes[self.pos] == b'-' {
             self.pos += 1;
@@ -193,7 +172,7 @@ impl Checker<'_> {
         let int_start = self.pos;
         match *self.bytes.get(self.pos)? {
             b'0' => self.pos += 1,
-            b'1'..=b'9' => self.digits(),
+            b'1'..=b'9' => self.skip_digits(),
             _ => return None,
         }
         let int_digits = self.pos - int_start;
@@ -221,7 +200,7 @@ impl Checker<'_> {
     }
 
     /// Steps over digits, if any.
-    fn digits(&mut self) {
+    fn skip_digits(&mut self) {
         while let Some(b'0'..=b'9') = self.bytes.get(self.pos) {
             self.pos += 1;
         }
@@ -230,28 +209,8 @@ impl Checker<'_> {
     /// Steps over one digit or more.
     fn some_digits(&mut self) -> Option<()> {
         let start = self.pos;
-        self.digits();
+        self.skip_digits();
         (self.pos > start).then_some(())
-    }
-
-    fn literal(&mut self, literal: &[u8]) -> Option<()> {
-        if self.bytes.get(self.pos..self.pos + literal.len())? != literal {
-            return None;
-        }
-        self.pos += literal.len();
-        Some(())
-    }
-
-    fn skip_whitespace(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
-            self.pos += 1;
-        }
-    }
-
-    fn next(&mut self) -> Option<u8> {
-        let byte = *self.bytes.get(self.pos)?;
-        self.pos += 1;
-        Some(byte)
     }
 }
 

@@ -15,7 +15,7 @@
 use serde_json::{Map, Value};
 
 use super::scan::{self, string_len};
-use super::{Fields, Inbound, Key, RequestId, Unparsed, check};
+use super::{Fields, Inbound, Key, RequestId, Unparsed};
 use crate::args::{Scalar, Scalars};
 use crate::{Args, Params, RpcError};
 
@@ -26,13 +26,7 @@ const MAX_DEPTH: usize = 64;
 /// Reads the fields of `text` into `fields` (which must be empty); false if this path does not
 /// take the message on, with `fields` left in any state.
 pub(super) fn read_fields(text: &str, fields: &mut Fields) -> bool {
-    Scanner {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-    }
-    .object(fields)
-    .is_some()
+    Scanner::new(text).object(fields).is_some()
 }
 
 /// The usual request (`{"method":"add","args":[1,2],"kwargs":{},"id":7}`) or response
@@ -40,12 +34,7 @@ pub(super) fn read_fields(text: &str, fields: &mut Fields) -> bool {
 /// no [`Fields`] on the way; `None` when `text` is neither, to be read by [`read_fields`] or
 /// the general path.
 pub(super) fn read_usual(text: &str, spare_name: &mut Option<String>) -> Option<Inbound> {
-    Scanner {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-    }
-    .usual(spare_name)
+    Scanner::new(text).usual(spare_name)
 }
 
 /// An `args` array as the fast path holds it.
@@ -54,13 +43,23 @@ enum ArgsArray {
     Values(Vec<Value>),
 }
 
-struct Scanner<'a> {
-    text: &'a str,
-    bytes: &'a [u8],
-    pos: usize,
+/// A cursor over one message's text, read by hand (the checks of `wire/check.rs` use it too).
+pub(super) struct Scanner<'a> {
+    pub(super) text: &'a str,
+    pub(super) bytes: &'a [u8],
+    pub(super) pos: usize,
 }
 
 impl<'a> Scanner<'a> {
+    /// At the start of `text`.
+    pub(super) fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+        }
+    }
+
     /// The whole message: one object, then only whitespace.
     fn object(&mut self, fields: &mut Fields) -> Option<()> {
         self.members(|this, key| {
@@ -213,7 +212,8 @@ impl<'a> Scanner<'a> {
         if let Some(items) = self.at(start).scalars() {
             return Some(ArgsArray::Values(items));
         }
-        self.at(start).checked()?;
+        // Checked as a `Value` would parse it, nothing made (`wire/check.rs`).
+        self.at(start).check_value(MAX_DEPTH)?;
         Some(ArgsArray::Held(Unparsed::Text(start..self.pos)))
     }
 
@@ -279,7 +279,10 @@ impl<'a> Scanner<'a> {
 
     /// An array (the scanner at its `[`), each element read by `element` (`None` gives up).
     #[inline(always)]
-    fn elements(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+    pub(super) fn elements(
+        &mut self,
+        mut element: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
         self.pos += 1;
         self.skip_whitespace();
         if self.bytes.get(self.pos) == Some(&b']') {
@@ -325,14 +328,6 @@ impl<'a> Scanner<'a> {
         }
         self.pos += values.byte_offset();
         Some(value)
-    }
-
-    /// Steps over a value that `serde_json` parses as a [`Value`] (the same grammar, strings
-    /// and numbers), nested fewer than [`MAX_DEPTH`] levels, making nothing of it (by hand:
-    /// `wire/check.rs`); `None` when it does not parse so.
-    fn checked(&mut self) -> Option<()> {
-        self.pos += check::value_len(self.text.get(self.pos..)?, MAX_DEPTH)?;
-        Some(())
     }
 
     /// A string with neither escapes nor control characters (the text is UTF-8 already).
@@ -434,7 +429,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `literal`, as it is.
-    fn literal(&mut self, literal: &[u8]) -> Option<()> {
+    pub(super) fn literal(&mut self, literal: &[u8]) -> Option<()> {
         let end = self.pos + literal.len();
         if self.bytes.get(self.pos..end)? != literal {
             return None;
@@ -451,7 +446,7 @@ impl<'a> Scanner<'a> {
     }
 
     #[inline]
-    fn skip_whitespace(&mut self) {
+    pub(super) fn skip_whitespace(&mut self) {
         // Most messages have none: one comparison then.
         if self.bytes.get(self.pos).is_some_and(|&b| b > b' ') {
             return;
@@ -465,7 +460,7 @@ impl<'a> Scanner<'a> {
         (self.next()? == byte).then_some(())
     }
 
-    fn next(&mut self) -> Option<u8> {
+    pub(super) fn next(&mut self) -> Option<u8> {
         let byte = *self.bytes.get(self.pos)?;
         self.pos += 1;
         Some(byte)
