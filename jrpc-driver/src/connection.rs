@@ -506,7 +506,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                         self.calls.insert(id, done);
                         if let Some(frame) = self.endpoint.poll_transmit() {
                             self.out.push_back(Queued {
-                                text: exact(frame).into(),
+                                text: frame_text(frame),
                                 charge,
                             });
                         }
@@ -536,7 +536,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             self.own_bytes += frame.len();
             self.own_frames += 1;
             self.out.push_back(Queued {
-                text: frame.into(),
+                text: frame_text(frame),
                 charge: 0,
             });
         }
@@ -852,17 +852,18 @@ fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
     }
 }
 
-/// `frame` in a buffer of exactly its length, which becomes `Bytes` without a shared header of
-/// its own (one allocation less per call). A call's frame has room left for the longest id: a
-/// copy into a new buffer costs less than shrinking that one in place (`realloc`, about 280
+/// A frame from the endpoint as the message's text, in a buffer of exactly its length: such a
+/// buffer becomes `Bytes` without a shared header of its own (one allocation less per frame).
+/// Answers come at their length already; a call's frame has room left for the longest id, and
+/// a copy into a new buffer costs less than shrinking that one in place (`realloc`, about 280
 /// instructions).
-fn exact(frame: String) -> String {
+fn frame_text(frame: String) -> Utf8Bytes {
     if frame.len() == frame.capacity() {
-        return frame;
+        return frame.into();
     }
     let mut exact = String::with_capacity(frame.len());
     exact.push_str(&frame);
-    exact
+    exact.into()
 }
 
 fn ending_for(error: WsError) -> Ending {
