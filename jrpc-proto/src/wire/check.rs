@@ -500,9 +500,12 @@ mod tests {
             // serde_json's stream looks past a bare number or literal at the top (this leaves
             // that to its caller, which only checks arrays): compared where it does not.
             let self_delimited = text.starts_with(['[', '{', '"']);
+            // And the check starts at a value (its callers stand on one); serde_json skips
+            // whitespace before it.
+            let at_value = !text.starts_with([' ', '\t', '\n', '\r']);
             if self_delimited {
                 prop_assert_eq!(ours, theirs, "{:?}", text);
-            } else if theirs.is_some() {
+            } else if theirs.is_some() && at_value {
                 prop_assert_eq!(ours, theirs, "{:?}", text);
             }
             let mut values = serde_json::Deserializer::from_str(&text).into_iter::<Value>();
