@@ -734,9 +734,14 @@ mod tests {
     /// Strings of every kind: plain runs, every escape, control characters, multi-byte
     /// characters, at every alignment.
     fn text() -> impl Strategy<Value = String> {
+        text_of("[a-z ]{1,12}")
+    }
+
+    /// Pieces of a string as [`text`] has them, its plain runs as `runs` makes them.
+    fn text_of(runs: &'static str) -> impl Strategy<Value = String> {
         proptest::collection::vec(
             prop_oneof![
-                8 => "[a-z ]{1,12}",
+                8 => runs,
                 2 => Just("\"".to_owned()),
                 2 => Just("\\".to_owned()),
                 2 => (0u8..0x20).prop_map(|b| char::from(b).to_string()),
@@ -882,6 +887,13 @@ mod tests {
         fn strings_are_written_as_serde_json_writes_them(text in text(), skip in 0usize..8) {
             let skip = (0..=skip.min(text.len())).rev().find(|&at| text.is_char_boundary(at));
             same(&text[skip.unwrap_or(0)..])?;
+        }
+
+        /// Long runs (through the scan's sixteens and into its blocks, multi-byte characters
+        /// at any place) are copied whole where serde_json writes them byte by byte.
+        #[test]
+        fn long_strings_are_written_as_serde_json_writes_them(text in text_of("[a-zé ]{1,300}")) {
+            same(&text)?;
         }
 
         #[test]
