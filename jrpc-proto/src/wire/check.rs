@@ -102,9 +102,25 @@ impl Scanner<'_> {
     }
 
     /// The rest of a string after its opening quote, up to and including its closing quote;
-    /// whether it held an escape.
-    #[inline]
+    /// whether it held an escape. One that ends plain in its first 32 bytes (keys and most
+    /// strings in records) is checked in line ([`scan::head_len`]); any other by
+    /// [`Self::check_long_string`].
+    #[inline(always)]
     fn check_string(&mut self) -> Option<bool> {
+        let rest = self.bytes.get(self.pos..)?;
+        let end = scan::head_len(rest);
+        match end.filter(|&at| rest[at] == b'"') {
+            Some(at) => {
+                self.pos += at + 1;
+                Some(false)
+            }
+            None => self.check_long_string(),
+        }
+    }
+
+    /// [`Self::check_string`] of a string that does not end plain in its first 32 bytes.
+    #[inline(never)]
+    fn check_long_string(&mut self) -> Option<bool> {
         let mut escaped = false;
         loop {
             self.pos += string_len(self.bytes.get(self.pos..)?)?;

@@ -200,6 +200,18 @@ pub(super) fn hex4(digits: &[u8]) -> Option<u32> {
     })
 }
 
+/// Where the first quote, backslash or control character of `bytes` stands if it is among its
+/// first 32 (and `bytes` has sixteen, or 32 if the first sixteen hold none), by the [`pair`]s of words of its two sixteens; `None`
+/// otherwise. Made to be inlined where strings are mostly short (keys, strings in records),
+/// [`string_len`] being called for the others.
+#[inline(always)]
+pub(super) fn head_len(bytes: &[u8]) -> Option<usize> {
+    match pair(bytes.first_chunk::<16>()?) {
+        None => Some(16 + pair(bytes.get(16..)?.first_chunk::<16>()?)?),
+        found => found,
+    }
+}
+
 /// Where the first quote, backslash or control character of sixteen bytes stands, looked at
 /// as two words; `None` if there is none.
 #[inline(always)]
