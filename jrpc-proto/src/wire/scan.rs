@@ -114,7 +114,7 @@ fn first_in(block: &[u8]) -> Option<usize> {
 }
 
 /// [`string_len`] of fewer than sixteen bytes: eight at a time, then the last few (the last
-/// eight bytes, again).
+/// eight bytes, again); fewer than eight as the word of their first four and last four.
 #[inline]
 fn short_len(bytes: &[u8]) -> Option<usize> {
     let mut at = 0;
@@ -137,7 +137,19 @@ fn short_len(bytes: &[u8]) -> Option<usize> {
         let flags = special(u64::from_le_bytes(*last)) >> (8 * seen) << (8 * seen);
         return (flags != 0).then(|| at + first(flags) - seen);
     }
-    // Fewer than eight bytes in all: one at a time, by a table.
+    if let (Some(low), Some(high)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        // Four to seven bytes: the first four and the last four (overlapping) as one word.
+        // Its high half flags nothing falsely unless its low half flags a match, which is
+        // then the first.
+        let flags = special(
+            u64::from(u32::from_le_bytes(*low)) | u64::from(u32::from_le_bytes(*high)) << 32,
+        );
+        return (flags != 0).then(|| match first(flags) {
+            index @ 0..4 => index,
+            index => index + bytes.len() - 8,
+        });
+    }
+    // Fewer than four bytes in all: one at a time, by a table.
     rest.iter().position(|&byte| SPECIAL[usize::from(byte)])
 }
 
