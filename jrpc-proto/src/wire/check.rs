@@ -39,7 +39,8 @@ impl Scanner<'_> {
                 self.pos += 1;
                 self.check_string().map(|_| ())
             }
-            b'-' | b'0'..=b'9' => self.check_number(),
+            b'1'..=b'9' => self.check_integer(),
+            b'-' | b'0' => self.check_number(),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -176,6 +177,27 @@ impl Scanner<'_> {
         let code = scan::hex4(self.bytes.get(self.pos + 2..self.pos + 6)?)?;
         self.pos += 6;
         Some(code)
+    }
+
+    /// A number from its first digit, 1 to 9: a plain integer of fewer than twenty digits (a
+    /// record's id, a count) in line; any other number by [`Self::check_number`], from its
+    /// start again.
+    #[inline(always)]
+    fn check_integer(&mut self) -> Option<()> {
+        let rest = self.bytes.get(self.pos..)?;
+        let digits = rest
+            .iter()
+            .take(20)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        match rest.get(digits) {
+            Some(b'.' | b'e' | b'E') => self.check_number(),
+            _ if digits == 20 => self.check_number(),
+            _ => {
+                self.pos += digits;
+                Some(())
+            }
+        }
     }
 
     /// A number in JSON's grammar that does not overflow a double (`serde_json` refuses those,
@@ -531,6 +553,36 @@ mod tests {
             if self_delimited && plain && parsed.as_ref().is_none_or(|v| shallow(v, MAX_DEPTH)) {
                 prop_assert_eq!(ours, parsed.map(|_| end), "{:?}", text);
             }
+        }
+    }
+
+    /// Strings of every length to past the 32 bytes checked in line, with an escape, a bad
+    /// escape, a control character or a multi-byte character at every place, as values and as
+    /// keys (the raw-value token among them); integers of every number of digits to past the
+    /// twenty checked in line, plain and followed by a fraction or an exponent: the check
+    /// takes what serde_json's walk takes, to the same end.
+    #[test]
+    fn strings_and_integers_near_the_in_line_edges_agree_with_serde_json() {
+        let mut texts = Vec::new();
+        for len in 0..=40 {
+            for at in 0..=len {
+                for piece in ["\\n", "\\x", "\u{1}", "é", "\\u00e9", "\""] {
+                    let body = format!("{}{piece}{}", "a".repeat(at), "b".repeat(len - at));
+                    texts.push(format!("[\"{body}\",1]"));
+                    texts.push(format!("{{\"{body}\":1}}"));
+                }
+            }
+        }
+        texts.push(format!("{{\"{RAW_VALUE_TOKEN}\":1}}"));
+        for digits in 1..=25 {
+            let integer: String = (0..digits).map(|i| char::from(b'1' + i % 9)).collect();
+            for after in ["", ".5", "e5", "E-2", "e400", ".", "e", "0", "x"] {
+                texts.push(format!("[{integer}{after}]"));
+                texts.push(format!("{{\"k\":{integer}{after}}}"));
+            }
+        }
+        for text in texts {
+            assert_eq!(value_len(&text, MAX_DEPTH), reference(&text), "{text:?}");
         }
     }
 
