@@ -42,7 +42,7 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     closed: bool,
     /// Where answers are written (kept for the next while it is small).
-    answer_buffer: Vec<u8>,
+    answer_buffer: String,
     /// A method name given back ([`recycle_name`](Self::recycle_name)), for the next request's.
     spare_name: Option<String>,
 }
@@ -62,7 +62,7 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             closed: false,
-            answer_buffer: Vec::new(),
+            answer_buffer: String::new(),
             spare_name: None,
         }
     }
@@ -240,7 +240,7 @@ impl Endpoint {
     /// is a string).
     fn fallback_response(&self, id: &RequestId, message: String) -> String {
         let error = RpcError::internal(message);
-        wire::encode_response(&mut Vec::new(), id, Err(&error)).unwrap_or_else(|_| {
+        wire::encode_response(&mut String::new(), id, Err(&error)).unwrap_or_else(|_| {
             format!(
                 r#"{{"id":null,"result":"unencodable answer","error":"{INTERNAL}"}}"#,
                 INTERNAL = RpcError::INTERNAL_ERROR

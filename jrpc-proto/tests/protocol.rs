@@ -638,15 +638,15 @@ fn oversized_reply_becomes_internal_error() {
 }
 
 /// A result written straight into the response (`reply_with`) reads as the same answer a
-/// `Value` makes; one that cannot be encoded (a map with non-string keys) or writes text that
-/// is not UTF-8 is answered `InternalError`, and nothing of it is sent.
+/// `Value` makes; one that cannot be encoded (a map with non-string keys) or whose own writer
+/// fails halfway is answered `InternalError`, and nothing of it is sent.
 #[test]
 fn results_written_in_place_and_their_failures() {
-    struct NotUtf8;
-    impl jrpc_proto::WriteJson for NotUtf8 {
-        fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-            out.extend_from_slice(b"\"\xff\"");
-            Ok(())
+    struct FailsHalfway;
+    impl jrpc_proto::WriteJson for FailsHalfway {
+        fn write_json(&self, out: &mut String) -> Result<(), serde_json::Error> {
+            out.push_str("[\"half");
+            Err(serde::ser::Error::custom("gave up"))
         }
     }
     let mut ep = Endpoint::default();
@@ -658,7 +658,7 @@ fn results_written_in_place_and_their_failures() {
     ep.reply_with(reqs.next().unwrap().responder, Ok(&records));
     let bad_keys = std::collections::HashMap::from([((1, 2), 3)]);
     ep.reply_with(reqs.next().unwrap().responder, Ok(&bad_keys));
-    ep.reply_with(reqs.next().unwrap().responder, Ok(&NotUtf8));
+    ep.reply_with(reqs.next().unwrap().responder, Ok(&FailsHalfway));
     let out = sent(&mut ep);
     assert_eq!(
         out[0],
