@@ -159,6 +159,10 @@ fn short_len(bytes: &[u8]) -> Option<usize> {
 /// of a character outside the surrogates are decoded. `None` for anything else (a control
 /// character, another escape, a surrogate's `\u` (paired or lone), no closing quote): left to
 /// `serde_json`, which decides, so what is taken here is only what it takes the same way.
+///
+/// A string with escapes grows as it is decoded; past [`GROWN`] bytes it is given room at once
+/// for the rest of `text` (an upper bound of what is left of it), and what it did not use is
+/// given back at its end if that is more than [`GROWN`].
 pub(super) fn string(text: &str) -> Option<(String, usize)> {
     let bytes = text.as_bytes();
     let mut pos = string_len(bytes)?;
@@ -166,11 +170,17 @@ pub(super) fn string(text: &str) -> Option<(String, usize)> {
         return Some((text.get(..pos)?.to_owned(), pos + 1));
     }
     let mut value = String::from(text.get(..pos)?);
+    let mut sized = false;
     loop {
         // `pos` stands on an ASCII byte (a quote, a backslash or a control character), so
         // the slices taken here fall on character boundaries.
         match bytes[pos] {
-            b'"' => return Some((value, pos + 1)),
+            b'"' => {
+                if sized && value.capacity() - value.len() > GROWN {
+                    value.shrink_to_fit();
+                }
+                return Some((value, pos + 1));
+            }
             b'\\' => {}
             _ => return None,
         }
@@ -194,10 +204,21 @@ pub(super) fn string(text: &str) -> Option<(String, usize)> {
         value.push(decoded);
         pos += 2;
         let run = string_len(bytes.get(pos..)?)?;
+        if !sized && value.len() >= GROWN && value.capacity() - value.len() < run {
+            // A long string: room at once for all the text that is left, which holds the rest
+            // of it, rather than growing it by doubling (each time a copy, and in fresh pages).
+            sized = true;
+            value.reserve_exact(bytes.len() - pos);
+        }
         value.push_str(text.get(pos..pos + run)?);
         pos += run;
     }
 }
+
+/// The length up to which [`string`] grows a string with escapes by doubling, and the room
+/// left unused past which it gives back what it reserved beyond (the text after the string,
+/// when that is long).
+const GROWN: usize = 4096;
 
 /// Four hex digits (either case) as a number; `None` if any is not one.
 pub(super) fn hex4(digits: &[u8]) -> Option<u32> {
@@ -463,6 +484,32 @@ mod tests {
             after in "[,\\]} 1]{0,2}",
         ) {
             read_as_serde_json_reads(&body, &after)?;
+        }
+    }
+
+    /// Strings with escapes past the length where `string` reserves at once for the rest of
+    /// the text: read as serde_json reads them, followed by little or by much (what they did
+    /// not use given back), with the escapes dense or far apart, ending at every place around
+    /// the edge.
+    #[test]
+    fn long_escaped_strings_are_read_whole() {
+        for (line, lines) in [
+            ("a\\n", 2000),
+            ("lorem ipsum café\\t", 300),
+            ("x\\u00e9", 1000),
+        ] {
+            for extra in [0, 1, 7, 100] {
+                let body = format!("{}{}", line.repeat(lines), "z".repeat(extra));
+                for after in ["", "]", &format!(",{}", "1".repeat(GROWN * 3))] {
+                    let text = format!("{body}\"{after}");
+                    let (value, len) = string(&text).expect("read");
+                    assert_eq!(len, body.len() + 1);
+                    let theirs: String = serde_json::from_str(&format!("\"{}", &text[..len]))
+                        .expect("serde_json reads it");
+                    assert_eq!(value, theirs);
+                    assert!(value.capacity() - value.len() <= GROWN, "kept room");
+                }
+            }
         }
     }
 
