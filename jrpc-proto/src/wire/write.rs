@@ -67,9 +67,11 @@ impl<'a> Writer<'a> {
 pub(crate) fn write_str(out: &mut String, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut rest = text;
-    // Room for the quotes and for what usually follows a long string (the end of a response,
-    // `,"error":null}`), so that a string written whole is not moved again to add those.
-    out.reserve(rest.len() + 2 + 16);
+    // Room for the quotes, for an escape every 32 bytes or so (a line break in text: more
+    // than one in 32 and the string grows again) and for what usually follows a long string
+    // (the end of a response, `,"error":null}`), so that a string written whole is not moved
+    // again to add those.
+    out.reserve(rest.len() + rest.len() / 32 + 2 + 16);
     out.push('"');
     while let Some(at) = string_len(rest.as_bytes()) {
         // `at` is an ASCII byte (a quote, a backslash or a control character): a char boundary.
