@@ -11,6 +11,11 @@ use serde_json::{Map, Value};
 use crate::args::Scalars;
 use crate::{Args, CallError, Params, RpcError};
 
+/// The name by which `serde_json` marks a raw value (`RawValue`): the struct it serializes as,
+/// that struct's one field, and the newtype it deserializes through. A private detail of
+/// `serde_json`, pinned down by the tests of the writer and the check.
+pub(crate) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
 mod args;
 mod check;
 mod fast;
