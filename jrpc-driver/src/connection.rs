@@ -859,38 +859,49 @@ fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
     }
 }
 
-/// Small frames copied back to back into shared chunks, each frame a slice of one: a chunk is
-/// one allocation for many answers where a buffer each would be one per answer (and one free,
-/// on whichever thread writes it).
+/// Where lent answers are copied to become messages. The first of a wake-up gets a buffer of
+/// its exact length (for one answer, the cheapest there is); the ones after it in the same
+/// wake-up are copied back to back into shared chunks, each a slice of one: a chunk is one
+/// allocation for many answers, where a buffer each would be one per answer and one free.
 #[derive(Debug, Default)]
-struct Chunks(BytesMut);
+struct Chunks {
+    chunk: BytesMut,
+    /// Answers copied in this wake-up.
+    copied: usize,
+}
 
 impl Chunks {
     /// The size of a chunk: small enough for the allocator's per-thread cache, room for some
     /// twenty usual answers.
     const SIZE: usize = 1024;
 
-    /// `text` as a message's text, copied into the current chunk (a new one when it is full).
+    /// `text` as a message's text.
     fn copy(&mut self, text: &str) -> Utf8Bytes {
-        if self.0.capacity() < text.len() {
-            // Reuses the chunk in place once every frame cut from it is gone.
-            self.0.reserve(text.len().max(Self::SIZE));
+        self.copied += 1;
+        if self.copied == 1 {
+            return text.to_owned().into();
         }
-        self.0.extend_from_slice(text.as_bytes());
-        let bytes = self.0.split().freeze();
+        if self.chunk.capacity() < text.len() {
+            // Reuses the chunk in place once every frame cut from it is gone.
+            self.chunk.reserve(text.len().max(Self::SIZE));
+        }
+        self.chunk.extend_from_slice(text.as_bytes());
+        let bytes = self.chunk.split().freeze();
         // SAFETY: `bytes` are exactly the bytes of `text`, a `str`: valid UTF-8. (The checked
-        // `Utf8Bytes::try_from` would validate them a second time: the endpoint's answer was
-        // validated where it was written.)
+        // `Utf8Bytes::try_from` would look at every byte again.)
         #[allow(unsafe_code)]
         unsafe {
             Utf8Bytes::from_bytes_unchecked(bytes)
         }
     }
 
-    /// Lets the chunk go (it is freed with the last frame cut from it): an idle connection
-    /// keeps none.
+    /// The wake-up is over: the chunk is let go (it is freed with the last frame cut from it),
+    /// so an idle connection keeps none.
     fn release(&mut self) {
-        self.0 = BytesMut::new();
+        if self.copied > 1 {
+            self.chunk = BytesMut::new();
+        }
+        self.copied = 0;
     }
 }
 
