@@ -2,6 +2,7 @@
 //! WebSocket, feeds inbound messages to the endpoint, starts methods as tasks of their own,
 //! and writes every ready frame with one flush per batch (per wake-up, not per message).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use futures_channel::{mpsc, oneshot};
 use futures_util::future::{self, Either, Shared};
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -148,6 +150,7 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         in_flight: 0,
         max_in_flight: config.max_in_flight,
         out: VecDeque::new(),
+        chunks: Chunks::default(),
         entries: VecDeque::new(),
         own_bytes: 0,
         own_frames: 0,
@@ -218,6 +221,8 @@ struct Connection<R: Runtime, W, S> {
     max_in_flight: usize,
     /// Every frame waiting for the socket, in the order it must be written.
     out: VecDeque<Queued>,
+    /// Where small answers are copied to become messages.
+    chunks: Chunks,
     /// Producers' calls and pushes taken from `outbound`, not yet applied.
     entries: VecDeque<Entry>,
     /// Bytes and frames of our answers in `out` (producers' frames are counted in `outbound`).
@@ -435,6 +440,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                     // Out of budget with work left: let other tasks run, then come back.
                     cx.waker().wake_by_ref();
                 }
+                self.chunks.release();
                 return Poll::Pending;
             }
         }
@@ -532,13 +538,14 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
 
     /// Moves the endpoint's queued frames (our answers) to the write queue.
     fn take_answers(&mut self) {
-        while let Some(frame) = self.endpoint.poll_transmit() {
+        while let Some(frame) = self.endpoint.next_transmit() {
             self.own_bytes += frame.len();
             self.own_frames += 1;
-            self.out.push_back(Queued {
-                text: frame_text(frame),
-                charge: 0,
-            });
+            let text = match frame {
+                Cow::Borrowed(text) => self.chunks.copy(text),
+                Cow::Owned(frame) => frame_text(frame),
+            };
+            self.out.push_back(Queued { text, charge: 0 });
         }
     }
 
@@ -849,6 +856,52 @@ fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
     CloseFrame {
         code,
         reason: reason.to_owned().into(),
+    }
+}
+
+/// Where lent answers are copied to become messages. The first of a wake-up gets a buffer of
+/// its exact length (for one answer, the cheapest there is); the ones after it in the same
+/// wake-up are copied back to back into shared chunks, each a slice of one: a chunk is one
+/// allocation for many answers, where a buffer each would be one per answer and one free.
+#[derive(Debug, Default)]
+struct Chunks {
+    chunk: BytesMut,
+    /// Answers copied in this wake-up.
+    copied: usize,
+}
+
+impl Chunks {
+    /// The size of a chunk: small enough for the allocator's per-thread cache, room for some
+    /// twenty usual answers.
+    const SIZE: usize = 1024;
+
+    /// `text` as a message's text.
+    fn copy(&mut self, text: &str) -> Utf8Bytes {
+        self.copied += 1;
+        if self.copied == 1 {
+            return text.to_owned().into();
+        }
+        if self.chunk.capacity() < text.len() {
+            // Reuses the chunk in place once every frame cut from it is gone.
+            self.chunk.reserve(text.len().max(Self::SIZE));
+        }
+        self.chunk.extend_from_slice(text.as_bytes());
+        let bytes = self.chunk.split().freeze();
+        // SAFETY: `bytes` are exactly the bytes of `text`, a `str`: valid UTF-8. (The checked
+        // `Utf8Bytes::try_from` would look at every byte again.)
+        #[allow(unsafe_code)]
+        unsafe {
+            Utf8Bytes::from_bytes_unchecked(bytes)
+        }
+    }
+
+    /// The wake-up is over: the chunk is let go (it is freed with the last frame cut from it),
+    /// so an idle connection keeps none.
+    fn release(&mut self) {
+        if self.copied > 1 {
+            self.chunk = BytesMut::new();
+        }
+        self.copied = 0;
     }
 }
 

@@ -14,6 +14,7 @@ use std::fmt;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
 
+use crate::wire::RAW_VALUE_TOKEN;
 use crate::{Params, RpcError};
 
 /// The arguments of an inbound request or notification, ready to be bound onto a method's
@@ -288,16 +289,134 @@ impl<'de> SeqAccess<'de> for ScalarArray<'_> {
         seed: T,
     ) -> Result<Option<T::Value>, GiveUp> {
         match self.0.next() {
-            Some(&scalar) => seed
-                .deserialize(Value::from(scalar))
-                .map(Some)
-                .map_err(|_| GiveUp),
+            Some(&scalar) => seed.deserialize(One(scalar)).map(Some),
             None => Ok(None),
         }
     }
 
     fn size_hint(&self) -> Option<usize> {
         Some(self.0.len())
+    }
+}
+
+/// Deserializer methods (taking only a visitor) for kinds a scalar never is: they give up.
+macro_rules! refuse_kinds {
+    ($($method:ident),* $(,)?) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, _: V) -> Result<V::Value, GiveUp> {
+                Err(GiveUp)
+            }
+        )*
+    };
+}
+
+/// One scalar read exactly as the `Value` it is reads (`serde_json`'s `Value` deserializer,
+/// its calls to the visitor one for one), without making that `Value`. Where the `Value` would
+/// fail, this gives up, and `Params::bind` words the error.
+struct One(Scalar);
+
+impl<'de> de::Deserializer<'de> for One {
+    type Error = GiveUp;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        match self.0 {
+            Scalar::Null => visitor.visit_unit(),
+            Scalar::Bool(b) => visitor.visit_bool(b),
+            Scalar::PosInt(n) => visitor.visit_u64(n),
+            Scalar::NegInt(n) => visitor.visit_i64(n),
+            Scalar::Float(x) => visitor.visit_f64(x),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        match self.0 {
+            Scalar::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        match self.0 {
+            Scalar::Bool(b) => visitor.visit_bool(b),
+            _ => Err(GiveUp),
+        }
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        match self.0 {
+            Scalar::Null => visitor.visit_unit(),
+            _ => Err(GiveUp),
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        // A `RawValue` is made from the `Value`'s text: left to the values.
+        if name == RAW_VALUE_TOKEN {
+            return Err(GiveUp);
+        }
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        visitor.visit_unit()
+    }
+
+    /// Kinds no scalar is (strings, arrays, objects, enums).
+    fn deserialize_char<V: Visitor<'de>>(self, _: V) -> Result<V::Value, GiveUp> {
+        Err(GiveUp)
+    }
+
+    serde::forward_to_deserialize_any! {
+        <W: Visitor<'de>>
+        i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64
+    }
+
+    refuse_kinds! {
+        deserialize_str, deserialize_string, deserialize_identifier, deserialize_bytes,
+        deserialize_byte_buf, deserialize_seq, deserialize_map,
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, _: usize, _: V) -> Result<V::Value, GiveUp> {
+        Err(GiveUp)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: usize,
+        _: V,
+    ) -> Result<V::Value, GiveUp> {
+        Err(GiveUp)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, GiveUp> {
+        Err(GiveUp)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, GiveUp> {
+        Err(GiveUp)
     }
 }
 
@@ -460,6 +579,18 @@ mod tests {
     }
 
     /// `Args::bind` from text and `Params::bind` from values, written out the same.
+    /// [`same`], for held scalars against values only.
+    fn same_held<T: DeserializeOwned + fmt::Debug>(text: &str) -> Result<(), TestCaseError> {
+        let values: Vec<Value> = serde_json::from_str(text)
+            .map_err(|e| TestCaseError::reject(format!("not an array of values: {e}")))?;
+        if let Some(scalars) = held_scalars(&values) {
+            let from_scalars = format!("{:?}", Args::scalars(scalars).bind::<T>());
+            let from_values = format!("{:?}", Params::positional(values).bind::<T>());
+            prop_assert_eq!(from_scalars, from_values, "{} held as scalars", text);
+        }
+        Ok(())
+    }
+
     fn same<T: DeserializeOwned + fmt::Debug>(text: &str) -> Result<(), TestCaseError> {
         let values: Vec<Value> = serde_json::from_str(text)
             .map_err(|e| TestCaseError::reject(format!("not an array of values: {e}")))?;
@@ -524,6 +655,14 @@ mod tests {
         same::<Option<f64>>(text)?;
         same::<Value>(text)?;
         same::<()>(text)?;
+        same::<(Option<Option<i64>>, Option<Meters>)>(text)?;
+        // Bound from text, a 128-bit parameter takes an integer beyond 64 bits exactly where
+        // the value path (which holds it as a double) refuses it: held scalars still agree.
+        same_held::<(u128, i128)>(text)?;
+        same::<(f32, f32)>(text)?;
+        same::<(IgnoredAny, i64)>(text)?;
+        same::<((), ())>(text)?;
+        same::<(Color,)>(text)?;
         Ok(())
     }
 
@@ -575,6 +714,23 @@ mod tests {
             let separator = if spaced { " , " } else { "," };
             check_all(&format!("[{}]", items.join(separator)))?;
         }
+    }
+
+    /// A `RawValue` parameter bound from a scalar held in place gets the text the value
+    /// path gives it (the scalar written out), not a failure.
+    #[test]
+    fn a_raw_value_binds_from_a_held_scalar_as_from_its_value() {
+        let mut scalars = Scalars::new();
+        scalars.push(Scalar::Float(1000.0)).unwrap();
+        scalars.push(Scalar::Null).unwrap();
+        type Raw = (
+            Box<serde_json::value::RawValue>,
+            Box<serde_json::value::RawValue>,
+        );
+        let held = Args::scalars(scalars).bind::<Raw>().unwrap();
+        let values = Params::positional(scalars.values()).bind::<Raw>().unwrap();
+        assert_eq!((held.0.get(), held.1.get()), ("1000.0", "null"));
+        assert_eq!((values.0.get(), values.1.get()), ("1000.0", "null"));
     }
 
     #[test]

@@ -771,6 +771,51 @@ fn no_frame_exceeds_the_outbound_limit() {
     ));
 }
 
+/// Frames leave in the order they were queued, whether an answer is lent from the endpoint's
+/// buffer (`next_transmit`) or handed over: answers queued before the first is taken, a call
+/// between them and a large answer all come out whole and in order.
+#[test]
+fn answers_lent_or_handed_over_leave_in_order() {
+    use std::borrow::Cow;
+
+    let mut ep = Endpoint::default();
+    for id in 1..=4 {
+        feed(&mut ep, json!({"method": "M", "id": id}));
+    }
+    let mut reqs = requests(events(&mut ep)).into_iter();
+    let mut reply = |ep: &mut Endpoint, result: Value| {
+        ep.reply(reqs.next().unwrap().responder, Ok(result));
+    };
+    reply(&mut ep, json!("one"));
+    let call_id = call(&mut ep, "ours");
+    let large = "x".repeat(4096);
+    reply(&mut ep, json!(large));
+    reply(&mut ep, json!("two"));
+    let mut taken = Vec::new();
+    while let Some(frame) = ep.next_transmit() {
+        taken.push((
+            matches!(frame, Cow::Borrowed(_)),
+            serde_json::from_str::<Value>(&frame).unwrap(),
+        ));
+    }
+    // The first answer was set aside when the next was written; the large one took a buffer
+    // of its own; the last waited in the buffer.
+    let lent: Vec<bool> = taken.iter().map(|(lent, _)| *lent).collect();
+    assert_eq!(lent, [false, false, false, true]);
+    let frames: Vec<Value> = taken.into_iter().map(|(_, frame)| frame).collect();
+    assert_eq!(frames[0], json!({"id": 1, "result": "one", "error": null}));
+    assert_eq!(frames[1]["id"], json!(call_id.get()));
+    assert_eq!(frames[2], json!({"id": 2, "result": large, "error": null}));
+    assert_eq!(frames[3], json!({"id": 3, "result": "two", "error": null}));
+    // Taken one at a time, an answer is lent; `poll_transmit` gives the same text owned.
+    reply(&mut ep, json!([1, 2]));
+    assert_eq!(
+        ep.next_transmit().as_deref(),
+        Some(r#"{"id":4,"result":[1,2],"error":null}"#)
+    );
+    assert!(ep.poll_transmit().is_none());
+}
+
 /// A method name given back is written over for the next request (never appended to), and a
 /// long one is not kept.
 #[test]

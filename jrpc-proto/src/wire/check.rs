@@ -11,8 +11,7 @@
 use super::fast::Scanner;
 use super::scan::{self, string_len};
 
-/// The key by which `serde_json` marks a raw value inside a map.
-pub(super) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+use super::RAW_VALUE_TOKEN;
 
 /// The length of the JSON value at the start of `text` (no whitespace before it), if it is one
 /// that `serde_json` parses as a `Value`, nested fewer than `max_depth` levels (an array or

@@ -10,6 +10,7 @@
 use serde::ser::{self, Error as _, Impossible, Serialize, SerializeMap as _};
 use serde_json::Error;
 
+use super::RAW_VALUE_TOKEN;
 use super::scan::string_len;
 
 /// Appends the JSON text of `value` to `out`: the bytes of `serde_json::to_writer(out, value)`,
@@ -17,10 +18,6 @@ use super::scan::string_len;
 pub(crate) fn write_json<T: Serialize + ?Sized>(out: &mut String, value: &T) -> Result<(), Error> {
     value.serialize(Writer { out })
 }
-
-/// The name and field `serde_json` gives a `RawValue` when it serializes one (as a struct whose
-/// one field is the text): a private detail of `serde_json`, pinned down by the tests.
-const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 /// The serializer: one value written at the end of `out`.
 pub(crate) struct Writer<'a> {
