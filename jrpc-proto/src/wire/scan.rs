@@ -314,6 +314,22 @@ mod tests {
 
     use super::*;
 
+    /// Up to `len` bytes: printable ASCII (`ascii` in every `ascii + high + 3`), bytes of
+    /// multi-byte characters (`high`), and one each of a quote, a backslash and a control
+    /// character.
+    fn run_bytes(ascii: u32, high: u32, len: usize) -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                ascii => 0x20u8..0x7f,
+                1 => Just(b'"'),
+                1 => Just(b'\\'),
+                1 => 0u8..0x20,
+                high => 0x80u8..=0xff,
+            ],
+            0..len,
+        )
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4096))]
 
@@ -321,16 +337,7 @@ mod tests {
         /// finds it.
         #[test]
         fn string_len_is_the_bytewise_scan(
-            bytes in proptest::collection::vec(
-                prop_oneof![
-                    30 => 0x20u8..0x7f,
-                    1 => Just(b'"'),
-                    1 => Just(b'\\'),
-                    1 => 0u8..0x20,
-                    6 => 0x80u8..=0xff,
-                ],
-                0..100,
-            ),
+            bytes in run_bytes(30, 6, 100),
             start in 0usize..8,
         ) {
             let bytes = &bytes[start.min(bytes.len())..];
@@ -408,16 +415,7 @@ mod tests {
         /// a time finds their end.
         #[test]
         fn long_string_len_is_the_bytewise_scan(
-            bytes in proptest::collection::vec(
-                prop_oneof![
-                    400 => 0x20u8..0x7f,
-                    1 => Just(b'"'),
-                    1 => Just(b'\\'),
-                    1 => 0u8..0x20,
-                    100 => 0x80u8..=0xff,
-                ],
-                0..1200,
-            ),
+            bytes in run_bytes(400, 100, 1200),
             start in 0usize..80,
         ) {
             let bytes = &bytes[start.min(bytes.len())..];
