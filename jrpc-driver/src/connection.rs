@@ -14,14 +14,14 @@ use std::time::{Duration, Instant};
 use futures_channel::{mpsc, oneshot};
 use futures_util::future::{self, Either, Shared};
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use jrpc_proto::{Args, CallError, CallId, Diagnostic, Endpoint, Event, Responder, RpcError};
-use serde_json::Value;
+use jrpc_proto::{Args, CallId, Diagnostic, Endpoint, Event, Responder, RpcError};
 use tracing::Instrument;
 use tungstenite::error::{CapacityError, Error as WsError};
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Bytes, Message, Utf8Bytes};
 
+use crate::answer;
 use crate::handler::{Answer, Ctx, Reply};
 use crate::observe::{CloseReason, Observer, Role, Started};
 use crate::outbound::{Entry, Outbound};
@@ -210,7 +210,7 @@ struct Connection<R: Runtime, W, S> {
     commands: mpsc::UnboundedReceiver<Command>,
     /// Who waits for each of our calls: looked up once per call, by ids we chose, so foldhash
     /// rather than the default SipHash.
-    calls: HashMap<CallId, oneshot::Sender<Result<Value, CallError>>, foldhash::fast::RandomState>,
+    calls: HashMap<CallId, answer::Sender, foldhash::fast::RandomState>,
     methods: Arc<Methods<S>>,
     ctx: Ctx<S>,
     /// Methods started and not yet finished.
