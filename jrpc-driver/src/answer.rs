@@ -15,7 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use jrpc_proto::CallError;
+use jrpc_proto::{CallError, CallId};
 use serde_json::Value;
 
 /// What a call ends with.
@@ -57,6 +57,51 @@ impl Future for Receiver {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0).poll(cx).map(|r| r.map_err(|_| Closed))
+    }
+}
+
+/// Who waits for each of our calls: the connection task's senders, by the slot the endpoint
+/// keeps each call in ([`Endpoint::call_slot`](jrpc_proto::Endpoint::call_slot)). A `Vec` no
+/// longer than the most calls outstanding at once, each entry checked against its call's id
+/// (later calls reuse a slot): an index where a hash map cost about 130 instructions a call.
+#[derive(Debug, Default)]
+pub(crate) struct Waiting {
+    slots: Vec<Option<(CallId, Sender)>>,
+}
+
+impl Waiting {
+    /// Keeps `sender` for call `id` in `slot`. The slot's previous call is over by then: the
+    /// endpoint frees a slot only with that call's outcome, which the task hands on (taking
+    /// its sender) before it starts another call.
+    pub(crate) fn insert(&mut self, slot: usize, id: CallId, sender: Sender) {
+        if slot >= self.slots.len() {
+            self.slots.resize_with(slot + 1, || None);
+        }
+        // A sender left behind (never, as said above) would resolve its caller with `Closed`.
+        let left = self.slots[slot].replace((id, sender));
+        debug_assert!(left.is_none(), "a call still waited in slot {slot}");
+    }
+
+    /// Takes the sender of call `id`, kept in `slot`, if it is still there.
+    pub(crate) fn take(&mut self, slot: usize, id: CallId) -> Option<Sender> {
+        let entry = self.slots.get_mut(slot)?;
+        if entry.as_ref().is_none_or(|(kept, _)| *kept != id) {
+            return None;
+        }
+        entry.take().map(|(_, sender)| sender)
+    }
+
+    /// Drops the senders whose caller gave up, handing each one's call to `forget`; true if
+    /// there were any.
+    pub(crate) fn forget_canceled(&mut self, mut forget: impl FnMut(CallId)) -> bool {
+        let mut any = false;
+        for entry in &mut self.slots {
+            if let Some((id, _)) = entry.take_if(|(_, sender)| sender.is_canceled()) {
+                forget(id);
+                any = true;
+            }
+        }
+        any
     }
 }
 
@@ -182,6 +227,36 @@ mod tests {
                 assert_eq!(outcome, Ok(Ok(Value::from(i))));
             }
         }
+    }
+
+    #[test]
+    fn the_table_finds_a_call_by_slot_and_id_and_forgets_abandoned_ones() {
+        // Ids as an endpoint hands them out (its own rule), with the slots it says.
+        let mut endpoint = jrpc_proto::Endpoint::new(jrpc_proto::Config::default());
+        let request = || jrpc_proto::EncodedRequest::from_serialize("m", &(1,)).unwrap();
+        let now = std::time::Instant::now();
+        let mut waiting = Waiting::default();
+        let mut call = || {
+            let id = endpoint.call_encoded(request(), now, None).unwrap();
+            let (sender, receiver) = channel();
+            (id, endpoint.call_slot(id), sender, receiver)
+        };
+        let (a, slot_a, sender_a, _receiver_a) = call();
+        let (b, slot_b, sender_b, receiver_b) = call();
+        assert_ne!(slot_a, slot_b);
+        waiting.insert(slot_a, a, sender_a);
+        waiting.insert(slot_b, b, sender_b);
+        // Another call's id in the same slot finds nothing.
+        assert!(waiting.take(slot_a, b).is_none());
+        assert!(waiting.take(slot_b + 1000, b).is_none());
+        drop(receiver_b);
+        let mut forgotten = Vec::new();
+        assert!(waiting.forget_canceled(|id| forgotten.push(id)));
+        assert_eq!(forgotten, [b]);
+        assert!(!waiting.forget_canceled(|_| panic!("nothing left to forget")));
+        assert!(waiting.take(slot_b, b).is_none());
+        assert!(waiting.take(slot_a, a).is_some());
+        assert!(waiting.take(slot_a, a).is_none());
     }
 
     /// Wakes a parked thread.

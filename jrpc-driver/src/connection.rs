@@ -2,7 +2,7 @@
 //! WebSocket, feeds inbound messages to the endpoint, starts methods as tasks of their own,
 //! and writes every ready frame with one flush per batch (per wake-up, not per message).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures_channel::{mpsc, oneshot};
 use futures_util::future::{self, Either, Shared};
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use jrpc_proto::{Args, CallId, Diagnostic, Endpoint, Event, Responder, RpcError};
+use jrpc_proto::{Args, Diagnostic, Endpoint, Event, Responder, RpcError};
 use tracing::Instrument;
 use tungstenite::error::{CapacityError, Error as WsError};
 use tungstenite::protocol::CloseFrame;
@@ -142,7 +142,7 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         socket,
         endpoint: Endpoint::new(config.endpoint.clone()),
         commands,
-        calls: HashMap::default(),
+        calls: answer::Waiting::default(),
         methods,
         ctx,
         in_flight: 0,
@@ -208,9 +208,8 @@ struct Connection<R: Runtime, W, S> {
     socket: W,
     endpoint: Endpoint,
     commands: mpsc::UnboundedReceiver<Command>,
-    /// Who waits for each of our calls: looked up once per call, by ids we chose, so foldhash
-    /// rather than the default SipHash.
-    calls: HashMap<CallId, answer::Sender, foldhash::fast::RandomState>,
+    /// Who waits for each of our calls, by the endpoint's slot of the call.
+    calls: answer::Waiting,
     methods: Arc<Methods<S>>,
     ctx: Ctx<S>,
     /// Methods started and not yet finished.
@@ -503,7 +502,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 self.take_answers();
                 match self.endpoint.call_encoded(request, Instant::now(), timeout) {
                     Ok(id) => {
-                        self.calls.insert(id, done);
+                        self.calls.insert(self.endpoint.call_slot(id), id, done);
                         if let Some(frame) = self.endpoint.poll_transmit() {
                             self.out.push_back(Queued {
                                 text: frame_text(frame),
@@ -590,16 +589,9 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     /// Cancels the calls whose caller dropped its future; true if any slot was freed.
     fn forget_abandoned_calls(&mut self) -> bool {
         let endpoint = &mut self.endpoint;
-        let before = self.calls.len();
-        self.calls.retain(|id, done| {
-            if done.is_canceled() {
-                endpoint.cancel(*id);
-                false
-            } else {
-                true
-            }
-        });
-        self.calls.len() < before
+        self.calls.forget_canceled(|id| {
+            endpoint.cancel(id);
+        })
     }
 
     /// Whether shutdown has come and this connection may close now. The signal itself is
@@ -658,7 +650,8 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 }
                 Event::Notification(n) => self.start(n.method, n.params, None),
                 Event::Outcome(outcome) => {
-                    if let Some(done) = self.calls.remove(&outcome.id) {
+                    let slot = self.endpoint.call_slot(outcome.id);
+                    if let Some(done) = self.calls.take(slot, outcome.id) {
                         // The caller may have given up; its answer then has nowhere to go.
                         let _ = done.send(outcome.result);
                     }
