@@ -7,13 +7,9 @@
 //! the pipelined client; a `Mutex`'d slot written here cost about 110 more than that).
 //!
 //! - A sender dropped without sending (the connection ended, the call was refused) resolves
-//!   the receiver with [`Closed`].
+//!   the receiver with `oneshot::RecvError`.
 //! - A receiver dropped (the caller gave up: its future was dropped) leaves the sender alone:
 //!   what it sends then is dropped, and [`Sender::is_canceled`] says so.
-
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use jrpc_proto::{CallError, CallId};
 use serde_json::Value;
@@ -21,14 +17,15 @@ use serde_json::Value;
 /// What a call ends with.
 pub(crate) type Outcome = Result<Value, CallError>;
 
-/// The sender went away without sending: the connection is over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Closed;
+/// What the caller awaits: the outcome, or `oneshot::RecvError` when the sender went away
+/// without sending (the connection is over). The crate's future itself: a wrapper that mapped its
+/// error moved the outcome once more on every poll (about 40 instructions a call).
+pub(crate) type Receiver = oneshot::AsyncReceiver<Outcome>;
 
 /// A new slot: its sending half for the connection task, its receiving half for the caller.
 pub(crate) fn channel() -> (Sender, Receiver) {
     let (sender, receiver) = oneshot::async_channel();
-    (Sender(sender), Receiver(receiver))
+    (Sender(sender), receiver)
 }
 
 /// The connection task's half: sends the outcome once.
@@ -44,19 +41,6 @@ impl Sender {
     /// Whether the caller gave up (dropped its receiver): its answer would go nowhere.
     pub(crate) fn is_canceled(&self) -> bool {
         self.0.is_closed()
-    }
-}
-
-/// The caller's half: resolves with the outcome, or [`Closed`] when the sender went away
-/// without sending.
-#[derive(Debug)]
-pub(crate) struct Receiver(oneshot::AsyncReceiver<Outcome>);
-
-impl Future for Receiver {
-    type Output = Result<Outcome, Closed>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx).map(|r| r.map_err(|_| Closed))
     }
 }
 
@@ -77,7 +61,7 @@ impl Waiting {
         if slot >= self.slots.len() {
             self.slots.resize_with(slot + 1, || None);
         }
-        // A sender left behind (never, as said above) would resolve its caller with `Closed`.
+        // A sender left behind (never, as said above) would resolve its caller as closed.
         let left = self.slots[slot].replace((id, sender));
         debug_assert!(left.is_none(), "a call still waited in slot {slot}");
     }
@@ -109,8 +93,10 @@ impl Waiting {
 mod tests {
     use super::*;
     use futures_util::FutureExt;
+    use std::future::Future;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll};
     use std::task::{Wake, Waker};
 
     /// A waker that counts its wake-ups.
@@ -142,7 +128,10 @@ mod tests {
             Poll::Ready(Ok(Ok(Value::from(3))))
         );
         // Taken once: a later poll does not see it again.
-        assert_eq!(receiver.poll_unpin(&mut cx), Poll::Ready(Err(Closed)));
+        assert_eq!(
+            receiver.poll_unpin(&mut cx),
+            Poll::Ready(Err(oneshot::RecvError))
+        );
     }
 
     #[test]
@@ -188,7 +177,10 @@ mod tests {
         assert!(receiver.poll_unpin(&mut cx).is_pending());
         drop(sender);
         assert_eq!(wakes(&count), 1);
-        assert_eq!(receiver.poll_unpin(&mut cx), Poll::Ready(Err(Closed)));
+        assert_eq!(
+            receiver.poll_unpin(&mut cx),
+            Poll::Ready(Err(oneshot::RecvError))
+        );
     }
 
     #[test]
@@ -215,14 +207,11 @@ mod tests {
                 }
             }
         });
-        let outcomes: Vec<_> = receivers
-            .into_iter()
-            .map(block_on)
-            .collect();
+        let outcomes: Vec<_> = receivers.into_iter().map(block_on).collect();
         filler.join().ok();
         for (i, outcome) in outcomes.into_iter().enumerate() {
             if i % 3 == 0 {
-                assert_eq!(outcome, Err(Closed));
+                assert_eq!(outcome, Err(oneshot::RecvError));
             } else {
                 assert_eq!(outcome, Ok(Ok(Value::from(i))));
             }

@@ -516,7 +516,7 @@ mod tests {
         let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
         assert_eq!(
             std::pin::pin!(answer).poll(&mut cx),
-            Poll::Ready(Err(answer::Closed))
+            Poll::Ready(Err(oneshot::RecvError))
         );
         assert!(matches!(
             queue.try_queue(1, push("x")),
