@@ -512,7 +512,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                     }
                     Err(e) => {
                         self.give_back(charge);
-                        let _ = done.send(Err(e));
+                        done.send(Err(e));
                     }
                 }
             }
@@ -653,7 +653,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                     let slot = self.endpoint.call_slot(outcome.id);
                     if let Some(done) = self.calls.take(slot, outcome.id) {
                         // The caller may have given up; its answer then has nowhere to go.
-                        let _ = done.send(outcome.result);
+                        done.send(outcome.result);
                     }
                 }
                 Event::Diagnostic(diagnostic) => report(self.ctx.peer.id(), &diagnostic),
