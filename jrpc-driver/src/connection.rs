@@ -2,6 +2,7 @@
 //! WebSocket, feeds inbound messages to the endpoint, starts methods as tasks of their own,
 //! and writes every ready frame with one flush per batch (per wake-up, not per message).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use futures_channel::{mpsc, oneshot};
 use futures_util::future::{self, Either, Shared};
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -148,6 +150,7 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         in_flight: 0,
         max_in_flight: config.max_in_flight,
         out: VecDeque::new(),
+        chunks: Chunks::default(),
         entries: VecDeque::new(),
         own_bytes: 0,
         own_frames: 0,
@@ -217,6 +220,8 @@ struct Connection<R: Runtime, W, S> {
     max_in_flight: usize,
     /// Every frame waiting for the socket, in the order it must be written.
     out: VecDeque<Queued>,
+    /// Where small answers are copied to become messages.
+    chunks: Chunks,
     /// Producers' calls and pushes taken from `outbound`, not yet applied.
     entries: VecDeque<Entry>,
     /// Bytes and frames of our answers in `out` (producers' frames are counted in `outbound`).
@@ -434,6 +439,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                     // Out of budget with work left: let other tasks run, then come back.
                     cx.waker().wake_by_ref();
                 }
+                self.chunks.release();
                 return Poll::Pending;
             }
         }
@@ -531,13 +537,14 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
 
     /// Moves the endpoint's queued frames (our answers) to the write queue.
     fn take_answers(&mut self) {
-        while let Some(frame) = self.endpoint.poll_transmit() {
+        while let Some(frame) = self.endpoint.next_transmit() {
             self.own_bytes += frame.len();
             self.own_frames += 1;
-            self.out.push_back(Queued {
-                text: frame_text(frame),
-                charge: 0,
-            });
+            let text = match frame {
+                Cow::Borrowed(text) => self.chunks.copy(text),
+                Cow::Owned(frame) => frame_text(frame),
+            };
+            self.out.push_back(Queued { text, charge: 0 });
         }
     }
 
@@ -842,6 +849,41 @@ fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
     CloseFrame {
         code,
         reason: reason.to_owned().into(),
+    }
+}
+
+/// Small frames copied back to back into shared chunks, each frame a slice of one: a chunk is
+/// one allocation for many answers where a buffer each would be one per answer (and one free,
+/// on whichever thread writes it).
+#[derive(Debug, Default)]
+struct Chunks(BytesMut);
+
+impl Chunks {
+    /// The size of a chunk: small enough for the allocator's per-thread cache, room for some
+    /// twenty usual answers.
+    const SIZE: usize = 1024;
+
+    /// `text` as a message's text, copied into the current chunk (a new one when it is full).
+    fn copy(&mut self, text: &str) -> Utf8Bytes {
+        if self.0.capacity() < text.len() {
+            // Reuses the chunk in place once every frame cut from it is gone.
+            self.0.reserve(text.len().max(Self::SIZE));
+        }
+        self.0.extend_from_slice(text.as_bytes());
+        let bytes = self.0.split().freeze();
+        // SAFETY: `bytes` are exactly the bytes of `text`, a `str`: valid UTF-8. (The checked
+        // `Utf8Bytes::try_from` would validate them a second time: the endpoint's answer was
+        // validated where it was written.)
+        #[allow(unsafe_code)]
+        unsafe {
+            Utf8Bytes::from_bytes_unchecked(bytes)
+        }
+    }
+
+    /// Lets the chunk go (it is freed with the last frame cut from it): an idle connection
+    /// keeps none.
+    fn release(&mut self) {
+        self.0 = BytesMut::new();
     }
 }
 

@@ -74,9 +74,9 @@ pub enum Reply {
 /// use jrpc_driver::Answer;
 ///
 /// let answer = Answer::new(vec!["a".to_owned(), "b".to_owned()]);
-/// let mut json = Vec::new();
+/// let mut json = String::new();
 /// answer.as_json().write_json(&mut json)?;
-/// assert_eq!(json, br#"["a","b"]"#);
+/// assert_eq!(json, r#"["a","b"]"#);
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 pub struct Answer(Held);

@@ -1,5 +1,6 @@
 //! The protocol state machine of one connection: frames in, frames and events out.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,11 @@ pub enum InboundError {
     },
 }
 
+/// Answers up to this size are written in a buffer the endpoint keeps, and lent from it
+/// ([`Endpoint::next_transmit`]); a larger one takes the buffer along, so that no large buffer
+/// stays with a connection.
+const REUSED_BUFFER: usize = 1024;
+
 /// The largest allocation [`Endpoint::recycle_name`] keeps, in bytes.
 const MAX_SPARE_NAME: usize = 64;
 
@@ -38,11 +44,13 @@ const MAX_SPARE_NAME: usize = 64;
 pub struct Endpoint {
     config: Config,
     calls: Outstanding,
-    transmits: VecDeque<String>,
+    transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     closed: bool,
     /// Where answers are written (kept for the next while it is small).
-    answer_buffer: Vec<u8>,
+    answer_buffer: String,
+    /// Whether `transmits` holds [`Transmit::Answer`]: the text in `answer_buffer`.
+    answer_queued: bool,
     /// A method name given back ([`recycle_name`](Self::recycle_name)), for the next request's.
     spare_name: Option<String>,
 }
@@ -62,7 +70,8 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             closed: false,
-            answer_buffer: Vec::new(),
+            answer_buffer: String::new(),
+            answer_queued: false,
             spare_name: None,
         }
     }
@@ -102,7 +111,7 @@ impl Endpoint {
         wire::check_size(&frame, self.config.outbound_limit())?;
         let deadline = timeout.and_then(|t| now.checked_add(t));
         let id = self.calls.insert(deadline);
-        self.transmits.push_back(frame);
+        self.transmits.push_back(Transmit::Own(frame));
         Ok(id)
     }
 
@@ -120,7 +129,7 @@ impl Endpoint {
         }
         let frame =
             EncodedRequest::new(method, params)?.into_notification(self.config.outbound_limit())?;
-        self.transmits.push_back(frame);
+        self.transmits.push_back(Transmit::Own(frame));
         Ok(())
     }
 
@@ -212,22 +221,40 @@ impl Endpoint {
             return;
         }
         let Responder { id } = responder;
-        let frame = match wire::encode_response(&mut self.answer_buffer, &id, result) {
-            Ok(frame) => frame,
-            Err(e) => self.fallback_response(&id, format!("the result cannot be encoded: {e}")),
-        };
+        self.set_queued_answer_aside();
         let limit = self.config.outbound_limit();
-        if frame.len() <= limit {
-            self.transmits.push_back(frame);
+        let frame = match wire::encode_response(&mut self.answer_buffer, &id, result) {
+            Ok(()) if self.answer_buffer.len() <= limit => {
+                // The usual answer waits in the buffer, to be lent out.
+                if self.answer_buffer.capacity() > REUSED_BUFFER {
+                    let frame = std::mem::take(&mut self.answer_buffer);
+                    self.transmits.push_back(Transmit::Own(frame));
+                } else {
+                    self.transmits.push_back(Transmit::Answer);
+                    self.answer_queued = true;
+                }
+                return;
+            }
+            Ok(()) => None,
+            Err(e) => Some(fallback_response(
+                &id,
+                format!("the result cannot be encoded: {e}"),
+            )),
+        };
+        let size = frame.as_ref().map_or(self.answer_buffer.len(), String::len);
+        if self.answer_buffer.capacity() > REUSED_BUFFER {
+            self.answer_buffer = String::new();
+        }
+        if let Some(frame) = frame.filter(|frame| frame.len() <= limit) {
+            self.transmits.push_back(Transmit::Own(frame));
             return;
         }
-        let size = frame.len();
         let message = format!("the result of {size} bytes exceeds the limit of {limit} bytes");
-        let fallback = self.fallback_response(&id, message);
+        let fallback = fallback_response(&id, message);
         // Only an id close to the limit itself (the peer's choice) makes even the short
         // failure too large; then nothing can be sent within the limit.
         if fallback.len() <= limit {
-            self.transmits.push_back(fallback);
+            self.transmits.push_back(Transmit::Own(fallback));
         }
         self.diagnose(Diagnostic::ReplyTooLarge {
             id: id.value,
@@ -236,16 +263,21 @@ impl Endpoint {
         });
     }
 
-    /// An `InternalError` response that is sure to encode (the id came from JSON; the message
-    /// is a string).
-    fn fallback_response(&self, id: &RequestId, message: String) -> String {
-        let error = RpcError::internal(message);
-        wire::encode_response(&mut Vec::new(), id, Err(&error)).unwrap_or_else(|_| {
-            format!(
-                r#"{{"id":null,"result":"unencodable answer","error":"{INTERNAL}"}}"#,
-                INTERNAL = RpcError::INTERNAL_ERROR
-            )
-        })
+    /// Before the answer buffer is written again: the answer still waiting in it gets a
+    /// buffer of its own (only when a driver queues answers faster than it takes them).
+    fn set_queued_answer_aside(&mut self) {
+        if !std::mem::take(&mut self.answer_queued) {
+            return;
+        }
+        let text = self.answer_buffer.clone();
+        if let Some(slot) = self
+            .transmits
+            .iter_mut()
+            .rev()
+            .find(|t| matches!(t, Transmit::Answer))
+        {
+            *slot = Transmit::Own(text);
+        }
     }
 
     /// Fails the call with [`CallError::Cancelled`] and retires its id; a late answer is then
@@ -281,6 +313,7 @@ impl Endpoint {
         }
         self.closed = true;
         self.transmits.clear();
+        self.answer_queued = false;
         for id in self.calls.drain() {
             self.resolve(id, Err(CallError::ConnectionClosed));
         }
@@ -313,7 +346,20 @@ impl Endpoint {
 
     /// The next frame to send, as the text of one WebSocket message.
     pub fn poll_transmit(&mut self) -> Option<String> {
-        self.transmits.pop_front()
+        self.next_transmit().map(Cow::into_owned)
+    }
+
+    /// [`poll_transmit`](Self::poll_transmit) without a copy: the usual answer is lent from the
+    /// buffer it was written in (copy it to where it goes: it costs no allocation of its own),
+    /// any other frame is handed over whole.
+    pub fn next_transmit(&mut self) -> Option<Cow<'_, str>> {
+        match self.transmits.pop_front()? {
+            Transmit::Own(frame) => Some(Cow::Owned(frame)),
+            Transmit::Answer => {
+                self.answer_queued = false;
+                Some(Cow::Borrowed(&self.answer_buffer))
+            }
+        }
     }
 
     /// The next event.
@@ -334,5 +380,28 @@ impl Endpoint {
 
     fn diagnose(&mut self, diagnostic: Diagnostic) {
         self.events.push_back(Event::Diagnostic(diagnostic));
+    }
+}
+
+/// A frame waiting to be sent.
+#[derive(Debug)]
+enum Transmit {
+    /// In a buffer of its own.
+    Own(String),
+    /// The answer in the endpoint's answer buffer (at most one waits there).
+    Answer,
+}
+
+/// An `InternalError` response that is sure to encode (the id came from JSON; the message is
+/// a string).
+fn fallback_response(id: &RequestId, message: String) -> String {
+    let error = RpcError::internal(message);
+    let mut frame = String::new();
+    match wire::encode_response(&mut frame, id, Err(&error)) {
+        Ok(()) => frame,
+        Err(_) => format!(
+            r#"{{"id":null,"result":"unencodable answer","error":"{INTERNAL}"}}"#,
+            INTERNAL = RpcError::INTERNAL_ERROR
+        ),
     }
 }

@@ -541,23 +541,20 @@ impl EncodedRequest {
         method: &str,
         params: &T,
     ) -> Result<Self, CallError> {
-        let mut out = Vec::with_capacity(64 + method.len() + Self::TAIL);
-        out.extend_from_slice(br#"{"method":"#);
+        let mut out = String::with_capacity(64 + method.len() + Self::TAIL);
+        out.push_str(r#"{"method":"#);
         write::write_str(&mut out, method);
-        out.extend_from_slice(br#","args":"#);
+        out.push_str(r#","args":"#);
         let written = args::write_args(&mut out, params).is_ok();
         if !written {
             let params =
                 Params::from_serialize(params).map_err(|e| CallError::Encode(e.to_string()))?;
             return Self::new(method, &params);
         }
-        out.extend_from_slice(br#","kwargs":{},"id":"#);
+        out.push_str(r#","kwargs":{},"id":"#);
         // Room for the id and the brace, so that writing them does not move the frame.
         out.reserve(Self::TAIL);
-        // serde_json writes UTF-8, and so do the pieces above: the fallback is never taken.
-        let head = String::from_utf8(out)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        Ok(Self { head })
+        Ok(Self { head: out })
     }
 
     /// The size of the frame once an id is written, at most: what a queue should reserve for it.
@@ -578,8 +575,7 @@ impl EncodedRequest {
     /// they cost about 300 instructions a call).
     pub(crate) fn with_id(self, id: u64) -> String {
         let mut frame = self.head;
-        // ASCII digits only: the fallback is never taken.
-        frame.push_str(std::str::from_utf8(digits(id, &mut [0; 20])).unwrap_or_default());
+        write::write_integer(&mut frame, id);
         frame.push('}');
         frame
     }
@@ -626,109 +622,59 @@ pub(crate) fn encode_request(
 /// `Serialize` value is one. So a result is encoded once, where it goes, rather than first made
 /// into a [`Value`] and then written.
 ///
+/// It writes into a `String`, so what it writes is text by its type: an answer is never checked
+/// for UTF-8 after it was written.
+///
 /// ```
 /// use jrpc_proto::WriteJson;
 ///
-/// let mut out = Vec::new();
+/// let mut out = String::new();
 /// vec![(1, "a")].write_json(&mut out)?;
-/// assert_eq!(out, br#"[[1,"a"]]"#);
+/// assert_eq!(out, r#"[[1,"a"]]"#);
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 pub trait WriteJson {
     /// Appends the value's JSON text to `out`, or fails as `serde_json` would to encode it.
-    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error>;
+    fn write_json(&self, out: &mut String) -> Result<(), serde_json::Error>;
 }
 
 impl<T: Serialize + ?Sized> WriteJson for T {
-    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    fn write_json(&self, out: &mut String) -> Result<(), serde_json::Error> {
         // The bytes of `serde_json::to_writer`, written faster (`wire/write.rs`).
         write::write_json(out, self)
     }
 }
 
-/// Answers up to this size are written in a buffer kept for the next answer and copied out
-/// at their exact size (one allocation each, none wasted); a larger one takes the buffer along.
-const REUSED_BUFFER: usize = 1024;
-
-/// Encodes the response to request `id`: `{"id":…,"result":…,"error":…}`, `result` and
-/// `error` always present. Written piece by piece (the same bytes as serializing a struct of
-/// the three fields with `serde_json`, without escaping the constant keys on every answer),
-/// in `buffer` (left empty, its room kept while it stays small).
+/// Encodes the response to request `id` into `out` (emptied first): `{"id":…,"result":…,
+/// "error":…}`, `result` and `error` always present. Written piece by piece (the same bytes as
+/// serializing a struct of the three fields with `serde_json`, without escaping the constant
+/// keys on every answer). On error, `out` holds an unspecified part.
 pub(crate) fn encode_response(
-    buffer: &mut Vec<u8>,
-    id: &RequestId,
-    outcome: Result<&dyn WriteJson, &RpcError>,
-) -> Result<String, serde_json::Error> {
-    buffer.clear();
-    let written = write_response(buffer, id, outcome);
-    if buffer.capacity() > REUSED_BUFFER {
-        let out = std::mem::take(buffer);
-        written?;
-        return String::from_utf8(out).map_err(not_utf8);
-    }
-    let frame = written.and_then(|()| match std::str::from_utf8(buffer) {
-        Ok(text) => Ok(text.to_owned()),
-        Err(e) => Err(not_utf8(e)),
-    });
-    buffer.clear();
-    frame
-}
-
-/// A result's own `write_json` wrote something other than UTF-8 (serde_json writes UTF-8, and
-/// so do the pieces around it).
-fn not_utf8(e: impl std::fmt::Display) -> serde_json::Error {
-    serde::ser::Error::custom(format!("the result wrote text that is not UTF-8: {e}"))
-}
-
-fn write_response(
-    out: &mut Vec<u8>,
+    out: &mut String,
     id: &RequestId,
     outcome: Result<&dyn WriteJson, &RpcError>,
 ) -> Result<(), serde_json::Error> {
-    out.extend_from_slice(br#"{"id":"#);
+    out.clear();
+    out.push_str(r#"{"id":"#);
     match (&id.verbatim, id.value.as_u64()) {
         // The usual id, a small count: its digits by hand.
-        (None, Some(n)) => out.extend_from_slice(digits(n, &mut [0; 20])),
+        (None, Some(n)) => write::write_integer(out, n),
         _ => write::write_json(out, id)?,
     }
-    out.extend_from_slice(br#","result":"#);
+    out.push_str(r#","result":"#);
     match outcome {
         Ok(result) => {
             result.write_json(out)?;
-            out.extend_from_slice(br#","error":null}"#);
+            out.push_str(r#","error":null}"#);
         }
         Err(e) => {
             write::write_json(out, &e.details)?;
-            out.extend_from_slice(br#","error":"#);
+            out.push_str(r#","error":"#);
             write::write_str(out, e.kind.as_str());
-            out.push(b'}');
+            out.push('}');
         }
     }
     Ok(())
-}
-
-/// The decimal digits of `n`, written by hand into `buffer` two at a time: through `write!`
-/// or `itoa` they cost two to three times as many instructions.
-fn digits(n: u64, buffer: &mut [u8; 20]) -> &[u8] {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
-    let mut start = buffer.len();
-    let mut rest = n;
-    while rest >= 10 {
-        let pair = (rest % 100) as usize * 2;
-        rest /= 100;
-        start -= 2;
-        buffer[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    }
-    // The loop stops at a last pair of 10 or more, or leaves one digit (0 only for n = 0).
-    if rest > 0 || start == buffer.len() {
-        start -= 1;
-        buffer[start] = b'0' + rest as u8;
-    }
-    &buffer[start..]
 }
 
 #[cfg(test)]
@@ -793,7 +739,7 @@ mod tests {
             serde_json::json!(3.0),
             // Larger than the reused buffer: the buffer goes along, and the next answer
             // starts a new one.
-            serde_json::json!("é".repeat(REUSED_BUFFER)),
+            serde_json::json!("é".repeat(1024)),
             serde_json::json!(-0.5e-300),
             serde_json::json!(u64::MAX),
             serde_json::json!("x\"\\\u{1}é\u{2028}😀"),
@@ -801,7 +747,7 @@ mod tests {
             serde_json::json!([1, {"a": [true, null]}]),
             serde_json::json!({"b": "c", "a": {}}),
         ];
-        let mut buffer = Vec::new();
+        let mut buffer = String::new();
         for id in &values {
             for result in &values {
                 for error in [None, Some("ZeroDivisionError"), Some("a \"quoted\"\n kind")] {
@@ -813,9 +759,8 @@ mod tests {
                     };
                     let id = RequestId::from(id.clone());
                     let outcome = outcome.as_ref().map(|v| v as &dyn WriteJson);
-                    let frame = encode_response(&mut buffer, &id, outcome).expect("encodes");
-                    assert_eq!(frame, expected);
-                    assert!(buffer.is_empty() && buffer.capacity() <= REUSED_BUFFER);
+                    encode_response(&mut buffer, &id, outcome).expect("encodes");
+                    assert_eq!(buffer, expected);
                 }
             }
         }

@@ -638,15 +638,15 @@ fn oversized_reply_becomes_internal_error() {
 }
 
 /// A result written straight into the response (`reply_with`) reads as the same answer a
-/// `Value` makes; one that cannot be encoded (a map with non-string keys) or writes text that
-/// is not UTF-8 is answered `InternalError`, and nothing of it is sent.
+/// `Value` makes; one that cannot be encoded (a map with non-string keys) or whose own writer
+/// fails halfway is answered `InternalError`, and nothing of it is sent.
 #[test]
 fn results_written_in_place_and_their_failures() {
-    struct NotUtf8;
-    impl jrpc_proto::WriteJson for NotUtf8 {
-        fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-            out.extend_from_slice(b"\"\xff\"");
-            Ok(())
+    struct FailsHalfway;
+    impl jrpc_proto::WriteJson for FailsHalfway {
+        fn write_json(&self, out: &mut String) -> Result<(), serde_json::Error> {
+            out.push_str("[\"half");
+            Err(serde::ser::Error::custom("gave up"))
         }
     }
     let mut ep = Endpoint::default();
@@ -658,7 +658,7 @@ fn results_written_in_place_and_their_failures() {
     ep.reply_with(reqs.next().unwrap().responder, Ok(&records));
     let bad_keys = std::collections::HashMap::from([((1, 2), 3)]);
     ep.reply_with(reqs.next().unwrap().responder, Ok(&bad_keys));
-    ep.reply_with(reqs.next().unwrap().responder, Ok(&NotUtf8));
+    ep.reply_with(reqs.next().unwrap().responder, Ok(&FailsHalfway));
     let out = sent(&mut ep);
     assert_eq!(
         out[0],
@@ -769,6 +769,51 @@ fn no_frame_exceeds_the_outbound_limit() {
         diagnostics(&events(&mut ep)).as_slice(),
         [Diagnostic::ReplyTooLarge { .. }]
     ));
+}
+
+/// Frames leave in the order they were queued, whether an answer is lent from the endpoint's
+/// buffer (`next_transmit`) or handed over: answers queued before the first is taken, a call
+/// between them and a large answer all come out whole and in order.
+#[test]
+fn answers_lent_or_handed_over_leave_in_order() {
+    use std::borrow::Cow;
+
+    let mut ep = Endpoint::default();
+    for id in 1..=4 {
+        feed(&mut ep, json!({"method": "M", "id": id}));
+    }
+    let mut reqs = requests(events(&mut ep)).into_iter();
+    let mut reply = |ep: &mut Endpoint, result: Value| {
+        ep.reply(reqs.next().unwrap().responder, Ok(result));
+    };
+    reply(&mut ep, json!("one"));
+    let call_id = call(&mut ep, "ours");
+    let large = "x".repeat(4096);
+    reply(&mut ep, json!(large));
+    reply(&mut ep, json!("two"));
+    let mut taken = Vec::new();
+    while let Some(frame) = ep.next_transmit() {
+        taken.push((
+            matches!(frame, Cow::Borrowed(_)),
+            serde_json::from_str::<Value>(&frame).unwrap(),
+        ));
+    }
+    // The first answer was set aside when the next was written; the large one took a buffer
+    // of its own; the last waited in the buffer.
+    let lent: Vec<bool> = taken.iter().map(|(lent, _)| *lent).collect();
+    assert_eq!(lent, [false, false, false, true]);
+    let frames: Vec<Value> = taken.into_iter().map(|(_, frame)| frame).collect();
+    assert_eq!(frames[0], json!({"id": 1, "result": "one", "error": null}));
+    assert_eq!(frames[1]["id"], json!(call_id.get()));
+    assert_eq!(frames[2], json!({"id": 2, "result": large, "error": null}));
+    assert_eq!(frames[3], json!({"id": 3, "result": "two", "error": null}));
+    // Taken one at a time, an answer is lent; `poll_transmit` gives the same text owned.
+    reply(&mut ep, json!([1, 2]));
+    assert_eq!(
+        ep.next_transmit().as_deref(),
+        Some(r#"{"id":4,"result":[1,2],"error":null}"#)
+    );
+    assert!(ep.poll_transmit().is_none());
 }
 
 /// A method name given back is written over for the next request (never appended to), and a

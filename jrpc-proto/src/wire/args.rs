@@ -15,7 +15,7 @@ use super::write::Writer;
 /// Writes `value` as the `args` array it stands for (`[]` for `()` or `null`, `[x]` for a
 /// single scalar `x`), or answers [`Unsupported`] having written an unspecified part of it.
 pub(crate) fn write_args<T: Serialize + ?Sized>(
-    out: &mut Vec<u8>,
+    out: &mut String,
     value: &T,
 ) -> Result<(), Unsupported> {
     value.serialize(Direct { out, top: true })
@@ -43,7 +43,7 @@ impl ser::Error for Unsupported {
 /// `args`: a sequence as it is, a scalar inside brackets, `()`, `null` and the non-finite
 /// floats (which the tree turns into `null`) as no arguments.
 struct Direct<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut String,
     top: bool,
 }
 
@@ -54,24 +54,23 @@ impl<'a> Direct<'a> {
         write: impl FnOnce(Writer<'_>) -> serde_json::Result<()>,
     ) -> Result<(), Unsupported> {
         if self.top {
-            self.out.push(b'[');
+            self.out.push('[');
         }
         write(Writer::new(&mut *self.out)).map_err(|_| Unsupported)?;
         if self.top {
-            self.out.push(b']');
+            self.out.push(']');
         }
         Ok(())
     }
 
     /// `null`, or no arguments at the top.
     fn null(self) -> Result<(), Unsupported> {
-        self.out
-            .extend_from_slice(if self.top { b"[]" } else { b"null" });
+        self.out.push_str(if self.top { "[]" } else { "null" });
         Ok(())
     }
 
     fn seq(self) -> Result<Seq<'a>, Unsupported> {
-        self.out.push(b'[');
+        self.out.push('[');
         Ok(Seq {
             out: self.out,
             first: true,
@@ -81,7 +80,7 @@ impl<'a> Direct<'a> {
 
 /// The elements of a sequence, written one after the other.
 struct Seq<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut String,
     first: bool,
 }
 
@@ -91,7 +90,7 @@ impl ser::SerializeSeq for Seq<'_> {
 
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
         if !std::mem::take(&mut self.first) {
-            self.out.push(b',');
+            self.out.push(',');
         }
         value.serialize(Direct {
             out: self.out,
@@ -100,7 +99,7 @@ impl ser::SerializeSeq for Seq<'_> {
     }
 
     fn end(self) -> Result<(), Unsupported> {
-        self.out.push(b']');
+        self.out.push(']');
         Ok(())
     }
 }
@@ -383,7 +382,7 @@ mod tests {
         }
         impl<T: serde::Serialize> Erased for T {
             fn write(&self) -> Result<(), super::super::Unsupported> {
-                super::super::write_args(&mut Vec::new(), self)
+                super::super::write_args(&mut String::new(), self)
             }
         }
     }

@@ -14,7 +14,7 @@ use super::scan::string_len;
 
 /// Appends the JSON text of `value` to `out`: the bytes of `serde_json::to_writer(out, value)`,
 /// or its error (having written an unspecified part).
-pub(crate) fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), Error> {
+pub(crate) fn write_json<T: Serialize + ?Sized>(out: &mut String, value: &T) -> Result<(), Error> {
     value.serialize(Writer { out })
 }
 
@@ -24,33 +24,33 @@ const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 /// The serializer: one value written at the end of `out`.
 pub(crate) struct Writer<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut String,
 }
 
 impl<'a> Writer<'a> {
     /// A serializer writing at the end of `out`.
-    pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
+    pub(crate) fn new(out: &'a mut String) -> Self {
         Self { out }
     }
 
     /// `serde_json`'s serializer over the same buffer, for the numbers written its way.
-    fn json(self) -> serde_json::Serializer<&'a mut Vec<u8>> {
-        serde_json::Serializer::new(self.out)
+    fn json(self) -> serde_json::Serializer<StrWriter<'a>> {
+        serde_json::Serializer::new(StrWriter(self.out))
     }
 
     /// Starts an object holding one key, `variant`, whose value comes next.
     fn variant(&mut self, variant: &str) {
-        self.out.push(b'{');
+        self.out.push('{');
         write_str(self.out, variant);
-        self.out.push(b':');
+        self.out.push(':');
     }
 
     /// Opens an array or object (`open`); when it is known to be empty, closes it at once, as
     /// `serde_json` does.
-    fn compound(self, open: u8, len: Option<usize>) -> Compound<'a> {
+    fn compound(self, [open, close]: [char; 2], len: Option<usize>) -> Compound<'a> {
         self.out.push(open);
         let state = if len == Some(0) {
-            self.out.push(open + 2);
+            self.out.push(close);
             State::Empty
         } else {
             State::First
@@ -64,35 +64,63 @@ impl<'a> Writer<'a> {
 
 /// Writes `text` as a JSON string: quoted, with `"`, `\` and the control characters escaped as
 /// `serde_json` escapes them, everything else copied.
-pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
+pub(crate) fn write_str(out: &mut String, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut rest = text.as_bytes();
+    let mut rest = text;
     // Room for the quotes and for what usually follows a long string (the end of a response,
     // `,"error":null}`), so that a string written whole is not moved again to add those.
     out.reserve(rest.len() + 2 + 16);
-    out.push(b'"');
-    while let Some(at) = string_len(rest) {
-        out.extend_from_slice(&rest[..at]);
-        let byte = rest[at];
-        rest = &rest[at + 1..];
+    out.push('"');
+    while let Some(at) = string_len(rest.as_bytes()) {
+        // `at` is an ASCII byte (a quote, a backslash or a control character): a char boundary.
+        let (plain, special) = rest.split_at(at);
+        out.push_str(plain);
+        let byte = special.as_bytes()[0];
+        rest = &special[1..];
         let short = match byte {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            0x08 => b'b',
-            0x0c => b'f',
-            b'\n' => b'n',
-            b'\r' => b'r',
-            b'\t' => b't',
+            b'"' => '"',
+            b'\\' => '\\',
+            0x08 => 'b',
+            0x0c => 'f',
+            b'\n' => 'n',
+            b'\r' => 'r',
+            b'\t' => 't',
             _ => {
-                let hex = [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]];
-                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex[0], hex[1]]);
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 0xf)]));
                 continue;
             }
         };
-        out.extend_from_slice(&[b'\\', short]);
+        out.push('\\');
+        out.push(short);
     }
-    out.extend_from_slice(rest);
-    out.push(b'"');
+    out.push_str(rest);
+    out.push('"');
+}
+
+/// `serde_json`'s serializer writing into a `String`, for the pieces written its way (numbers,
+/// and the brackets and commas of a byte array): it writes each as whole ASCII text, checked
+/// here as it comes (a few bytes each).
+pub(crate) struct StrWriter<'a>(pub(crate) &'a mut String);
+
+impl std::io::Write for StrWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(buf)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        self.0.push_str(text);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Appends the integer `n` in decimal: `itoa`'s text, as `serde_json` writes it, handed over
+/// as a `str` (so nothing checks it again).
+pub(crate) fn write_integer<N: itoa::Integer>(out: &mut String, n: N) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Below this magnitude an integral `f64` is an integer of at most 15 digits, exactly held by
@@ -165,6 +193,18 @@ macro_rules! by_serde_json {
     };
 }
 
+/// Integers, written through `itoa` ([`write_integer`]).
+macro_rules! integers {
+    ($($method:ident($type:ty)),* $(,)?) => {
+        $(
+            fn $method(self, v: $type) -> Result<(), Error> {
+                write_integer(self.out, v);
+                Ok(())
+            }
+        )*
+    };
+}
+
 /// What a value and a map's key write alike: strings and chars as strings, a unit variant as
 /// its name, `Some` and a newtype struct as what they hold.
 macro_rules! strings_and_wrappers {
@@ -214,6 +254,10 @@ impl<'a> ser::Serializer for Writer<'a> {
     type SerializeStructVariant = Compound<'a>;
 
     by_serde_json! {
+        serialize_f32(f32),
+    }
+
+    integers! {
         serialize_i8(i8),
         serialize_i16(i16),
         serialize_i32(i32),
@@ -224,32 +268,23 @@ impl<'a> ser::Serializer for Writer<'a> {
         serialize_u32(u32),
         serialize_u64(u64),
         serialize_u128(u128),
-        serialize_f32(f32),
     }
 
     fn serialize_bool(self, v: bool) -> Result<(), Error> {
-        self.out
-            .extend_from_slice(if v { b"true" } else { b"false" });
+        self.out.push_str(if v { "true" } else { "false" });
         Ok(())
     }
 
     fn serialize_f64(self, v: f64) -> Result<(), Error> {
         if v.trunc() == v && v.abs() < PLAIN_F64_BELOW {
             if v == 0.0 {
-                let zero: &[u8] = if v.is_sign_negative() {
-                    b"-0.0"
-                } else {
-                    b"0.0"
-                };
-                self.out.extend_from_slice(zero);
+                self.out
+                    .push_str(if v.is_sign_negative() { "-0.0" } else { "0.0" });
                 return Ok(());
             }
             // Exact: integral and well inside the range of an i64.
-            ser::Serializer::serialize_i64(
-                &mut serde_json::Serializer::new(&mut *self.out),
-                v as i64,
-            )?;
-            self.out.extend_from_slice(b".0");
+            write_integer(self.out, v as i64);
+            self.out.push_str(".0");
             return Ok(());
         }
         ser::Serializer::serialize_f64(&mut self.json(), v)
@@ -266,7 +301,7 @@ impl<'a> ser::Serializer for Writer<'a> {
     }
 
     fn serialize_unit(self) -> Result<(), Error> {
-        self.out.extend_from_slice(b"null");
+        self.out.push_str("null");
         Ok(())
     }
 
@@ -285,12 +320,12 @@ impl<'a> ser::Serializer for Writer<'a> {
         value.serialize(Writer {
             out: &mut *self.out,
         })?;
-        self.out.push(b'}');
+        self.out.push('}');
         Ok(())
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'a>, Error> {
-        Ok(self.compound(b'[', len))
+        Ok(self.compound(['[', ']'], len))
     }
 
     fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, Error> {
@@ -313,7 +348,7 @@ impl<'a> ser::Serializer for Writer<'a> {
     }
 
     fn serialize_map(self, len: Option<usize>) -> Result<Compound<'a>, Error> {
-        Ok(self.compound(b'{', len))
+        Ok(self.compound(['{', '}'], len))
     }
 
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'a>, Error> {
@@ -353,7 +388,7 @@ enum State {
 
 /// An array or object being written.
 pub(crate) struct Compound<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut String,
     state: State,
 }
 
@@ -361,7 +396,7 @@ impl Compound<'_> {
     /// The comma before an element, unless it is the first.
     fn separate(&mut self) {
         if self.state != State::First {
-            self.out.push(b',');
+            self.out.push(',');
         }
         self.state = State::Rest;
     }
@@ -374,7 +409,7 @@ impl Compound<'_> {
     }
 
     /// Closes with `close` unless already closed.
-    fn close(self, close: u8) -> Result<(), Error> {
+    fn close(self, close: char) -> Result<(), Error> {
         if self.state != State::Empty {
             self.out.push(close);
         }
@@ -382,12 +417,12 @@ impl Compound<'_> {
     }
 
     /// Closes with `close` unless already closed, then closes the variant's object.
-    fn close_variant(self, close: u8) -> Result<(), Error> {
+    fn close_variant(self, close: char) -> Result<(), Error> {
         let out = &mut *self.out;
         if self.state != State::Empty {
             out.push(close);
         }
-        out.push(b'}');
+        out.push('}');
         Ok(())
     }
 }
@@ -407,7 +442,7 @@ macro_rules! like_a_sequence {
                 }
 
                 fn end(self) -> Result<(), Error> {
-                    self.$close(b']')
+                    self.$close(']')
                 }
             }
         )*
@@ -430,7 +465,7 @@ impl ser::SerializeMap for Compound<'_> {
         key.serialize(KeyWriter {
             out: &mut *self.out,
         })?;
-        self.out.push(b':');
+        self.out.push(':');
         Ok(())
     }
 
@@ -439,7 +474,7 @@ impl ser::SerializeMap for Compound<'_> {
     }
 
     fn end(self) -> Result<(), Error> {
-        self.close(b'}')
+        self.close('}')
     }
 }
 
@@ -462,7 +497,7 @@ impl ser::SerializeStruct for Compound<'_> {
         }
         self.separate();
         write_str(self.out, key);
-        self.out.push(b':');
+        self.out.push(':');
         self.value(value)
     }
 
@@ -470,7 +505,7 @@ impl ser::SerializeStruct for Compound<'_> {
         if self.state == State::Raw {
             return Ok(());
         }
-        self.close(b'}')
+        self.close('}')
     }
 }
 
@@ -487,7 +522,7 @@ impl ser::SerializeStructVariant for Compound<'_> {
     }
 
     fn end(self) -> Result<(), Error> {
-        self.close_variant(b'}')
+        self.close_variant('}')
     }
 }
 
@@ -576,18 +611,18 @@ macro_rules! refuse_compounds {
 /// A map's key, as `serde_json` writes one: a string as it is; a number or bool as its text
 /// in quotes; a float only when finite; anything else refused.
 struct KeyWriter<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut String,
 }
 
 impl KeyWriter<'_> {
     /// Writes a scalar with `serde_json`'s serializer, in quotes.
     fn quoted(
         self,
-        write: impl FnOnce(&mut serde_json::Serializer<&mut Vec<u8>>) -> Result<(), Error>,
+        write: impl FnOnce(&mut serde_json::Serializer<StrWriter<'_>>) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        self.out.push(b'"');
-        write(&mut serde_json::Serializer::new(&mut *self.out))?;
-        self.out.push(b'"');
+        self.out.push('"');
+        write(&mut serde_json::Serializer::new(StrWriter(&mut *self.out)))?;
+        self.out.push('"');
         Ok(())
     }
 }
@@ -650,7 +685,7 @@ impl ser::Serializer for KeyWriter<'_> {
 
 /// The text of a `RawValue`, written as it is; anything else refused, as `serde_json` does.
 struct RawText<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut String,
 }
 
 impl ser::Serializer for RawText<'_> {
@@ -683,7 +718,7 @@ impl ser::Serializer for RawText<'_> {
     }
 
     fn serialize_str(self, v: &str) -> Result<(), Error> {
-        self.out.extend_from_slice(v.as_bytes());
+        self.out.push_str(v);
         Ok(())
     }
 
@@ -713,15 +748,12 @@ mod tests {
 
     /// Writes `value` both ways: the same bytes, or the same error.
     fn same<T: Serialize + ?Sized>(value: &T) -> Result<(), TestCaseError> {
-        let mut ours = b"x".to_vec();
+        let mut ours = "x".to_owned();
         let ours = write_json(&mut ours, value).map(|()| ours);
         let mut theirs = b"x".to_vec();
         let theirs = serde_json::to_writer(&mut theirs, value).map(|()| theirs);
         match (ours, theirs) {
-            (Ok(ours), Ok(theirs)) => prop_assert_eq!(
-                String::from_utf8_lossy(&ours),
-                String::from_utf8_lossy(&theirs)
-            ),
+            (Ok(ours), Ok(theirs)) => prop_assert_eq!(ours, String::from_utf8_lossy(&theirs)),
             (Err(ours), Err(theirs)) => {
                 prop_assert_eq!(ours.to_string(), theirs.to_string());
                 prop_assert_eq!(ours.classify(), theirs.classify());
