@@ -23,6 +23,7 @@
 //! ```
 
 mod accept;
+mod answer;
 mod auth;
 mod builder;
 mod client;

@@ -23,11 +23,11 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use futures_channel::oneshot;
 use futures_util::task::AtomicWaker;
 use jrpc_proto::{CallError, EncodedRequest, IntoParams};
-use serde_json::Value;
 use tungstenite::Utf8Bytes;
+
+use crate::answer;
 
 /// An encoded notification, ready to be queued on any number of connections: encoded once,
 /// cloned by reference count.
@@ -105,7 +105,7 @@ pub(crate) enum Entry {
         request: EncodedRequest,
         charge: usize,
         timeout: Option<Duration>,
-        done: oneshot::Sender<Result<Value, CallError>>,
+        done: answer::Sender,
     },
     /// A notification or broadcast frame.
     Push(Utf8Bytes),
@@ -503,7 +503,7 @@ mod tests {
     #[test]
     fn closing_fails_the_queued_calls_and_refuses_more() {
         let queue = Outbound::new(100);
-        let (done, mut answer) = oneshot::channel();
+        let (done, answer) = answer::channel();
         let request = EncodedRequest::from_serialize("m", &(1,)).unwrap();
         let call = Entry::Call {
             request,
@@ -513,7 +513,11 @@ mod tests {
         };
         assert!(queue.try_queue(10, call).is_ok());
         queue.close();
-        assert_eq!(answer.try_recv(), Err(oneshot::Canceled));
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        assert_eq!(
+            std::pin::pin!(answer).poll(&mut cx),
+            Poll::Ready(Err(oneshot::RecvError))
+        );
         assert!(matches!(
             queue.try_queue(1, push("x")),
             Err((CallError::ConnectionClosed, _))

@@ -12,12 +12,12 @@ use futures_util::FutureExt;
 use futures_util::future::{self, Either, Shared};
 use jrpc_proto::{CallError, EncodedRequest, IntoParams, Responder, RpcError};
 
+use crate::answer;
 use crate::handler::Answer;
 use crate::outbound::{ConnectionStats, Entry, Frame, Outbound};
 use crate::reconnect::Reconnecting;
 use crate::runtime::Sleep;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::Groups;
 
@@ -105,7 +105,7 @@ pub(crate) struct Direct {
 /// How far a call got on one connection.
 pub(crate) enum Start {
     /// Handed to the connection task: its answer comes on this receiver.
-    Sent(oneshot::Receiver<Result<Value, CallError>>),
+    Sent(answer::Receiver),
     /// The connection ended before the call could be handed over: nothing of it was sent, so
     /// it may go to the next connection.
     Unsent(EncodedRequest),
@@ -265,7 +265,7 @@ impl Peer {
     ) -> Start {
         let charge = request.call_len();
         let outbound = &direct.outbound;
-        let (done, answer) = oneshot::channel();
+        let (done, answer) = answer::channel();
         let call = Entry::Call {
             request,
             charge,

@@ -28,8 +28,8 @@ use futures_channel::oneshot;
 use futures_util::FutureExt;
 use futures_util::future::{self, Either, Shared};
 use jrpc_proto::{CallError, EncodedRequest};
-use serde_json::Value;
 
+use crate::answer;
 use crate::outbound::Frame;
 use crate::peer::{Start, Timer, deadline};
 use crate::{Builder, ConnectError, Methods, Peer, Runtime};
@@ -215,7 +215,7 @@ impl Reconnecting {
         request: EncodedRequest,
         timeout: Option<Duration>,
         timer: &Timer,
-    ) -> Result<oneshot::Receiver<Result<Value, CallError>>, CallError> {
+    ) -> Result<answer::Receiver, CallError> {
         let deadline = deadline(timeout);
         let reach = async {
             let mut request = request;

@@ -324,6 +324,14 @@ impl Endpoint {
         self.closed
     }
 
+    /// Where our call `id` sits in the table of outstanding calls: an index below the most
+    /// calls outstanding at once so far, which no other outstanding call shares (a later call
+    /// may reuse it once this one is over). So a driver's table of who waits for each call can
+    /// be a `Vec` indexed by it, checking the id it keeps there, rather than a map.
+    pub fn call_slot(&self, id: CallId) -> usize {
+        self.calls.slot(id)
+    }
+
     /// Number of our calls awaiting an answer.
     pub fn outstanding(&self) -> usize {
         self.calls.len()

@@ -114,6 +114,12 @@ impl Outstanding {
         id
     }
 
+    /// The slab slot `id` names: below the most calls outstanding at once so far, and shared
+    /// with no other outstanding call.
+    pub(crate) fn slot(&self, id: CallId) -> usize {
+        slot_of(self.slot_bits, id)
+    }
+
     /// Removes and returns the call this wire id names, if it is outstanding.
     pub(crate) fn take_wire(&mut self, id: &Value) -> Option<CallId> {
         let raw = id.as_u64().filter(|&n| (1..=MAX_ID).contains(&n))?;
