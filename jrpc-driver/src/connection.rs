@@ -900,17 +900,24 @@ impl Chunks {
 
 /// A frame from the endpoint as the message's text, in a buffer of exactly its length: such a
 /// buffer becomes `Bytes` without a shared header of its own (one allocation less per frame).
-/// Answers come at their length already; a call's frame has room left for the longest id, and
-/// a copy into a new buffer costs less than shrinking that one in place (`realloc`, about 280
-/// instructions).
-fn frame_text(frame: String) -> Utf8Bytes {
+/// A small frame with room left is copied into a new buffer, which costs less than shrinking
+/// it in place (`realloc`, about 280 instructions); a large one is shrunk in place, which
+/// copies nothing, where a copy would cost a pass over it and hold it twice meanwhile.
+fn frame_text(mut frame: String) -> Utf8Bytes {
     if frame.len() == frame.capacity() {
+        return frame.into();
+    }
+    if frame.len() > SHRUNK_FROM {
+        frame.shrink_to_fit();
         return frame.into();
     }
     let mut exact = String::with_capacity(frame.len());
     exact.push_str(&frame);
     exact.into()
 }
+
+/// The size from which [`frame_text`] shrinks a frame's buffer instead of copying the frame.
+const SHRUNK_FROM: usize = 4096;
 
 /// Room past its end up to which a call's frame is sent in its own buffer (see [`call_text`]).
 const CALL_SLACK: usize = 256;
