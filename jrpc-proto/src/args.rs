@@ -299,11 +299,12 @@ impl<'de> SeqAccess<'de> for ScalarArray<'_> {
     }
 }
 
-/// Deserializer methods (taking only a visitor) for kinds a scalar never is: they give up.
+/// Deserializer methods for kinds a scalar never is (given their arguments before the
+/// visitor): they give up.
 macro_rules! refuse_kinds {
-    ($($method:ident),* $(,)?) => {
+    ($($method:ident($($arg:ty),*)),* $(,)?) => {
         $(
-            fn $method<V: Visitor<'de>>(self, _: V) -> Result<V::Value, GiveUp> {
+            fn $method<V: Visitor<'de>>(self, $(_: $arg,)* _: V) -> Result<V::Value, GiveUp> {
                 Err(GiveUp)
             }
         )*
@@ -373,50 +374,25 @@ impl<'de> de::Deserializer<'de> for One {
         visitor.visit_unit()
     }
 
-    /// Kinds no scalar is (strings, arrays, objects, enums).
-    fn deserialize_char<V: Visitor<'de>>(self, _: V) -> Result<V::Value, GiveUp> {
-        Err(GiveUp)
-    }
-
     serde::forward_to_deserialize_any! {
         <W: Visitor<'de>>
         i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64
     }
 
+    // Kinds no scalar is (strings, arrays, objects, enums).
     refuse_kinds! {
-        deserialize_str, deserialize_string, deserialize_identifier, deserialize_bytes,
-        deserialize_byte_buf, deserialize_seq, deserialize_map,
-    }
-
-    fn deserialize_tuple<V: Visitor<'de>>(self, _: usize, _: V) -> Result<V::Value, GiveUp> {
-        Err(GiveUp)
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: usize,
-        _: V,
-    ) -> Result<V::Value, GiveUp> {
-        Err(GiveUp)
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, GiveUp> {
-        Err(GiveUp)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, GiveUp> {
-        Err(GiveUp)
+        deserialize_char(),
+        deserialize_str(),
+        deserialize_string(),
+        deserialize_identifier(),
+        deserialize_bytes(),
+        deserialize_byte_buf(),
+        deserialize_seq(),
+        deserialize_map(),
+        deserialize_tuple(usize),
+        deserialize_tuple_struct(&'static str, usize),
+        deserialize_struct(&'static str, &'static [&'static str]),
+        deserialize_enum(&'static str, &'static [&'static str]),
     }
 }
 
