@@ -127,7 +127,9 @@ fn assert_not_used(dir: &Path, skip: &[&str], forbidden: &[&str], why: &str) {
 #[test]
 fn the_core_does_no_io() {
     let packages = packages();
-    let allowed = ["serde", "serde_json", "slab", "thiserror"];
+    // `itoa` writes integers as `str` for the core's writer (serde_json's own choice, already in
+    // every build through it): measured, it earned its place (issue 15).
+    let allowed = ["itoa", "serde", "serde_json", "slab", "thiserror"];
     for (dependency, _) in dependencies(&packages, "jrpc-proto") {
         assert!(
             allowed.contains(&dependency.as_str()),

@@ -30,11 +30,6 @@ impl<'a> Writer<'a> {
         Self { out }
     }
 
-    /// `serde_json`'s serializer over the same buffer, for the numbers written its way.
-    fn json(self) -> serde_json::Serializer<StrWriter<'a>> {
-        serde_json::Serializer::new(StrWriter(self.out))
-    }
-
     /// Starts an object holding one key, `variant`, whose value comes next.
     fn variant(&mut self, variant: &str) {
         self.out.push('{');
@@ -98,22 +93,20 @@ pub(crate) fn write_str(out: &mut String, text: &str) {
     out.push('"');
 }
 
-/// `serde_json`'s serializer writing into a `String`, for the pieces written its way (numbers,
-/// and the brackets and commas of a byte array): it writes each as whole ASCII text, checked
-/// here as it comes (a few bytes each).
-pub(crate) struct StrWriter<'a>(pub(crate) &'a mut String);
-
-impl std::io::Write for StrWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = std::str::from_utf8(buf)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        self.0.push_str(text);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// A float (or a map key) written by `serde_json`'s own serializer, into a buffer on the
+/// stack, then appended: its text is a few ASCII bytes (at most 40), checked as it is moved.
+fn by_serde_json(
+    out: &mut String,
+    write: impl FnOnce(&mut serde_json::Serializer<&mut [u8]>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    const ROOM: usize = 64;
+    let mut buffer = [0u8; ROOM];
+    let mut serializer = serde_json::Serializer::new(&mut buffer[..]);
+    write(&mut serializer)?;
+    let written = ROOM - serializer.into_inner().len();
+    let text = buffer.get(..written).unwrap_or_default();
+    out.push_str(std::str::from_utf8(text).map_err(Error::custom)?);
+    Ok(())
 }
 
 /// Appends the integer `n` in decimal: `itoa`'s text, as `serde_json` writes it, handed over
@@ -181,17 +174,6 @@ fn not_raw_text() -> Error {
     Error::custom("expected RawValue")
 }
 
-/// Numbers written by `serde_json`'s serializer.
-macro_rules! by_serde_json {
-    ($($method:ident($type:ty)),* $(,)?) => {
-        $(
-            fn $method(self, v: $type) -> Result<(), Error> {
-                ser::Serializer::$method(&mut self.json(), v)
-            }
-        )*
-    };
-}
-
 /// Integers, written through `itoa` ([`write_integer`]).
 macro_rules! integers {
     ($($method:ident($type:ty)),* $(,)?) => {
@@ -252,8 +234,8 @@ impl<'a> ser::Serializer for Writer<'a> {
     type SerializeStruct = Compound<'a>;
     type SerializeStructVariant = Compound<'a>;
 
-    by_serde_json! {
-        serialize_f32(f32),
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        by_serde_json(self.out, |s| ser::Serializer::serialize_f32(s, v))
     }
 
     integers! {
@@ -286,13 +268,22 @@ impl<'a> ser::Serializer for Writer<'a> {
             self.out.push_str(".0");
             return Ok(());
         }
-        ser::Serializer::serialize_f64(&mut self.json(), v)
+        by_serde_json(self.out, |s| ser::Serializer::serialize_f64(s, v))
     }
 
     strings_and_wrappers!();
 
+    /// An array of the bytes as numbers, as `serde_json` writes bytes.
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
-        ser::Serializer::serialize_bytes(&mut self.json(), v)
+        self.out.push('[');
+        for (i, byte) in v.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            write_integer(self.out, *byte);
+        }
+        self.out.push(']');
+        Ok(())
     }
 
     fn serialize_none(self) -> Result<(), Error> {
@@ -617,10 +608,10 @@ impl KeyWriter<'_> {
     /// Writes a scalar with `serde_json`'s serializer, in quotes.
     fn quoted(
         self,
-        write: impl FnOnce(&mut serde_json::Serializer<StrWriter<'_>>) -> Result<(), Error>,
+        write: impl FnOnce(&mut serde_json::Serializer<&mut [u8]>) -> Result<(), Error>,
     ) -> Result<(), Error> {
         self.out.push('"');
-        write(&mut serde_json::Serializer::new(StrWriter(&mut *self.out)))?;
+        by_serde_json(self.out, write)?;
         self.out.push('"');
         Ok(())
     }
