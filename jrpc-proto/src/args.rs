@@ -633,7 +633,9 @@ mod tests {
         same::<()>(text)?;
         same::<(Option<Option<i64>>, Option<Meters>)>(text)?;
         // Bound from text, a 128-bit parameter takes an integer beyond 64 bits exactly where
-        // the value path (which holds it as a double) refuses it: held scalars still agree.
+        // the value path (which holds it as a double) refuses it, so the parser never holds
+        // such arguments as text (`wire/fast.rs`, tested by `tests/protocol.rs::
+        // integers_beyond_64_bits_bind_as_their_values_do`): held scalars agree.
         same_held::<(u128, i128)>(text)?;
         same::<(f32, f32)>(text)?;
         same::<(IgnoredAny, i64)>(text)?;

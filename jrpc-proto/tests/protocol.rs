@@ -771,6 +771,30 @@ fn no_frame_exceeds_the_outbound_limit() {
     ));
 }
 
+/// Arguments bind by the same rules however they were read: an integer beyond 64 bits, which a
+/// JSON value holds as a double, is refused by a 128-bit parameter even when the arguments
+/// also hold records (which are otherwise bound straight from their text).
+#[test]
+fn integers_beyond_64_bits_bind_as_their_values_do() {
+    let mut ep = Endpoint::default();
+    let big = "18446744073709551616"; // 2^64
+    let fits = "9223372036854775807"; // 19 digits, a u64
+    for n in [big, fits] {
+        ep.handle_text(&format!(
+            r#"{{"method":"m","args":[{{"a":1}},{n}],"kwargs":{{}},"id":1}}"#
+        ))
+        .unwrap();
+    }
+    let reqs = requests(events(&mut ep));
+    assert_eq!(reqs.len(), 2);
+    for (request, n) in reqs.into_iter().zip([big, fits]) {
+        let values: Vec<Value> = serde_json::from_str(&format!(r#"[{{"a":1}},{n}]"#)).unwrap();
+        let by_values = Params::positional(values).bind::<(Value, i128)>();
+        let bound = request.params.bind::<(Value, i128)>();
+        assert_eq!(format!("{bound:?}"), format!("{by_values:?}"), "{n}");
+    }
+}
+
 /// Frames leave in the order they were queued, whether an answer is lent from the endpoint's
 /// buffer (`next_transmit`) or handed over: answers queued before the first is taken, a call
 /// between them and a large answer all come out whole and in order.

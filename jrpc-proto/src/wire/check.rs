@@ -13,6 +13,10 @@ use super::scan::{self, string_len};
 
 use super::RAW_VALUE_TOKEN;
 
+/// Integers of this many digits or more may not fit 64 bits: a `Value` holds them as doubles
+/// (the scanner notes them, `Scanner::wide_integer`).
+const WIDE_DIGITS: usize = 19;
+
 /// The length of the JSON value at the start of `text` (no whitespace before it), if it is one
 /// that `serde_json` parses as a `Value`, nested fewer than `max_depth` levels (an array or
 /// object at the top is one level), with no key [`RAW_VALUE_TOKEN`]; `None` otherwise. What
@@ -193,6 +197,7 @@ impl Scanner<'_> {
             Some(b'.' | b'e' | b'E') => self.check_number(),
             _ if digits == 20 => self.check_number(),
             _ => {
+                self.wide_integer |= digits >= WIDE_DIGITS;
                 self.pos += digits;
                 Some(())
             }
@@ -213,7 +218,8 @@ impl Scanner<'_> {
             _ => return None,
         }
         let int_digits = self.pos - int_start;
-        if self.bytes.get(self.pos) == Some(&b'.') {
+        let fraction = self.bytes.get(self.pos) == Some(&b'.');
+        if fraction {
             self.pos += 1;
             self.some_digits()?;
         }
@@ -226,6 +232,7 @@ impl Scanner<'_> {
             }
             self.some_digits()?;
         }
+        self.wide_integer |= !fraction && !exponent && int_digits >= WIDE_DIGITS;
         // Below 10^308 without an exponent: in range, whatever its digits.
         if !exponent && int_digits <= 308 {
             return Some(());

@@ -48,6 +48,9 @@ pub(super) struct Scanner<'a> {
     pub(super) text: &'a str,
     pub(super) bytes: &'a [u8],
     pub(super) pos: usize,
+    /// Set by the checks when they meet an integer of 19 digits or more (see
+    /// [`args_array`](Self::args_array)).
+    pub(super) wide_integer: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -57,6 +60,7 @@ impl<'a> Scanner<'a> {
             text,
             bytes: text.as_bytes(),
             pos: 0,
+            wide_integer: false,
         }
     }
 
@@ -213,7 +217,14 @@ impl<'a> Scanner<'a> {
             return Some(ArgsArray::Values(items));
         }
         // Checked as a `Value` would parse it, nothing made (`wire/check.rs`).
+        self.wide_integer = false;
         self.at(start).check_value(MAX_DEPTH)?;
+        // An integer beyond 64 bits is a double in a `Value`, but a 128-bit parameter bound
+        // from the text would take it exactly: such arguments are left to the general path,
+        // whose values bind as `Params::bind` binds them.
+        if self.wide_integer {
+            return None;
+        }
         Some(ArgsArray::Held(Unparsed::Text(start..self.pos)))
     }
 
