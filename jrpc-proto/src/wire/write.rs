@@ -116,8 +116,8 @@ pub(crate) fn write_integer<N: itoa::Integer>(out: &mut String, n: N) {
 }
 
 /// Below this magnitude an integral `f64` is an integer of at most 15 digits, exactly held by
-/// an `i64`, and `serde_json`'s shortest-float formatter writes it as those digits and `.0`: it switches
-/// to an exponent only from 1e16 on, so this stays an order of magnitude inside.
+/// an `i64`, and `serde_json`'s shortest-float formatter writes it as those digits and `.0`:
+/// it switches to an exponent only from 1e16 on, so this stays an order of magnitude inside.
 const PLAIN_F64_BELOW: f64 = 1e15;
 
 /// The error `serde_json` gives for `value`, for the failures written here that it also has:
