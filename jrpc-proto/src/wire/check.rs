@@ -51,6 +51,20 @@ impl Scanner<'_> {
         }
     }
 
+    /// [`Self::check_value`] of the `args` array the scanner stands at: where its last
+    /// element starts (where the array starts if it has none).
+    pub(super) fn check_args(&mut self, room: usize) -> Option<usize> {
+        if self.bytes.get(self.pos) != Some(&b'[') || room <= 1 {
+            return None;
+        }
+        let mut last = self.pos;
+        self.elements(|this| {
+            last = this.pos;
+            this.check_value(room - 1)
+        })?;
+        Some(last)
+    }
+
     #[inline(never)]
     fn check_array(&mut self, room: usize) -> Option<()> {
         if room <= 1 {
@@ -255,6 +269,59 @@ impl Scanner<'_> {
         let start = self.pos;
         self.skip_digits();
         (self.pos > start).then_some(())
+    }
+}
+
+/// [`Scanner::check_args`] of the whole of `text` (an array with nothing around it).
+#[cfg(test)]
+pub(crate) fn checked_args(text: &str) -> Option<usize> {
+    let mut scanner = Scanner::new(text);
+    // The fast path's depth limit.
+    let last = scanner.check_args(64)?;
+    (scanner.pos == text.len()).then_some(last)
+}
+
+/// The end of the value that starts at `start` in `text`, a value the checks above have taken
+/// (so only its brackets and strings are followed, nothing checked again): where a raw value
+/// bound from checked text ends. `None` if it does not end (text no check took).
+pub(crate) fn checked_value_end(text: &str, start: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut pos = start;
+    let mut depth = 0usize;
+    loop {
+        let byte = *bytes.get(pos)?;
+        pos += 1;
+        match byte {
+            b'"' => pos = checked_string_end(bytes, pos)?,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.checked_sub(1)?,
+            // A number or a literal, alone: it runs to the first delimiter.
+            _ if depth == 0 => {
+                let len = bytes
+                    .get(pos..)?
+                    .iter()
+                    .position(|b| b",]} \t\n\r".contains(b));
+                return Some(len.map_or(bytes.len(), |len| pos + len));
+            }
+            // Inside an array or object: a separator, whitespace, a number's or a literal's.
+            _ => continue,
+        }
+        if depth == 0 {
+            return Some(pos);
+        }
+    }
+}
+
+/// The end of a checked string from just after its opening quote: after its closing quote.
+fn checked_string_end(bytes: &[u8], mut pos: usize) -> Option<usize> {
+    loop {
+        pos += string_len(bytes.get(pos..)?)?;
+        match bytes[pos] {
+            b'"' => return Some(pos + 1),
+            // An escape's backslash and the byte after it (a `\u`'s digits are plain).
+            b'\\' => pos += 2,
+            _ => return None,
+        }
     }
 }
 
@@ -549,7 +616,33 @@ mod tests {
             let at_value = !text.starts_with([' ', '\t', '\n', '\r']);
             if self_delimited {
                 prop_assert_eq!(ours, theirs, "{:?}", text);
-            } else if theirs.is_some() && at_value {
+            }
+            // Over checked text, its end is found by its brackets and strings alone; and an
+            // array's check noting where its last element starts checks the same.
+            if let Some(end) = ours {
+                let found = checked_value_end(&text, 0);
+                if self_delimited {
+                    prop_assert_eq!(found, Some(end), "{:?}", text);
+                } else {
+                    // A bare number or literal: to the delimiter, or the end of the text.
+                    let delimited = text[end..].starts_with([',', ']', '}', ' ', '\t', '\n', '\r']);
+                    prop_assert!(!delimited || found == Some(end), "{:?}", text);
+                }
+            }
+            if text.starts_with('[') {
+                let mut scanner = Scanner::new(&text);
+                let last = scanner.check_args(MAX_DEPTH);
+                prop_assert_eq!(last.map(|_| scanner.pos), ours, "{:?}", text);
+                if let Some(last) = last {
+                    // The last element runs from there to the closing bracket.
+                    let element = text[last..ours.unwrap_or(0) - 1].trim_end();
+                    let inner = &text[1..ours.unwrap_or(0) - 1];
+                    prop_assert!(inner.trim().is_empty() && last == 0
+                        || checked_value_end(&text, last) == Some(last + element.len()),
+                        "{:?}", text);
+                }
+            }
+            if !self_delimited && theirs.is_some() && at_value {
                 prop_assert_eq!(ours, theirs, "{:?}", text);
             }
             let mut values = serde_json::Deserializer::from_str(&text).into_iter::<Value>();
