@@ -36,8 +36,7 @@ impl Scanner<'_> {
     #[inline(always)]
     pub(super) fn check_value(&mut self, room: usize) -> Option<()> {
         match *self.bytes.get(self.pos)? {
-            b'[' => self.check_array(room),
-            b'{' => self.check_object(room),
+            b'[' | b'{' => self.check_nested(room),
             b'"' => {
                 self.pos += 1;
                 self.check_string().map(|_| ())
@@ -65,40 +64,136 @@ impl Scanner<'_> {
         Some(last)
     }
 
+    /// An array or object (the scanner stands at its `[` or `{`) with `room` levels of
+    /// nesting left, and all it holds, in one loop over the values of every level rather than
+    /// a call per array and object: the levels open kept as bits (set for an object), the
+    /// cursor in a local, and the usual case of each step taken first (no whitespace, a key
+    /// or string that ends plain in its first words, an integer of up to seven digits);
+    /// anything else goes to the scanner's own checks. It takes exactly what
+    /// [`Self::check_value`] written as a call per level would take (`room` is at most 64,
+    /// the bits a `u64` holds: deeper is refused).
     #[inline(never)]
-    fn check_array(&mut self, room: usize) -> Option<()> {
-        if room <= 1 {
-            return None;
+    fn check_nested(&mut self, room: usize) -> Option<()> {
+        let bytes = self.bytes;
+        let room = room.min(65);
+        let mut pos = self.pos;
+        let mut objects = 0u64;
+        let mut depth = 0usize;
+        loop {
+            // A value starts at `pos`.
+            match *bytes.get(pos)? {
+                open @ (b'[' | b'{') => {
+                    depth += 1;
+                    if depth >= room {
+                        return None;
+                    }
+                    let object = open == b'{';
+                    objects = objects << 1 | u64::from(object);
+                    pos = whitespace_end(bytes, pos + 1);
+                    let close = if object { b'}' } else { b']' };
+                    if bytes.get(pos) != Some(&close) {
+                        if object {
+                            pos = self.member_key(pos)?;
+                        }
+                        continue;
+                    }
+                    // Empty.
+                    pos += 1;
+                    depth -= 1;
+                    objects >>= 1;
+                }
+                b'"' => pos = self.string_end(pos + 1)?,
+                b'1'..=b'9' => pos = self.integer_end(pos)?,
+                other => {
+                    self.pos = pos;
+                    match other {
+                        b'-' | b'0' => self.check_number()?,
+                        b't' => self.literal(b"true")?,
+                        b'f' => self.literal(b"false")?,
+                        b'n' => self.literal(b"null")?,
+                        _ => return None,
+                    }
+                    pos = self.pos;
+                }
+            }
+            // After a value: the levels it closes, then the next element or member.
+            loop {
+                if depth == 0 {
+                    self.pos = pos;
+                    return Some(());
+                }
+                let mut byte = *bytes.get(pos)?;
+                if byte <= b' ' {
+                    pos = whitespace_end(bytes, pos);
+                    byte = *bytes.get(pos)?;
+                }
+                pos += 1;
+                let object = objects & 1 == 1;
+                match byte {
+                    b',' => {
+                        pos = whitespace_end(bytes, pos);
+                        if object {
+                            pos = self.member_key(pos)?;
+                        }
+                        break;
+                    }
+                    b'}' if object => {}
+                    b']' if !object => {}
+                    _ => return None,
+                }
+                depth -= 1;
+                objects >>= 1;
+            }
         }
-        self.elements(|this| this.check_value(room - 1))
     }
 
-    #[inline(never)]
-    fn check_object(&mut self, room: usize) -> Option<()> {
-        if room <= 1 {
+    /// A member's key from `pos` (its opening quote), the colon after it and the whitespace
+    /// around: where its value starts. A plain key that ends in its first eight bytes,
+    /// followed at once by its colon, is taken in line (it is shorter than the raw-value
+    /// token); any other key by [`Self::check_key`].
+    #[inline(always)]
+    fn member_key(&mut self, pos: usize) -> Option<usize> {
+        let bytes = self.bytes;
+        if bytes.get(pos) == Some(&b'"') {
+            if let Some(flags) = bytes.get(pos + 1..).and_then(scan::word_flags) {
+                let end = pos + 1 + scan::first(flags);
+                if flags != 0 && bytes[end] == b'"' && bytes.get(end + 1) == Some(&b':') {
+                    return Some(whitespace_end(bytes, end + 2));
+                }
+            }
+        }
+        self.pos = pos;
+        self.check_key()?;
+        self.skip_whitespace();
+        if self.next()? != b':' {
             return None;
         }
-        self.pos += 1;
         self.skip_whitespace();
-        if self.bytes.get(self.pos) == Some(&b'}') {
-            self.pos += 1;
-            return Some(());
-        }
-        loop {
-            self.check_key()?;
-            self.skip_whitespace();
-            if self.next()? != b':' {
-                return None;
+        Some(self.pos)
+    }
+
+    /// [`Self::check_string`] from `pos` (after the opening quote), giving where the string
+    /// ends (after its closing quote).
+    #[inline(always)]
+    fn string_end(&mut self, pos: usize) -> Option<usize> {
+        self.pos = pos;
+        self.check_string()?;
+        Some(self.pos)
+    }
+
+    /// [`Self::check_integer`] from `pos` (its first digit, 1 to 9), giving where it ends:
+    /// one of up to seven digits followed by neither a fraction nor an exponent as one word
+    /// ([`scan::leading_digits`]).
+    #[inline(always)]
+    fn integer_end(&mut self, pos: usize) -> Option<usize> {
+        if let Some(digits @ 0..8) = self.bytes.get(pos..).and_then(scan::leading_digits) {
+            if !matches!(self.bytes[pos + digits], b'.' | b'e' | b'E') {
+                return Some(pos + digits);
             }
-            self.skip_whitespace();
-            self.check_value(room - 1)?;
-            self.skip_whitespace();
-            match self.next()? {
-                b',' => self.skip_whitespace(),
-                b'}' => return Some(()),
-                _ => return None,
-            }
         }
+        self.pos = pos;
+        self.check_integer()?;
+        Some(self.pos)
     }
 
     /// A key: a string, but not [`RAW_VALUE_TOKEN`] however it is written.
@@ -121,19 +216,27 @@ impl Scanner<'_> {
 
     /// The rest of a string after its opening quote, up to and including its closing quote;
     /// whether it held an escape. One that ends plain in its first 32 bytes (keys and most
-    /// strings in records) is checked in line ([`scan::head_len`]); any other by
-    /// [`Self::check_long_string`].
+    /// strings in records) is checked in line, a word of eight bytes at a time
+    /// ([`scan::word_flags`]); any other by [`Self::check_long_string`].
     #[inline(always)]
     fn check_string(&mut self) -> Option<bool> {
         let rest = self.bytes.get(self.pos..)?;
-        let end = scan::head_len(rest);
-        match end.filter(|&at| rest[at] == b'"') {
-            Some(at) => {
-                self.pos += at + 1;
-                Some(false)
+        let mut at = 0;
+        while at < 32 {
+            let Some(flags) = rest.get(at..).and_then(scan::word_flags) else {
+                break;
+            };
+            if flags != 0 {
+                let end = at + scan::first(flags);
+                if rest[end] == b'"' {
+                    self.pos += end + 1;
+                    return Some(false);
+                }
+                break;
             }
-            None => self.check_long_string(),
+            at += 8;
         }
+        self.check_long_string()
     }
 
     /// [`Self::check_string`] of a string that does not end plain in its first 32 bytes.
@@ -270,6 +373,19 @@ impl Scanner<'_> {
         self.skip_digits();
         (self.pos > start).then_some(())
     }
+}
+
+/// Where the whitespace (if any) that starts at `pos` ends.
+#[inline(always)]
+fn whitespace_end(bytes: &[u8], mut pos: usize) -> usize {
+    // Most text has none: one comparison then.
+    if bytes.get(pos).is_some_and(|&b| b > b' ') {
+        return pos;
+    }
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(pos) {
+        pos += 1;
+    }
+    pos
 }
 
 /// [`Scanner::check_args`] of the whole of `text` (an array with nothing around it).
@@ -669,6 +785,7 @@ mod tests {
                     let body = format!("{}{piece}{}", "a".repeat(at), "b".repeat(len - at));
                     texts.push(format!("[\"{body}\",1]"));
                     texts.push(format!("{{\"{body}\":1}}"));
+                    texts.push(format!("{{\"{body}\" : [1,{{\"a\":\"{body}\"}}]}}"));
                 }
             }
         }
