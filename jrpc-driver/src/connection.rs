@@ -25,6 +25,7 @@ use tungstenite::{Bytes, Message, Utf8Bytes};
 
 use crate::answer;
 use crate::handler::{Answer, Ctx, Reply};
+use crate::methods::LastMethod;
 use crate::observe::{CloseReason, Observer, Role, Started};
 use crate::outbound::{Entry, Outbound};
 use crate::peer::{Command, PeerParts};
@@ -146,6 +147,7 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         commands,
         calls: answer::Waiting::default(),
         methods,
+        last_method: LastMethod::default(),
         ctx,
         in_flight: 0,
         max_in_flight: config.max_in_flight,
@@ -215,6 +217,8 @@ struct Connection<R: Runtime, W, S> {
     /// Who waits for each of our calls, by the endpoint's slot of the call.
     calls: answer::Waiting,
     methods: Arc<Methods<S>>,
+    /// The method called last, found again without the table.
+    last_method: LastMethod<S>,
     ctx: Ctx<S>,
     /// Methods started and not yet finished.
     in_flight: usize,
@@ -694,7 +698,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         params: Args,
         responder: Option<Responder>,
     ) -> Option<String> {
-        let Some((handler, key)) = self.methods.get(&method) else {
+        let Some((handler, key)) = self.last_method.get(&self.methods, &method) else {
             self.obs.not_found(&method, responder.is_none());
             match responder {
                 Some(responder) => self

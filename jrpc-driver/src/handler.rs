@@ -5,6 +5,7 @@
 //! Four shapes register, each for 0 to 6 parameters: `fn(A, B) -> R`, `fn(A, B) -> impl Future`,
 //! and both with a leading [`Ctx`] parameter that reaches the peer and the server's state.
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -82,6 +83,9 @@ pub enum Reply {
 pub struct Answer(Held);
 
 enum Held {
+    /// A float, the usual result (`|a: f64, b: f64| a + b`), written as it is: no `Value` made,
+    /// none dropped, and the writer's float reached with no dispatch on a `Value`'s kind.
+    F64(f64),
     /// A small plain value (a number, a bool, …), made a `Value` at no allocation.
     Value(Value),
     /// Anything else, boxed as it came.
@@ -91,6 +95,10 @@ enum Held {
 impl Answer {
     /// Holds `value` until it is written.
     pub fn new<T: Serialize + Send + 'static>(value: T) -> Self {
+        // Decided when `T` is known: no test at run time.
+        if let Some(&float) = (&value as &dyn Any).downcast_ref::<f64>() {
+            return Self(Held::F64(float));
+        }
         // A value this small with nothing to drop (numbers, bools, `()`) is a `Value` with no
         // allocation; boxing it would cost one.
         if std::mem::size_of::<T>() <= 16 && !std::mem::needs_drop::<T>() {
@@ -104,6 +112,7 @@ impl Answer {
     /// The result as something that writes its JSON.
     pub fn as_json(&self) -> &dyn WriteJson {
         match &self.0 {
+            Held::F64(float) => float,
             Held::Value(value) => value,
             Held::Boxed(boxed) => boxed.as_ref(),
         }
@@ -119,6 +128,7 @@ impl From<Value> for Answer {
 impl std::fmt::Debug for Answer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.0 {
+            Held::F64(float) => f.debug_tuple("Answer").field(float).finish(),
             Held::Value(value) => f.debug_tuple("Answer").field(value).finish(),
             Held::Boxed(_) => f.write_str("Answer(..)"),
         }
@@ -259,3 +269,39 @@ handlers!(A1, A2, A3);
 handlers!(A1, A2, A3, A4);
 handlers!(A1, A2, A3, A4, A5);
 handlers!(A1, A2, A3, A4, A5, A6);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A float held as it is writes what its `Value` wrote (the way every other small result
+    /// goes): `null` for what JSON cannot hold, `.0` on integral ones, the shortest digits.
+    #[test]
+    fn a_float_answer_writes_as_its_value_did() -> Result<(), serde_json::Error> {
+        for float in [
+            3.0,
+            0.0,
+            -0.0,
+            0.1,
+            -2.5,
+            1e15,
+            1e16,
+            1e300,
+            9007199254740993.0,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            let mut held = String::new();
+            Answer::new(float).as_json().write_json(&mut held)?;
+            let mut as_value = String::new();
+            Answer::from(serde_json::to_value(float)?)
+                .as_json()
+                .write_json(&mut as_value)?;
+            assert_eq!(held, as_value, "{float}");
+            assert_eq!(held, serde_json::to_string(&float)?, "{float}");
+        }
+        Ok(())
+    }
+}

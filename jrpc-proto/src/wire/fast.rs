@@ -34,6 +34,9 @@ pub(super) fn read_fields(text: &str, fields: &mut Fields) -> bool {
 /// no [`Fields`] on the way; `None` when `text` is neither, to be read by [`read_fields`] or
 /// the general path.
 pub(super) fn read_usual(text: &str, spare_name: &mut Option<String>) -> Option<Inbound> {
+    if let Some(request) = Scanner::new(text).canonical(spare_name) {
+        return Some(request);
+    }
     Scanner::new(text).usual(spare_name)
 }
 
@@ -140,7 +143,97 @@ impl<'a> Scanner<'a> {
         if result.is_some() || error.is_some() {
             return None;
         }
-        let params = match args.flatten() {
+        self.request(method, args.flatten(), id, spare_name)
+    }
+
+    /// The canonical request, as jrpc's Rust and JavaScript clients write a call of a few
+    /// numbers: `{"method":"add","args":[1,2],"kwargs":{},"id":7}`, its four keys in this
+    /// order, no whitespace, `args` a few numbers, booleans or nulls (or `null`), `kwargs`
+    /// empty. Read with no member loop; any other text (a key elsewhere, a space, a string
+    /// argument, anything more) gives `None`, and [`usual`](Self::usual) reads the message
+    /// from the start: this path takes only messages that one takes, and reads them into the
+    /// same request.
+    #[inline]
+    fn canonical(&mut self, spare_name: &mut Option<String>) -> Option<Inbound> {
+        self.fixed(b"{\"method\":")?;
+        let method = self.plain_string()?;
+        self.fixed(b",\"args\":")?;
+        // Any other `args` (strings, records, whitespace) is read by `usual`: reading it here
+        // first would check a large array twice.
+        let args = match self.bytes.get(self.pos)? {
+            b'[' => Some(ArgsArray::Held(Unparsed::Scalars(self.compact_scalars()?))),
+            _ => self.fixed(b"null").map(|()| None)?,
+        };
+        self.fixed(b",\"kwargs\":{},\"id\":")?;
+        let id = match self.natural() {
+            Some(n) => Value::from(n),
+            None => self.usual_id()?,
+        };
+        if self.bytes.get(self.pos..)? != b"}" {
+            return None;
+        }
+        self.request(method, args, Some(id), spare_name)
+    }
+
+    /// An array of at most [`Scalars::CAPACITY`] numbers, booleans or nulls, written with no
+    /// whitespace (`[1,2]`, `[]`), read as [`held_scalars`](Self::held_scalars) reads it, a
+    /// [natural](Self::natural) first tried without the general number's steps. `None` for
+    /// any other text, the scanner left anywhere.
+    #[inline(always)]
+    fn compact_scalars(&mut self) -> Option<Scalars> {
+        let mut scalars = Scalars::new();
+        self.pos += 1;
+        if self.bytes.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+            return Some(scalars);
+        }
+        loop {
+            let start = self.pos;
+            let scalar = match self.natural() {
+                Some(n) if matches!(self.bytes.get(self.pos), Some(b',' | b']')) => {
+                    Scalar::PosInt(n)
+                }
+                _ => self.at(start).plain_scalar()?,
+            };
+            scalars.push(scalar)?;
+            match self.next()? {
+                b',' => {}
+                b']' => return Some(scalars),
+                _ => return None,
+            }
+        }
+    }
+
+    /// An integer of one to 18 digits with no sign and no leading zero, as
+    /// [`number`](Self::number) reads it when what follows is not a fraction or an exponent
+    /// (the caller checks what follows); `None` for anything else, the scanner where it was.
+    #[inline(always)]
+    fn natural(&mut self) -> Option<u64> {
+        let start = self.pos;
+        let mut end = start;
+        let mut magnitude = 0u64;
+        while let Some(&b @ b'0'..=b'9') = self.bytes.get(end) {
+            magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+            end += 1;
+        }
+        let digits = end - start;
+        if digits == 0 || digits > 18 || digits > 1 && self.bytes[start] == b'0' {
+            return None;
+        }
+        self.pos = end;
+        Some(magnitude)
+    }
+
+    /// The request of `method`, its `args` and `id` as [`usual`](Self::usual) read them.
+    #[inline(always)]
+    fn request(
+        &self,
+        method: &str,
+        args: Option<ArgsArray>,
+        id: Option<Value>,
+        spare_name: &mut Option<String>,
+    ) -> Option<Inbound> {
+        let params = match args {
             None => Args::from(Params::default()),
             Some(ArgsArray::Values(items)) => Args::from(Params::positional(items)),
             Some(ArgsArray::Held(Unparsed::Scalars(scalars))) => Args::scalars(scalars),
@@ -442,6 +535,16 @@ impl<'a> Scanner<'a> {
         })
     }
 
+    /// `literal`, as it is, compared as a few fixed-size words (no call to `memcmp`).
+    #[inline(always)]
+    fn fixed<const N: usize>(&mut self, literal: &[u8; N]) -> Option<()> {
+        if self.bytes.get(self.pos..)?.first_chunk::<N>() != Some(literal) {
+            return None;
+        }
+        self.pos += N;
+        Some(())
+    }
+
     /// `literal`, as it is.
     pub(super) fn literal(&mut self, literal: &[u8]) -> Option<()> {
         let end = self.pos + literal.len();
@@ -534,6 +637,177 @@ mod tests {
         ] {
             assert!(!read_fields(text, &mut Fields::default()), "{text}");
         }
+    }
+
+    /// What the canonical path makes of `text`, if it takes it on.
+    fn canonical(text: &str) -> Option<String> {
+        Scanner::new(text)
+            .canonical(&mut None)
+            .map(|inbound| format!("{inbound:?}"))
+    }
+
+    /// The canonical request is read by the canonical path, into what the member loop makes
+    /// of it.
+    #[test]
+    fn canonical_takes_the_compact_request() {
+        for text in [
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[],"kwargs":{},"id":0}"#,
+            r#"{"method":"","args":null,"kwargs":{},"id":123456789012345678}"#,
+            r#"{"method":"é","args":[-1,2.5,true,null],"kwargs":{},"id":-3}"#,
+            r#"{"method":"a","args":[0,1e3,-0,false],"kwargs":{},"id":"x"}"#,
+            r#"{"method":"a","args":[1],"kwargs":{},"id":null}"#,
+        ] {
+            let usual = Scanner::new(text).usual(&mut None);
+            assert!(matches!(usual, Some(Inbound::Request { .. })), "{text}");
+            let usual = usual.map(|inbound| format!("{inbound:?}"));
+            assert_eq!(canonical(text), usual, "{text}");
+        }
+    }
+
+    /// Every way of leaving the canonical layout leaves the message to the other paths, which
+    /// classify it as before.
+    #[test]
+    fn canonical_leaves_everything_else() {
+        for text in [
+            // Whitespace anywhere.
+            r#" {"method":"add","args":[1,2],"kwargs":{},"id":7}"#,
+            r#"{ "method":"add","args":[1,2],"kwargs":{},"id":7}"#,
+            r#"{"method": "add","args":[1,2],"kwargs":{},"id":7}"#,
+            r#"{"method":"add", "args":[1,2],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[ 1,2],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[1, 2],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[1,2 ],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{ },"id":7}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id": 7}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":7 }"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":7} "#,
+            "{\"method\":\"add\",\"args\":[1,2],\"kwargs\":{},\"id\":7}\n",
+            // Keys in another order, left out, repeated, escaped or unknown.
+            r#"{"args":[1,2],"method":"add","kwargs":{},"id":7}"#,
+            r#"{"method":"add","kwargs":{},"args":[1,2],"id":7}"#,
+            r#"{"id":7,"method":"add","args":[1,2],"kwargs":{}}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{}}"#,
+            r#"{"method":"add","args":[1,2],"id":7}"#,
+            r#"{"method":"add","kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":7,"id":8}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":7,"method":"b"}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":7,"x":1}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":7,"result":1}"#,
+            r#"{"meth\u006fd":"add","args":[1,2],"kwargs":{},"id":7}"#,
+            // Values it does not read.
+            r#"{"method":"a\"b","args":[1,2],"kwargs":{},"id":7}"#,
+            r#"{"method":"\ud800","args":[1,2],"kwargs":{},"id":7}"#,
+            r#"{"method":7,"args":[1,2],"kwargs":{},"id":7}"#,
+            r#"{"method":null,"args":[1,2],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":["x"],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[[1]],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[{}],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[1,2,3,4,5],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[1,],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[,1],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[01],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[1.],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[1e400],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[1234567890123456789],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[1;2],"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[1,2,"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":{},"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":"x","kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":nul,"kwargs":{},"id":7}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":null,"id":7}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{"a":1},"id":7}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":[],"id":7}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":7.5}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":1e2}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":07}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":-0}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":1234567890123456789}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":true}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":[7]}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":"a\nb"}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":}"#,
+            // Cut short, or more after it.
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":7"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":7}}"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":7}x"#,
+            r#"{"method":"add","args":[1,2],"kwargs":{},"id":"#,
+            r#"{"method":"add","args":[1,2"#,
+            r#"{"method":"add"#,
+            r#"{"method":"#,
+            "",
+        ] {
+            assert_eq!(canonical(text), None, "{text}");
+            let fast = format!("{:?}", parse_text(text, &mut None));
+            assert_eq!(fast, format!("{:?}", parse_general(text)), "{text}");
+        }
+    }
+
+    /// The canonical request with its pieces varied and one byte perhaps inserted, removed or
+    /// replaced: whatever the canonical path takes on reads as the member loop reads it, and
+    /// every message reads as the general path reads it.
+    #[test]
+    fn canonical_agrees_with_the_other_paths() {
+        let piece = |usual: &'static [&'static str]| {
+            prop_oneof![
+                6 => proptest::sample::select(usual).prop_map(str::to_owned),
+                1 => value(),
+            ]
+        };
+        let message = (
+            piece(&[r#""add""#, r#""""#, r#""é""#]),
+            piece(&[
+                "[1,2]",
+                "[]",
+                "null",
+                "[-1,2.5,true,null]",
+                "[0,1,2,3]",
+                "[7,8,9,10,11]",
+            ]),
+            piece(&["{}"]),
+            piece(&["7", "0", "-3", "123456789012345678", r#""x""#, "null"]),
+            any::<prop::sample::Index>(),
+            0u8..4,
+            proptest::sample::select(&[b' ', b',', b'"', b'}', b']', b'1', b'.', b'\\'][..]),
+        )
+            .prop_map(|(method, args, kwargs, id, at, edit, byte)| {
+                let text =
+                    format!(r#"{{"method":{method},"args":{args},"kwargs":{kwargs},"id":{id}}}"#);
+                let mut bytes = text.into_bytes();
+                let at = at.index(bytes.len());
+                match edit {
+                    0 => bytes.insert(at, byte),
+                    1 => drop(bytes.remove(at)),
+                    2 => bytes[at] = byte,
+                    _ => {}
+                }
+                String::from_utf8(bytes).ok()
+            });
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(20_000));
+        let taken = std::cell::Cell::new(0u32);
+        let outcome = runner.run(&message, |text| {
+            let Some(text) = text else {
+                return Ok(());
+            };
+            if let Some(read) = canonical(&text) {
+                taken.set(taken.get() + 1);
+                let usual = Scanner::new(&text).usual(&mut None);
+                let usual = usual.map(|inbound| format!("{inbound:?}"));
+                prop_assert_eq!(Some(read), usual, "{}", text);
+            }
+            let fast = format!("{:?}", parse_text(&text, &mut None));
+            let general = format!("{:?}", parse_general(&text));
+            prop_assert_eq!(fast, general, "{}", text);
+            Ok(())
+        });
+        if let Err(e) = outcome {
+            panic!("{e}");
+        }
+        assert!(
+            taken.get() > 1_500,
+            "only {} messages took the canonical path",
+            taken.get()
+        );
     }
 
     /// Pieces of messages, many of them near an edge of the grammar.

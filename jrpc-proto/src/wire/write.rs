@@ -257,7 +257,9 @@ impl<'a> ser::Serializer for Writer<'a> {
     }
 
     fn serialize_f64(self, v: f64) -> Result<(), Error> {
-        if v.trunc() == v && v.abs() < PLAIN_F64_BELOW {
+        // Integral when its truncation to an `i64` (exact below the bound) is itself: no call
+        // to `trunc` (without SSE4.1, a call into libm).
+        if v.abs() < PLAIN_F64_BELOW && (v as i64) as f64 == v {
             if v == 0.0 {
                 self.out
                     .push_str(if v.is_sign_negative() { "-0.0" } else { "0.0" });
