@@ -234,6 +234,40 @@ impl<'de> Source<'de> for TextArray<'de> {
     }
 }
 
+/// The rest of a whole array's `Deserializer`, given its `deserialize_seq`: a tuple or a tuple
+/// struct is read as the sequence (as `serde_json` reads an array); anything else gives up
+/// (`Positional` asks only for these three).
+macro_rules! read_only_as_seq {
+    () => {
+        fn deserialize_tuple<V: Visitor<'de>>(
+            self,
+            _len: usize,
+            visitor: V,
+        ) -> Result<V::Value, GiveUp> {
+            self.deserialize_seq(visitor)
+        }
+
+        fn deserialize_tuple_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _len: usize,
+            visitor: V,
+        ) -> Result<V::Value, GiveUp> {
+            self.deserialize_seq(visitor)
+        }
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, GiveUp> {
+            Err(GiveUp)
+        }
+
+        serde::forward_to_deserialize_any! {
+            <W: Visitor<'de>>
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct map struct enum identifier ignored_any
+        }
+    };
+}
+
 /// The text of an array that parses as values do (`Args::positional_text`), read as
 /// `serde_json` reads it as a sequence, an element at a time: each by `serde_json` from its
 /// own text, except a raw value (`Box<RawValue>`), which is handed its text as `serde_json`
@@ -271,33 +305,7 @@ impl<'de> de::Deserializer<'de> for TextArray<'de> {
         Ok(value)
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, GiveUp> {
-        self.deserialize_seq(visitor)
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, GiveUp> {
-        self.deserialize_seq(visitor)
-    }
-
-    // `Positional` reads the whole array only as one of the three above.
-    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, GiveUp> {
-        Err(GiveUp)
-    }
-
-    serde::forward_to_deserialize_any! {
-        <W: Visitor<'de>>
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        option unit unit_struct newtype_struct map struct enum identifier ignored_any
-    }
+    read_only_as_seq!();
 }
 
 /// The elements of a [`TextArray`]: `pos` stands at the next one, or at `close` (the closing
@@ -496,32 +504,7 @@ impl<'de> de::Deserializer<'de> for ScalarArray<'_> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, GiveUp> {
-        self.deserialize_seq(visitor)
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, GiveUp> {
-        self.deserialize_seq(visitor)
-    }
-
-    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, GiveUp> {
-        Err(GiveUp)
-    }
-
-    serde::forward_to_deserialize_any! {
-        <W: Visitor<'de>>
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        option unit unit_struct newtype_struct map struct enum identifier ignored_any
-    }
+    read_only_as_seq!();
 }
 
 impl<'de> SeqAccess<'de> for ScalarArray<'_> {
