@@ -63,6 +63,11 @@ use crate::client::{Call, Dialect, Tally};
 use crate::drive::CLIENT_LOADS;
 use crate::report::{BigFigures, Figures, Load, Run, median};
 
+/// With `--features mimalloc`, every process of the benchmark allocates through mimalloc.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The loads, in the order they run.
 const LOADS: [Load; 4] = [
     Load {
