@@ -131,6 +131,7 @@ pub(crate) fn parse(frame: &[u8], spare_name: &mut Option<String>) -> Inbound {
 }
 
 /// [`parse`] for a payload already known to be UTF-8.
+#[inline]
 pub(crate) fn parse_text(text: &str, spare_name: &mut Option<String>) -> Inbound {
     if let Some(usual) = fast::read_usual(text, spare_name) {
         return usual;

@@ -33,6 +33,7 @@ pub(super) fn read_fields(text: &str, fields: &mut Fields) -> bool {
 /// (`{"id":7,"result":3,"error":null}`), its keys in any order, read into what it means with
 /// no [`Fields`] on the way; `None` when `text` is neither, to be read by [`read_fields`] or
 /// the general path.
+#[inline]
 pub(super) fn read_usual(text: &str, spare_name: &mut Option<String>) -> Option<Inbound> {
     if let Some(request) = Scanner::new(text).canonical(spare_name) {
         return Some(request);
