@@ -252,10 +252,7 @@ impl<'a> Scanner<'a> {
         Some(Inbound::Request {
             method,
             params,
-            id: id.filter(|id| !id.is_null()).map(|value| RequestId {
-                value,
-                verbatim: None,
-            }),
+            id: id.filter(|id| !id.is_null()).map(RequestId::plain),
         })
     }
 
