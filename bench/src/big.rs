@@ -39,8 +39,17 @@ pub enum Shape {
 }
 
 impl Shape {
-    /// Both shapes, in the order they run.
+    /// The shapes, in the order they run.
     pub const ALL: [Self; 3] = [Self::Text, Self::Items, Self::Raw];
+
+    /// Its name in `--shapes`.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Self::Text => "string",
+            Self::Items => "objects",
+            Self::Raw => "raw",
+        }
+    }
 
     /// Its name in the tables.
     pub fn name(self) -> &'static str {

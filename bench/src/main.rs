@@ -30,7 +30,8 @@
 //! N` (the turns that time is split into, default 8), `--idle N` (connections of the idle test,
 //! default 10,000; 0 skips it), `--runs N` (repeat the whole measurement), `--systems a,b` and
 //! `--loads seq,16,256,64x16,client16,client256,big64k,big1m,fanout100,fanout2000` (subsets,
-//! e.g. for profiling one server), `--in-flight N` (publishes in flight in the fan-out loads,
+//! e.g. for profiling one server), `--shapes string,objects,raw` (the large loads' payloads),
+//! `--in-flight N` (publishes in flight in the fan-out loads,
 //! default 8), `--publishes N` (most publishes per system and fan-out load, default 1,000,000:
 //! the time ends it first), `--out FILE` (default `BENCHMARKS.md` at the workspace root),
 //! `--no-write`. `JRPC_BENCH_SERVER_WRAPPER` runs each server under a command (`valgrind
@@ -104,6 +105,8 @@ struct Options {
     loads: Vec<usize>,
     /// Indices into [`BIG_LOADS`].
     big_loads: Vec<usize>,
+    /// The payload shapes of the large-message loads.
+    shapes: Vec<Shape>,
     /// Indices into [`CLIENT_LOADS`].
     client_loads: Vec<usize>,
     /// Indices into [`fanout::FANOUT_LOADS`].
@@ -178,6 +181,7 @@ const USAGE: &str = "usage: jrpc-bench [--quick] [--secs S] [--idle N] [--rounds
 [--systems jrpc-tokio,jrpc-axum,jrpc-async-std,jsonrpsee,echo,echo-async-std,broadcast,socketio,
        jrpc-twoway,jrpc-groups] [--in-flight N] [--publishes N] [--out FILE | --no-write]
        [--loads seq,16,256,64x16,client16,client256,big64k,big1m,fanout100,fanout2000]
+       [--shapes string,objects,raw]
        jrpc-bench serve <system> <port>
        jrpc-bench drive <raw|jrpc-tokio> <url> [<in-flight> <secs>]   (src/drive.rs)
        jrpc-bench cluster [--secs S] [--subscribers C] [--calls N]   (src/cluster.rs)";
@@ -197,6 +201,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             .collect(),
         loads: (0..LOADS.len()).collect(),
         big_loads: (0..BIG_LOADS.len()).collect(),
+        shapes: Shape::ALL.to_vec(),
         client_loads: (0..CLIENT_LOADS.len()).collect(),
         fanout_loads: (0..fanout::FANOUT_LOADS.len()).collect(),
         in_flight: 8,
@@ -256,6 +261,17 @@ fn parse(args: &[String]) -> Result<Options, String> {
                         }
                     }
                 }
+            }
+            "--shapes" => {
+                options.shapes = value()?
+                    .split(',')
+                    .map(|name| {
+                        Shape::ALL
+                            .into_iter()
+                            .find(|shape| shape.flag() == name)
+                            .ok_or_else(|| format!("unknown shape '{name}' (string, objects, raw)"))
+                    })
+                    .collect::<Result<_, _>>()?;
             }
             "--in-flight" => {
                 options.in_flight = value()?.parse().map_err(|e| format!("--in-flight: {e}"))?;
@@ -587,7 +603,7 @@ async fn measure_all(options: &Options, systems: &[String]) -> Result<Vec<Figure
     }
     // The large messages, on the systems that serve them.
     for load in options.big_loads.iter().map(|&i| BIG_LOADS[i]) {
-        for shape in Shape::ALL {
+        for &shape in &options.shapes {
             let payload = Payload::new(shape, load.bytes)?;
             let call = Call::Big(payload.clone());
             let mut chosen: Vec<&mut Subject> = subjects

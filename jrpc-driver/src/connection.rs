@@ -153,6 +153,7 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         max_in_flight: config.max_in_flight,
         out: VecDeque::new(),
         chunks: Chunks::default(),
+        spare: Spare::default(),
         entries: VecDeque::new(),
         own_bytes: 0,
         own_frames: 0,
@@ -226,6 +227,8 @@ struct Connection<R: Runtime, W, S> {
     out: VecDeque<Queued>,
     /// Where small answers are copied to become messages.
     chunks: Chunks,
+    /// The last large answer's buffer, on its way back to the endpoint.
+    spare: Spare,
     /// Producers' calls and pushes taken from `outbound`, not yet applied.
     entries: VecDeque<Entry>,
     /// Bytes and frames of our answers in `out` (producers' frames are counted in `outbound`).
@@ -423,6 +426,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             if let Err(e) = self.feed(cx) {
                 return Poll::Ready(Ending::Gone(Some(e)));
             }
+            self.spare.give_back(&mut self.endpoint);
             if paused && self.may_read() {
                 progress = true;
             }
@@ -546,7 +550,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             self.own_frames += 1;
             let text = match frame {
                 Cow::Borrowed(text) => self.chunks.copy(text),
-                Cow::Owned(frame) => frame_text(frame),
+                Cow::Owned(frame) => self.spare.watch(frame_text(frame)),
             };
             self.out.push_back(Queued { text, charge: 0 });
         }
@@ -557,6 +561,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     fn handle_time(&mut self, now: Instant) -> Option<Ending> {
         self.endpoint.handle_timeout(now);
         self.dispatch_events();
+        self.spare.expire(now, &mut self.endpoint);
         if let Some(heartbeat) = &mut self.heartbeat {
             if let Some(sent) = heartbeat.silent_since_ping {
                 if now >= sent + heartbeat.timeout {
@@ -593,6 +598,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
             self.heartbeat.as_ref().map(Heartbeat::next_deadline),
             self.full_since()
                 .map(|since| since + self.slow_consumer_timeout),
+            self.spare.kept_until,
         ];
         deadlines.into_iter().flatten().min()
     }
@@ -902,17 +908,77 @@ impl Chunks {
     }
 }
 
+/// The buffer of the last large answer, on its way back to the endpoint
+/// ([`Endpoint::recycle_answer_buffer`]): once the socket has taken the message (tungstenite
+/// copies every frame into its write buffer), its bytes are ours alone again, and the next
+/// large answer is written into memory already grown and touched. A stream of 1 MiB answers
+/// then costs no allocation and no page faults for them; a new buffer cost about 500 faults
+/// an answer (glibc gives a freed 1 MiB block back to the system). The buffer is let go
+/// [`SPARE_KEPT`] after the last large answer, so an idle connection holds none.
+#[derive(Debug, Default)]
+struct Spare {
+    /// The last large answer's message, until the socket has let go of its copy.
+    bytes: Option<Bytes>,
+    /// When the buffer given back is let go, if one was given back.
+    kept_until: Option<Instant>,
+}
+
+impl Spare {
+    /// `text`, a frame from the endpoint, is queued as a message: a large one is watched.
+    fn watch(&mut self, text: Utf8Bytes) -> Utf8Bytes {
+        if text.len() > SHRUNK_FROM {
+            self.bytes = Some(Bytes::from(text.clone()));
+        }
+        text
+    }
+
+    /// Gives the watched buffer back to the endpoint once nothing else holds its bytes.
+    fn give_back(&mut self, endpoint: &mut Endpoint) {
+        let Some(bytes) = self.bytes.take() else {
+            return;
+        };
+        match bytes.try_into_mut() {
+            Ok(mut buffer) => {
+                // Emptied first: the conversion then moves no bytes, and checks none.
+                buffer.clear();
+                if let Ok(text) = String::from_utf8(buffer.into()) {
+                    endpoint.recycle_answer_buffer(text);
+                    self.kept_until = Some(Instant::now() + SPARE_KEPT);
+                }
+            }
+            Err(shared) => self.bytes = Some(shared),
+        }
+    }
+
+    /// Lets go of the buffer given back, once no large answer has come for [`SPARE_KEPT`].
+    fn expire(&mut self, now: Instant, endpoint: &mut Endpoint) {
+        if self.kept_until.is_some_and(|until| now >= until) {
+            self.kept_until = None;
+            endpoint.release_answer_buffer();
+        }
+    }
+}
+
+/// How long a large answer's buffer is kept for the next one (see [`Spare`]).
+const SPARE_KEPT: Duration = Duration::from_secs(1);
+
 /// A frame from the endpoint as the message's text, in a buffer of exactly its length: such a
 /// buffer becomes `Bytes` without a shared header of its own (one allocation less per frame).
 /// A small frame with room left is copied into a new buffer, which costs less than shrinking
-/// it in place (`realloc`, about 280 instructions); a large one is shrunk in place, which
-/// copies nothing, where a copy would cost a pass over it and hold it twice meanwhile.
+/// it in place (`realloc`, about 280 instructions). A large one is not copied, which would cost
+/// a pass over it and hold it twice meanwhile: it keeps its buffer, shrunk in place when more
+/// than an eighth of it is spare, to its length and a sixteenth (so that a queue of large
+/// frames holds little more than their bytes, and the buffer, given back to the endpoint
+/// ([`Spare`]), has room for an answer of the same size and its escapes).
 fn frame_text(mut frame: String) -> Utf8Bytes {
     if frame.len() == frame.capacity() {
         return frame.into();
     }
     if frame.len() > SHRUNK_FROM {
-        frame.shrink_to_fit();
+        let len = frame.len();
+        if frame.capacity() - len > len / 8 {
+            frame.shrink_to(len + len / 16);
+        }
         return frame.into();
     }
     let mut exact = String::with_capacity(frame.len());
@@ -920,7 +986,8 @@ fn frame_text(mut frame: String) -> Utf8Bytes {
     exact.into()
 }
 
-/// The size from which [`frame_text`] shrinks a frame's buffer instead of copying the frame.
+/// The size from which [`frame_text`] keeps a frame's buffer instead of copying the frame, and
+/// [`Spare`] gives it back.
 const SHRUNK_FROM: usize = 4096;
 
 /// Room past its end up to which a call's frame is sent in its own buffer (see [`call_text`]).
@@ -970,5 +1037,70 @@ fn report(peer: u64, diagnostic: &Diagnostic) {
         Diagnostic::ReplyTooLarge { id, size, limit } => {
             tracing::warn!(peer, %id, size, limit, "answer too large, sent InternalError")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The frame of a large answer from `endpoint`, handed over whole.
+    fn large_answer(endpoint: &mut Endpoint) -> String {
+        let request = r#"{"method":"m","args":[],"kwargs":{},"id":1}"#;
+        endpoint.handle_text(request).expect("a request");
+        let Some(Event::Request(request)) = endpoint.poll_event() else {
+            panic!("a request");
+        };
+        endpoint.reply_with(request.responder, Ok(&"x".repeat(64 * 1024)));
+        match endpoint.next_transmit() {
+            Some(Cow::Owned(frame)) => frame,
+            other => panic!("a large answer handed over whole, not {other:?}"),
+        }
+    }
+
+    /// A large answer's buffer goes back to the endpoint only once the message made of it is
+    /// gone (the socket copied it), and the next large answer is written into it; it is let go
+    /// once no large answer has come for a while.
+    #[test]
+    fn large_answer_buffers_come_back_once_their_message_is_gone() {
+        let mut endpoint = Endpoint::default();
+        let mut spare = Spare::default();
+        let message = spare.watch(frame_text(large_answer(&mut endpoint)));
+        let at = message.as_str().as_ptr();
+        spare.give_back(&mut endpoint);
+        assert!(
+            spare.kept_until.is_none(),
+            "the message still holds the bytes"
+        );
+        drop(message);
+        spare.give_back(&mut endpoint);
+        let until = spare.kept_until.expect("given back");
+        let second = large_answer(&mut endpoint);
+        assert_eq!(second.as_ptr(), at, "written into the buffer given back");
+        // Not let go before its time; then let go.
+        let capacity = second.capacity();
+        endpoint.recycle_answer_buffer(second);
+        spare.expire(until - Duration::from_millis(1), &mut endpoint);
+        assert_eq!(large_answer(&mut endpoint).capacity(), capacity);
+        let odd = 100_003;
+        endpoint.recycle_answer_buffer(String::with_capacity(odd));
+        spare.expire(until, &mut endpoint);
+        assert!(spare.kept_until.is_none());
+        assert_ne!(large_answer(&mut endpoint).capacity(), odd);
+    }
+
+    /// A large frame keeps its buffer: shrunk when much of it is spare, to its length and a
+    /// sixteenth; a small one is copied to a buffer of its length.
+    #[test]
+    fn frames_become_messages_holding_little_spare_room() {
+        let mut large = String::with_capacity(200_000);
+        large.push_str(&"x".repeat(100_000));
+        let at = large.as_ptr();
+        let text = frame_text(large);
+        assert_eq!(text.as_str().as_ptr(), at, "shrunk in place, not copied");
+        assert_eq!(text.len(), 100_000);
+        let mut small = String::with_capacity(1000);
+        small.push_str("small");
+        assert_eq!(frame_text(small).as_str(), "small");
     }
 }

@@ -26,7 +26,8 @@ pub enum InboundError {
 
 /// Answers up to this size are written in a buffer the endpoint keeps, and lent from it
 /// ([`Endpoint::next_transmit`]); a larger one takes the buffer along, so that no large buffer
-/// stays with a connection.
+/// stays with a connection unless the driver gives it back
+/// ([`Endpoint::recycle_answer_buffer`]).
 const REUSED_BUFFER: usize = 1024;
 
 /// The largest allocation [`Endpoint::recycle_name`] keeps, in bytes.
@@ -225,8 +226,8 @@ impl Endpoint {
         let limit = self.config.outbound_limit();
         let frame = match wire::encode_response(&mut self.answer_buffer, &id, result) {
             Ok(()) if self.answer_buffer.len() <= limit => {
-                // The usual answer waits in the buffer, to be lent out.
-                if self.answer_buffer.capacity() > REUSED_BUFFER {
+                // The usual answer waits in the buffer, to be lent out; a large one takes it.
+                if self.answer_buffer.len() > REUSED_BUFFER {
                     let frame = std::mem::take(&mut self.answer_buffer);
                     self.transmits.push_back(Transmit::Own(frame));
                 } else {
@@ -242,7 +243,7 @@ impl Endpoint {
             )),
         };
         let size = frame.as_ref().map_or(self.answer_buffer.len(), String::len);
-        if self.answer_buffer.capacity() > REUSED_BUFFER {
+        if self.answer_buffer.len() > REUSED_BUFFER {
             self.answer_buffer = String::new();
         }
         if let Some(frame) = frame.filter(|frame| frame.len() <= limit) {
@@ -261,6 +262,30 @@ impl Endpoint {
             size,
             limit,
         });
+    }
+
+    /// Gives back the buffer of a large answer (one over 1 KiB, handed over whole by
+    /// [`next_transmit`](Self::next_transmit)) once the driver is done with its bytes: the next
+    /// answers are written into it, where a new buffer would grow again, copying as it grows,
+    /// and touch fresh memory (at 1 MiB, a page fault every 4 KiB: most of what such a call
+    /// costs). Kept until [`release_answer_buffer`](Self::release_answer_buffer); a buffer no
+    /// larger than the one held is dropped.
+    pub fn recycle_answer_buffer(&mut self, mut buffer: String) {
+        if self.answer_queued || buffer.capacity() <= self.answer_buffer.capacity() {
+            return;
+        }
+        buffer.clear();
+        self.answer_buffer = buffer;
+    }
+
+    /// Lets go of a large buffer given back by
+    /// [`recycle_answer_buffer`](Self::recycle_answer_buffer) (unless an answer waits in it):
+    /// a driver calls it once a connection has had no large answer for a while, so that an
+    /// idle connection holds none.
+    pub fn release_answer_buffer(&mut self) {
+        if !self.answer_queued && self.answer_buffer.capacity() > REUSED_BUFFER {
+            self.answer_buffer = String::new();
+        }
     }
 
     /// Before the answer buffer is written again: the answer still waiting in it gets a

@@ -840,6 +840,80 @@ fn answers_lent_or_handed_over_leave_in_order() {
     assert!(ep.poll_transmit().is_none());
 }
 
+/// A large answer's buffer given back is where the next answers are written: a large one takes
+/// it along again (the same allocation), a small one is lent from it, and it stays until
+/// released. It is not taken while an answer waits in the endpoint's buffer, which would lose
+/// that answer.
+#[test]
+fn large_answer_buffers_given_back_hold_the_next_answers() {
+    use std::borrow::Cow;
+
+    let mut ep = Endpoint::default();
+    for id in 1..=7 {
+        feed(&mut ep, json!({"method": "M", "id": id}));
+    }
+    let mut reqs = requests(events(&mut ep)).into_iter();
+    let mut reply = |ep: &mut Endpoint, result: Value| {
+        ep.reply(reqs.next().unwrap().responder, Ok(result));
+    };
+    let large = "x".repeat(64 * 1024);
+    reply(&mut ep, json!(large));
+    let Some(Cow::Owned(first)) = ep.next_transmit() else {
+        panic!("a large answer is handed over whole");
+    };
+    let (at, capacity) = (first.as_ptr(), first.capacity());
+    ep.recycle_answer_buffer(first);
+    // A small answer is lent from the large buffer, which stays.
+    reply(&mut ep, json!("small"));
+    let lent = ep.next_transmit();
+    assert!(matches!(lent, Some(Cow::Borrowed(_))));
+    assert_eq!(
+        lent.as_deref(),
+        Some(r#"{"id":2,"result":"small","error":null}"#)
+    );
+    // The next large one is written into it: the same allocation, not grown.
+    reply(&mut ep, json!(large));
+    let Some(Cow::Owned(second)) = ep.next_transmit() else {
+        panic!("a large answer is handed over whole");
+    };
+    assert_eq!((second.as_ptr(), second.capacity()), (at, capacity));
+    assert_eq!(
+        serde_json::from_str::<Value>(&second).unwrap(),
+        json!({"id": 3, "result": large, "error": null})
+    );
+    drop(second);
+    // Buffers are told apart by a capacity that no growth makes.
+    let odd = 100_003;
+    // Given back while a small answer waits in the endpoint's buffer: refused, and the
+    // waiting answer goes out intact.
+    reply(&mut ep, json!("waiting"));
+    ep.recycle_answer_buffer(String::with_capacity(odd));
+    assert_eq!(
+        ep.next_transmit().as_deref(),
+        Some(r#"{"id":4,"result":"waiting","error":null}"#)
+    );
+    reply(&mut ep, json!(large));
+    let Some(Cow::Owned(third)) = ep.next_transmit() else {
+        panic!("a large answer is handed over whole");
+    };
+    assert_ne!(third.capacity(), odd, "the buffer given back was refused");
+    // Any buffer may be given back; released, it is let go, and the next large answer is
+    // written into a new one.
+    ep.recycle_answer_buffer(String::with_capacity(odd));
+    reply(&mut ep, json!(large));
+    let Some(Cow::Owned(fourth)) = ep.next_transmit() else {
+        panic!("a large answer is handed over whole");
+    };
+    assert_eq!(fourth.capacity(), odd);
+    ep.recycle_answer_buffer(fourth);
+    ep.release_answer_buffer();
+    reply(&mut ep, json!(large));
+    let Some(Cow::Owned(fifth)) = ep.next_transmit() else {
+        panic!("a large answer is handed over whole");
+    };
+    assert_ne!(fifth.capacity(), odd);
+}
+
 /// A method name given back is written over for the next request (never appended to), and a
 /// long one is not kept.
 #[test]

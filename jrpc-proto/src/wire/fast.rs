@@ -35,10 +35,45 @@ pub(super) fn read_fields(text: &str, fields: &mut Fields) -> bool {
 /// the general path.
 #[inline]
 pub(super) fn read_usual(text: &str, spare_name: &mut Option<String>) -> Option<Inbound> {
-    if let Some(request) = Scanner::new(text).canonical(spare_name) {
-        return Some(request);
+    let canonical = match text.as_bytes().get(2) {
+        Some(b'm') => Scanner::new(text).canonical(spare_name),
+        Some(b'i') => Scanner::new(text).canonical_response(),
+        _ => None,
+    };
+    canonical.or_else(|| Scanner::new(text).usual(spare_name))
+}
+
+/// A decimal with a point, no exponent and at most 15 digits (`3.0`, `-0.25`) as the nearest
+/// double, as Rust's parse makes it, in a few operations: its digits as an integer (below
+/// 10^15, so an exact double) over the power of ten of its fraction (exact too), and the
+/// quotient of two exact doubles is rounded correctly (Clinger's fast path). `None` for a
+/// longer one.
+fn short_decimal(text: &[u8]) -> Option<f64> {
+    /// The powers of ten up to 10^15, each an exact double.
+    const POWERS: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (negative, digits) = match text.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, text),
+    };
+    // Fifteen digits and the point.
+    if digits.len() > 16 {
+        return None;
     }
-    Scanner::new(text).usual(spare_name)
+    let (mut mantissa, mut scale, mut point) = (0u64, 0, false);
+    for &byte in digits {
+        match byte {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(byte - b'0');
+                scale += usize::from(point);
+            }
+            b'.' => point = true,
+            _ => return None,
+        }
+    }
+    let magnitude = mantissa as f64 / POWERS.get(scale)?;
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 /// An `args` array as the fast path holds it.
@@ -174,6 +209,27 @@ impl<'a> Scanner<'a> {
             return None;
         }
         self.request(method, args, Some(id), spare_name)
+    }
+
+    /// The canonical response, as jrpc writes a success (`Endpoint::reply_with`):
+    /// `{"id":7,"result":3.0,"error":null}`, its three keys in this order, no whitespace, an
+    /// integer id. Read with no member loop, the result as [`usual`](Self::usual) reads it
+    /// (and only once the text is known to end as a success's does); any other text gives
+    /// `None`, and `usual` reads the message from the start.
+    #[inline]
+    fn canonical_response(&mut self) -> Option<Inbound> {
+        const SUCCESS: &[u8] = b",\"error\":null}";
+        if !self.bytes.ends_with(SUCCESS) {
+            return None;
+        }
+        self.fixed(b"{\"id\":")?;
+        let id = Value::from(self.natural()?);
+        self.fixed(b",\"result\":")?;
+        let result = self.value()?;
+        (self.pos + SUCCESS.len() == self.bytes.len()).then_some(Inbound::Response {
+            id,
+            outcome: Ok(result),
+        })
     }
 
     /// An array of at most [`Scalars::CAPACITY`] numbers, booleans or nulls, written with no
@@ -493,6 +549,7 @@ impl<'a> Scanner<'a> {
     /// exponent or both. (Kept out of line: the integers before it are the usual numbers.)
     #[inline(never)]
     fn float(&mut self, start: usize, mut end: usize) -> Option<Scalar> {
+        let mut exponent = false;
         if self.bytes.get(end) == Some(&b'.') {
             let digits = self.digits(end + 1);
             if digits == 0 {
@@ -501,6 +558,7 @@ impl<'a> Scanner<'a> {
             end += 1 + digits;
         }
         if let Some(b'e' | b'E') = self.bytes.get(end) {
+            exponent = true;
             end += 1;
             if let Some(b'+' | b'-') = self.bytes.get(end) {
                 end += 1;
@@ -512,6 +570,11 @@ impl<'a> Scanner<'a> {
             end += digits;
         }
         self.pos = end;
+        if !exponent {
+            if let Some(number) = short_decimal(&self.bytes[start..end]) {
+                return Some(Scalar::Float(number));
+            }
+        }
         let number: f64 = self.text.get(start..end)?.parse().ok()?;
         let underflow = number == 0.0
             && self.bytes[start..end]
@@ -639,6 +702,148 @@ mod tests {
         Scanner::new(text)
             .canonical(&mut None)
             .map(|inbound| format!("{inbound:?}"))
+    }
+
+    /// What the canonical response path makes of `text`, if it takes it on.
+    fn canonical_response(text: &str) -> Option<String> {
+        Scanner::new(text)
+            .canonical_response()
+            .map(|inbound| format!("{inbound:?}"))
+    }
+
+    /// The success as jrpc writes it is read by the canonical response path, into what the
+    /// member loop makes of it; every other response is left to the member loop (or the
+    /// general path), and each reads as the general path reads it.
+    #[test]
+    fn canonical_takes_the_compact_success_only() {
+        for text in [
+            r#"{"id":7,"result":3.0,"error":null}"#,
+            r#"{"id":0,"result":null,"error":null}"#,
+            r#"{"id":123456789012345678,"result":"ok","error":null}"#,
+            r#"{"id":1,"result":[1,2.5,"x"],"error":null}"#,
+            r#"{"id":1,"result":{"a":[1,{"b":null}]},"error":null}"#,
+            r#"{"id":1,"result":",\"error\":null}","error":null}"#,
+            r#"{"id":1,"result":-0.0,"error":null}"#,
+        ] {
+            let read = canonical_response(text);
+            assert!(read.is_some(), "{text}");
+            let usual = Scanner::new(text).usual(&mut None);
+            assert_eq!(read, usual.map(|inbound| format!("{inbound:?}")), "{text}");
+        }
+        for text in [
+            // An error, or not quite a success.
+            r#"{"id":7,"result":"division by zero","error":"ZeroDivisionError"}"#,
+            r#"{"id":7,"result":3.0,"error":null,"error":null}"#,
+            r#"{"id":7,"result":3.0,"result":4,"error":null}"#,
+            r#"{"id":7,"error":null}"#,
+            r#"{"id":7,"result":,"error":null}"#,
+            r#"{"id":7,"result":3.0 ,"error":null}"#,
+            r#"{"id":7,"result":3.0,"error":nul}"#,
+            r#"{"id":7,"result":3.0,"error":null} "#,
+            // Other ids, keys elsewhere, whitespace.
+            r#"{"id":-7,"result":3.0,"error":null}"#,
+            r#"{"id":07,"result":3.0,"error":null}"#,
+            r#"{"id":7.5,"result":3.0,"error":null}"#,
+            r#"{"id":"7","result":3.0,"error":null}"#,
+            r#"{"id":null,"result":3.0,"error":null}"#,
+            r#"{"id":12345678901234567890,"result":3.0,"error":null}"#,
+            r#"{"result":3.0,"id":7,"error":null}"#,
+            r#"{ "id":7,"result":3.0,"error":null}"#,
+            r#"{"id": 7,"result":3.0,"error":null}"#,
+            r#"{"i\u0064":7,"result":3.0,"error":null}"#,
+            r#"{"id":7,"method":"m","result":3.0,"error":null}"#,
+            r#"{"id":7,"result":[1,"error":null}"#,
+            r#"{"id":7,"result":"x,"error":null}"#,
+            r#","error":null}"#,
+        ] {
+            assert_eq!(canonical_response(text), None, "{text}");
+            let fast = format!("{:?}", parse_text(text, &mut None));
+            assert_eq!(fast, format!("{:?}", parse_general(text)), "{text}");
+        }
+    }
+
+    /// A compact success with its pieces varied and one byte perhaps inserted, removed or
+    /// replaced: whatever the canonical response path takes on reads as the member loop reads
+    /// it, and every message reads as the general path reads it.
+    #[test]
+    fn canonical_response_agrees_with_the_other_paths() {
+        let piece = |usual: &'static [&'static str]| {
+            prop_oneof![
+                6 => proptest::sample::select(usual).prop_map(str::to_owned),
+                1 => value(),
+            ]
+        };
+        let message = (
+            piece(&["7", "0", "123456789012345678", "-3", r#""x""#]),
+            piece(&[
+                "3.0",
+                "-2.5",
+                "0.1",
+                "15",
+                "null",
+                r#""ok""#,
+                "[1,2]",
+                r#"{"a":1}"#,
+            ]),
+            piece(&["null", r#""ZeroDivisionError""#]),
+            any::<prop::sample::Index>(),
+            0u8..4,
+            proptest::sample::select(&[b' ', b',', b'"', b'}', b']', b'1', b'.', b'\\'][..]),
+        )
+            .prop_map(|(id, result, error, at, edit, byte)| {
+                let text = format!(r#"{{"id":{id},"result":{result},"error":{error}}}"#);
+                let mut bytes = text.into_bytes();
+                let at = at.index(bytes.len());
+                match edit {
+                    0 => bytes.insert(at, byte),
+                    1 => drop(bytes.remove(at)),
+                    2 => bytes[at] = byte,
+                    _ => {}
+                }
+                String::from_utf8(bytes).ok()
+            });
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(20_000));
+        let taken = std::cell::Cell::new(0u32);
+        let outcome = runner.run(&message, |text| {
+            let Some(text) = text else {
+                return Ok(());
+            };
+            if let Some(read) = canonical_response(&text) {
+                taken.set(taken.get() + 1);
+                let usual = Scanner::new(&text).usual(&mut None);
+                let usual = usual.map(|inbound| format!("{inbound:?}"));
+                prop_assert_eq!(Some(read), usual, "{}", text);
+            }
+            let fast = format!("{:?}", parse_text(&text, &mut None));
+            let general = format!("{:?}", parse_general(&text));
+            prop_assert_eq!(fast, general, "{}", text);
+            Ok(())
+        });
+        if let Err(e) = outcome {
+            panic!("{e}");
+        }
+        assert!(
+            taken.get() > 1_000,
+            "only {} messages took the canonical response path",
+            taken.get()
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        /// A short decimal is the double Rust's parse makes of it, bit for bit (the sign of
+        /// a zero included); a longer one is left to the parse.
+        #[test]
+        fn short_decimals_are_parsed_as_rust_parses_them(
+            text in "-?(0|[1-9][0-9]{0,9})\\.[0-9]{1,14}",
+        ) {
+            let parsed: f64 = text.parse().expect("a number");
+            match short_decimal(text.as_bytes()) {
+                Some(number) => prop_assert_eq!(number.to_bits(), parsed.to_bits(), "{}", text),
+                None => prop_assert!(text.trim_start_matches('-').len() > 16, "{}", text),
+            }
+        }
     }
 
     /// The canonical request is read by the canonical path, into what the member loop makes
