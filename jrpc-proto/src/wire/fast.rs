@@ -489,6 +489,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string with neither escapes nor control characters (the text is UTF-8 already).
+    #[inline]
     fn plain_string(&mut self) -> Option<&'a str> {
         self.expect(b'"')?;
         let start = self.pos;
