@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Shapes: `small` (`add(1, 2)`, the benchmark's call), `records` (one argument of 20,000
-//! records, 1.26 MB, bound to `Vec<Record>`), `string` (one 1 MiB string argument), `text`
+//! records, 1.26 MB, bound to `Vec<Record>`), `raw` (the same records bound to
+//! `Box<RawValue>` and answered as they came, the benchmark's `echo_raw`), `string` (one 1 MiB string argument), `text`
 //! (one string argument of 1 MiB of words with a `\n` escape every 70 bytes or so and some
 //! UTF-8, like the benchmark's `big1m` string). Divide a function's inclusive count by the
 //! number of frames.
@@ -17,6 +18,7 @@ use std::error::Error;
 
 use jrpc_proto::{Endpoint, Event, WriteJson};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// One record of the `records` shape.
 #[derive(Serialize, Deserialize)]
@@ -35,12 +37,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     for id in 0..frames {
         let frame = match shape.as_str() {
             "small" => format!(r#"{{"method":"add","args":[1,2],"kwargs":{{}},"id":{id}}}"#),
-            "records" => request(id, &serde_json::to_string(&records())?),
+            "records" | "raw" => request(id, &serde_json::to_string(&records())?),
             "string" => request(id, &serde_json::to_string(&"abcdefghij".repeat(104_858))?),
             "text" => request(id, &serde_json::to_string(&text())?),
             other => {
                 return Err(
-                    format!("unknown shape {other}: small, records, string or text").into(),
+                    format!("unknown shape {other}: small, records, raw, string or text").into(),
                 );
             }
         };
@@ -57,6 +59,10 @@ fn main() -> Result<(), Box<dyn Error>> {
                 "records" => request
                     .params
                     .bind::<(Vec<Record>,)>()
+                    .map(|(r,)| answer(r)),
+                "raw" => request
+                    .params
+                    .bind::<(Box<RawValue>,)>()
                     .map(|(r,)| answer(r)),
                 _ => request.params.bind::<String>().map(answer),
             };

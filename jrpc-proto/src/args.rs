@@ -11,10 +11,11 @@
 
 use std::fmt;
 
+use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::wire::RAW_VALUE_TOKEN;
+use crate::wire::{RAW_VALUE_TOKEN, checked_value_end};
 use crate::{Params, RpcError};
 
 /// The arguments of an inbound request or notification, ready to be bound onto a method's
@@ -36,17 +37,20 @@ pub struct Args(Held);
 enum Held {
     /// Arguments as values.
     Params(Params),
-    /// Positional arguments only: the text of their array, known to parse as values do.
-    Positional(String),
+    /// Positional arguments only: the text of their array, known to parse as values do, and
+    /// where its last element starts if known.
+    Positional(String, Option<usize>),
     /// Positional arguments only, each a number, a boolean or null.
     Scalars(Scalars),
 }
 
 impl Args {
-    /// Only positional arguments: the text of the `args` array, which the caller has checked
-    /// to parse as `Value`s would (and to nest less deeply than the parse allows).
-    pub(crate) fn positional_text(text: String) -> Self {
-        Self(Held::Positional(text))
+    /// Only positional arguments: the text of the `args` array (from its `[` to its `]`),
+    /// which the caller has checked to parse as `Value`s would (and to nest less deeply than
+    /// the parse allows), and where in it its last element starts, if the check noted it (a
+    /// raw value there is handed its text without its end being looked for).
+    pub(crate) fn positional_text(text: String, last: Option<usize>) -> Self {
+        Self(Held::Positional(text, last))
     }
 
     /// Only positional arguments, each a number, a boolean or null.
@@ -59,7 +63,10 @@ impl Args {
     pub fn bind<T: DeserializeOwned>(self) -> Result<T, RpcError> {
         let bound = match &self.0 {
             Held::Params(_) => Err(GiveUp),
-            Held::Positional(text) => T::deserialize(Positional(text.as_str())),
+            Held::Positional(text, last) => T::deserialize(Positional(TextArray {
+                text,
+                last_start: *last,
+            })),
             Held::Scalars(scalars) => T::deserialize(Positional(scalars.as_slice())),
         };
         bound.or_else(|GiveUp| self.into_params().bind())
@@ -70,7 +77,7 @@ impl Args {
         match &self.0 {
             Held::Params(params) => params.is_empty(),
             // An array's text: empty when nothing but whitespace stands between its brackets.
-            Held::Positional(text) => text.bytes().all(|b| b"[] \t\n\r".contains(&b)),
+            Held::Positional(text, _) => text.bytes().all(|b| b"[] \t\n\r".contains(&b)),
             Held::Scalars(scalars) => scalars.as_slice().is_empty(),
         }
     }
@@ -79,7 +86,7 @@ impl Args {
     pub fn into_params(self) -> Params {
         match self.0 {
             Held::Params(params) => params,
-            Held::Positional(text) => Params::positional(positional_values(&text)),
+            Held::Positional(text, _) => Params::positional(positional_values(&text)),
             Held::Scalars(scalars) => scalars.to_params(),
         }
     }
@@ -88,7 +95,7 @@ impl Args {
     pub fn to_params(&self) -> Params {
         match &self.0 {
             Held::Params(params) => params.clone(),
-            Held::Positional(text) => Params::positional(positional_values(text)),
+            Held::Positional(text, _) => Params::positional(positional_values(text)),
             Held::Scalars(scalars) => scalars.to_params(),
         }
     }
@@ -177,7 +184,7 @@ impl From<Params> for Args {
 impl PartialEq for Args {
     fn eq(&self, other: &Self) -> bool {
         match (&self.0, &other.0) {
-            (Held::Positional(a), Held::Positional(b)) if a == b => true,
+            (Held::Positional(a, _), Held::Positional(b, _)) if a == b => true,
             _ => self.to_params() == other.to_params(),
         }
     }
@@ -220,13 +227,257 @@ trait Source<'de> {
     fn read<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, GiveUp>;
 }
 
-/// The array's text, read by `serde_json`.
-impl<'de> Source<'de> for &'de str {
+/// The array's text, its elements read one by one.
+impl<'de> Source<'de> for TextArray<'de> {
     fn read<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, GiveUp> {
-        let mut reader = serde_json::Deserializer::from_str(self);
-        let value = seed.deserialize(&mut reader).map_err(|_| GiveUp)?;
-        reader.end().map_err(|_| GiveUp)?;
+        seed.deserialize(self)
+    }
+}
+
+/// The rest of a whole array's `Deserializer`, given its `deserialize_seq`: a tuple or a tuple
+/// struct is read as the sequence (as `serde_json` reads an array); anything else gives up
+/// (`Positional` asks only for these three).
+macro_rules! read_only_as_seq {
+    () => {
+        fn deserialize_tuple<V: Visitor<'de>>(
+            self,
+            _len: usize,
+            visitor: V,
+        ) -> Result<V::Value, GiveUp> {
+            self.deserialize_seq(visitor)
+        }
+
+        fn deserialize_tuple_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _len: usize,
+            visitor: V,
+        ) -> Result<V::Value, GiveUp> {
+            self.deserialize_seq(visitor)
+        }
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, GiveUp> {
+            Err(GiveUp)
+        }
+
+        serde::forward_to_deserialize_any! {
+            <W: Visitor<'de>>
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct map struct enum identifier ignored_any
+        }
+    };
+}
+
+/// The text of an array that parses as values do (`Args::positional_text`), read as
+/// `serde_json` reads it as a sequence, an element at a time: each by `serde_json` from its
+/// own text, except a raw value (`Box<RawValue>`), which is handed its text as `serde_json`
+/// hands it over (the map of [`RawText`]) without reading it again: the check that took the
+/// text did, and an element's end is found by following its brackets and strings alone.
+#[derive(Clone, Copy)]
+struct TextArray<'de> {
+    /// The array, from its `[` to its `]`.
+    text: &'de str,
+    /// Where its last element starts, if known.
+    last_start: Option<usize>,
+}
+
+impl<'de> de::Deserializer<'de> for TextArray<'de> {
+    type Error = GiveUp;
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GiveUp> {
+        let text = self.text;
+        let close = text.len().checked_sub(1).ok_or(GiveUp)?;
+        let mut elements = TextElements {
+            text,
+            pos: 1,
+            close,
+            last_start: self.last_start,
+        };
+        elements.skip_whitespace();
+        if text.as_bytes().get(elements.pos) == Some(&b']') {
+            elements.pos = close;
+        }
+        let value = visitor.visit_seq(&mut elements)?;
+        // Every element taken, as `serde_json` requires of an array read as a sequence.
+        if elements.pos != close {
+            return Err(GiveUp);
+        }
         Ok(value)
+    }
+
+    read_only_as_seq!();
+}
+
+/// The elements of a [`TextArray`]: `pos` stands at the next one, or at `close` (the closing
+/// bracket) when none is left.
+struct TextElements<'de> {
+    text: &'de str,
+    pos: usize,
+    close: usize,
+    last_start: Option<usize>,
+}
+
+impl TextElements<'_> {
+    fn skip_whitespace(&mut self) {
+        let bytes = self.text.as_bytes();
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// Steps past the element that ends at `end`, its comma and the whitespace around.
+    fn past(&mut self, end: usize) -> Result<(), GiveUp> {
+        self.pos = end;
+        self.skip_whitespace();
+        match self.text.as_bytes().get(self.pos) {
+            Some(b',') => {
+                self.pos += 1;
+                self.skip_whitespace();
+                Ok(())
+            }
+            Some(b']') if self.pos == self.close => Ok(()),
+            _ => Err(GiveUp),
+        }
+    }
+}
+
+impl<'de> SeqAccess<'de> for TextElements<'de> {
+    type Error = GiveUp;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, GiveUp> {
+        if self.pos >= self.close {
+            return Ok(None);
+        }
+        seed.deserialize(TextElement(self)).map(Some)
+    }
+}
+
+/// The element a [`TextElements`] stands at.
+struct TextElement<'a, 'de>(&'a mut TextElements<'de>);
+
+impl<'de> TextElement<'_, 'de> {
+    /// The element read by `serde_json` with `read`, from its start to the end of the array's
+    /// elements. If only whitespace follows it there, it was the last; otherwise its end is
+    /// found by its brackets and strings.
+    fn parsed<T>(
+        self,
+        read: impl FnOnce(
+            &mut serde_json::Deserializer<serde_json::de::StrRead<'de>>,
+        ) -> serde_json::Result<T>,
+    ) -> Result<T, GiveUp> {
+        let elements = self.0;
+        let rest = elements
+            .text
+            .get(elements.pos..elements.close)
+            .ok_or(GiveUp)?;
+        let mut reader = serde_json::Deserializer::from_str(rest);
+        let value = read(&mut reader).map_err(|_| GiveUp)?;
+        if reader.end().is_ok() {
+            elements.pos = elements.close;
+        } else {
+            let end = checked_value_end(elements.text, elements.pos).ok_or(GiveUp)?;
+            elements.past(end)?;
+        }
+        Ok(value)
+    }
+}
+
+/// Deserializer methods (given their arguments before the visitor) that read the element with
+/// `serde_json`.
+macro_rules! parsed_kinds {
+    ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, GiveUp> {
+                self.parsed(|reader| de::Deserializer::$method(reader, $($arg,)* visitor))
+            }
+        )*
+    };
+}
+
+impl<'de> de::Deserializer<'de> for TextElement<'_, 'de> {
+    type Error = GiveUp;
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, GiveUp> {
+        if name != RAW_VALUE_TOKEN {
+            return self.parsed(|reader| {
+                de::Deserializer::deserialize_newtype_struct(reader, name, visitor)
+            });
+        }
+        // A raw value: its text, from its first byte to its last, as `serde_json` gives it.
+        let elements = self.0;
+        let end = if elements.last_start == Some(elements.pos) {
+            // The last element: only whitespace stands between it and the closing bracket.
+            let before = elements.text.get(..elements.close).ok_or(GiveUp)?;
+            before.trim_end_matches([' ', '\t', '\n', '\r']).len()
+        } else {
+            checked_value_end(elements.text, elements.pos).ok_or(GiveUp)?
+        };
+        let raw = elements.text.get(elements.pos..end).ok_or(GiveUp)?;
+        elements.past(end)?;
+        visitor.visit_map(RawText(Some(raw)))
+    }
+
+    parsed_kinds! {
+        deserialize_any(),
+        deserialize_bool(),
+        deserialize_i8(),
+        deserialize_i16(),
+        deserialize_i32(),
+        deserialize_i64(),
+        deserialize_i128(),
+        deserialize_u8(),
+        deserialize_u16(),
+        deserialize_u32(),
+        deserialize_u64(),
+        deserialize_u128(),
+        deserialize_f32(),
+        deserialize_f64(),
+        deserialize_char(),
+        deserialize_str(),
+        deserialize_string(),
+        deserialize_bytes(),
+        deserialize_byte_buf(),
+        deserialize_option(),
+        deserialize_unit(),
+        deserialize_unit_struct(name: &'static str),
+        deserialize_seq(),
+        deserialize_tuple(len: usize),
+        deserialize_tuple_struct(name: &'static str, len: usize),
+        deserialize_map(),
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]),
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]),
+        deserialize_identifier(),
+        deserialize_ignored_any(),
+    }
+}
+
+/// A raw value's text, handed over as `serde_json` hands it to `RawValue`'s visitor: a map of
+/// one entry, whose key is [`RAW_VALUE_TOKEN`] and whose value is the text as a string.
+struct RawText<'de>(Option<&'de str>);
+
+impl<'de> de::MapAccess<'de> for RawText<'de> {
+    type Error = GiveUp;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, GiveUp> {
+        if self.0.is_none() {
+            return Ok(None);
+        }
+        seed.deserialize(BorrowedStrDeserializer::new(RAW_VALUE_TOKEN))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, GiveUp> {
+        seed.deserialize(BorrowedStrDeserializer::new(self.0.take().ok_or(GiveUp)?))
     }
 }
 
@@ -253,32 +504,7 @@ impl<'de> de::Deserializer<'de> for ScalarArray<'_> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, GiveUp> {
-        self.deserialize_seq(visitor)
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, GiveUp> {
-        self.deserialize_seq(visitor)
-    }
-
-    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, GiveUp> {
-        Err(GiveUp)
-    }
-
-    serde::forward_to_deserialize_any! {
-        <W: Visitor<'de>>
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        option unit unit_struct newtype_struct map struct enum identifier ignored_any
-    }
+    read_only_as_seq!();
 }
 
 impl<'de> SeqAccess<'de> for ScalarArray<'_> {
@@ -528,6 +754,7 @@ mod tests {
     use serde::Deserialize;
 
     use super::*;
+    use crate::wire::checked_args;
 
     #[derive(Debug, PartialEq, Deserialize)]
     struct Pair {
@@ -570,7 +797,8 @@ mod tests {
     fn same<T: DeserializeOwned + fmt::Debug>(text: &str) -> Result<(), TestCaseError> {
         let values: Vec<Value> = serde_json::from_str(text)
             .map_err(|e| TestCaseError::reject(format!("not an array of values: {e}")))?;
-        let from_text = format!("{:?}", Args::positional_text(text.to_owned()).bind::<T>());
+        let held = Args::positional_text(text.to_owned(), checked_args(text));
+        let from_text = format!("{:?}", held.bind::<T>());
         let from_scalars =
             held_scalars(&values).map(|s| format!("{:?}", Args::scalars(s).bind::<T>()));
         let from_values = format!("{:?}", Params::positional(values).bind::<T>());
@@ -714,17 +942,114 @@ mod tests {
     #[test]
     fn a_tuple_binds_from_text() {
         // The text path is taken (not only agreed with)...
-        let bound = <(f64, f64)>::deserialize(Positional("[1.5, 2]"));
+        let text = TextArray {
+            text: "[1.5, 2]",
+            last_start: None,
+        };
+        let bound = <(f64, f64)>::deserialize(Positional(text));
         assert!(matches!(bound, Ok((a, b)) if a == 1.5 && b == 2.0));
         // ...and a bad element makes it give up, so the answer still names the argument as
         // the rules word it.
-        assert!(<(f64, f64)>::deserialize(Positional(r#"[1, "x"]"#)).is_err());
-        let e = Args::positional_text(r#"[1, "x"]"#.to_owned())
+        let text = TextArray {
+            text: r#"[1, "x"]"#,
+            last_start: None,
+        };
+        assert!(<(f64, f64)>::deserialize(Positional(text)).is_err());
+        let e = Args::positional_text(r#"[1, "x"]"#.to_owned(), None)
             .bind::<(f64, f64)>()
             .unwrap_err();
         assert!(
             e.details.as_str().unwrap().starts_with("argument 2:"),
             "{e:?}"
         );
+    }
+
+    type Raw = Box<serde_json::value::RawValue>;
+
+    /// Bound from checked text, with the start of its last element noted and without, `T`
+    /// is what `serde_json` reading the whole array as `T` gives (what the text path did
+    /// before raw values were handed their text): a raw value's text to the byte, or a failure.
+    fn raw_as_serde_json<T: DeserializeOwned + fmt::Debug>(
+        text: &str,
+    ) -> Result<(), TestCaseError> {
+        let Some(last) = checked_args(text) else {
+            return Err(TestCaseError::reject("not checked"));
+        };
+        let theirs = serde_json::from_str::<T>(text).map(|v| format!("{v:?}"));
+        for last_start in [Some(last), None] {
+            let ours = T::deserialize(Positional(TextArray { text, last_start }))
+                .map(|v| format!("{v:?}"));
+            prop_assert_eq!(
+                ours.as_ref().ok(),
+                theirs.as_ref().ok(),
+                "{} as {} (last element noted: {})",
+                text,
+                std::any::type_name::<T>(),
+                last_start.is_some()
+            );
+        }
+        Ok(())
+    }
+
+    /// Elements with whitespace, nesting and strings that hold brackets, quotes and escapes.
+    fn raw_element() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            element(),
+            proptest::sample::select(
+                &[
+                    r#""]""#,
+                    r#""a,\"]}""#,
+                    r#""\\""#,
+                    r#""\u005d\\\"""#,
+                    r#"{ "k" : [ 1 , "]" ] , "v":{}}"#,
+                    "[\n1,\t[2 ,[ ] ] ]",
+                    "-0.5e-3",
+                    r#""é😀""#,
+                ][..]
+            )
+            .prop_map(str::to_owned),
+        ];
+        leaf.prop_recursive(2, 12, 3, |inner| {
+            proptest::collection::vec(inner, 0..3)
+                .prop_map(|items| format!("[ {} ]", items.join(" ,")))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Raw values bound from text get the text `serde_json` gives them, wherever they
+        /// stand among the arguments, and what is bound beside them is bound as before.
+        #[test]
+        fn raw_values_bind_from_text_as_serde_json_reads_them(
+            items in proptest::collection::vec(raw_element(), 0..4),
+            before in "[ \n]{0,2}",
+            after in "[ \n\t]{0,2}",
+        ) {
+            let text = format!("[{before}{}{after}]", items.join(&format!("{after},{before}")));
+            raw_as_serde_json::<(Raw,)>(&text)?;
+            raw_as_serde_json::<(Raw, Raw)>(&text)?;
+            raw_as_serde_json::<(Raw, Raw, Raw)>(&text)?;
+            raw_as_serde_json::<(i64, Raw)>(&text)?;
+            raw_as_serde_json::<(Raw, Value)>(&text)?;
+            raw_as_serde_json::<(Value, Raw)>(&text)?;
+            raw_as_serde_json::<(Vec<Value>, Raw)>(&text)?;
+            raw_as_serde_json::<Vec<Raw>>(&text)?;
+            raw_as_serde_json::<(Vec<Raw>,)>(&text)?;
+            raw_as_serde_json::<(Option<Raw>, Raw)>(&text)?;
+            raw_as_serde_json::<(Value, Value)>(&text)?;
+            raw_as_serde_json::<Vec<Value>>(&text)?;
+        }
+    }
+
+    /// The benchmark's shape: one argument of records, bound raw, is its text.
+    #[test]
+    fn records_bind_raw_to_their_text() {
+        let records =
+            r#"[{"id":1,"name":"a \"b\" ]","tags":["x","y"]}, {"id":2,"name":"","tags":[]}]"#;
+        let text = format!("[ {records}\n]");
+        let args = Args::positional_text(text.clone(), checked_args(&text));
+        let (raw,) = args.bind::<(Raw,)>().unwrap();
+        assert_eq!(raw.get(), records);
     }
 }

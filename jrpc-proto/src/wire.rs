@@ -22,6 +22,10 @@ mod fast;
 mod scan;
 mod write;
 
+#[cfg(test)]
+pub(crate) use check::checked_args;
+pub(crate) use check::checked_value_end;
+
 /// What one inbound message turned out to be.
 #[derive(Debug)]
 pub(crate) enum Inbound {
@@ -291,8 +295,9 @@ struct Fields {
 
 /// An `args` array the fast path did not make a [`Value`] of.
 enum Unparsed {
-    /// Where its text is (checked to parse as `args` would).
-    Text(std::ops::Range<usize>),
+    /// Where its text is (checked to parse as `args` would), and where in that text its last
+    /// element starts (see [`Args::positional_text`]).
+    Text(std::ops::Range<usize>, usize),
     /// Its elements, each a number, a boolean or null.
     Scalars(Scalars),
 }
@@ -301,7 +306,7 @@ impl Unparsed {
     /// The array, with its text found in the message `text`.
     fn read(self, text: &str) -> Option<HeldArgs<'_>> {
         Some(match self {
-            Self::Text(range) => HeldArgs::Text(text.get(range)?),
+            Self::Text(range, last) => HeldArgs::Text(text.get(range)?, last),
             Self::Scalars(scalars) => HeldArgs::Scalars(scalars),
         })
     }
@@ -309,7 +314,7 @@ impl Unparsed {
 
 /// An `args` array held other than as a value: its text, or its scalars.
 enum HeldArgs<'a> {
-    Text(&'a str),
+    Text(&'a str, usize),
     Scalars(Scalars),
 }
 
@@ -317,7 +322,7 @@ impl HeldArgs<'_> {
     /// The positional arguments alone, to be bound from as they are held.
     fn into_args(self) -> Args {
         match self {
-            Self::Text(text) => Args::positional_text(text.to_owned()),
+            Self::Text(text, last) => Args::positional_text(text.to_owned(), Some(last)),
             Self::Scalars(scalars) => Args::scalars(scalars),
         }
     }
@@ -325,7 +330,7 @@ impl HeldArgs<'_> {
     /// The arguments as values.
     fn values(&self) -> Vec<Value> {
         match self {
-            Self::Text(text) => crate::args::positional_values(text),
+            Self::Text(text, _) => crate::args::positional_values(text),
             Self::Scalars(scalars) => scalars.values(),
         }
     }

@@ -36,8 +36,7 @@ impl Scanner<'_> {
     #[inline(always)]
     pub(super) fn check_value(&mut self, room: usize) -> Option<()> {
         match *self.bytes.get(self.pos)? {
-            b'[' => self.check_array(room),
-            b'{' => self.check_object(room),
+            b'[' | b'{' => self.check_nested(room),
             b'"' => {
                 self.pos += 1;
                 self.check_string().map(|_| ())
@@ -51,40 +50,150 @@ impl Scanner<'_> {
         }
     }
 
-    #[inline(never)]
-    fn check_array(&mut self, room: usize) -> Option<()> {
-        if room <= 1 {
+    /// [`Self::check_value`] of the `args` array the scanner stands at: where its last
+    /// element starts (where the array starts if it has none).
+    pub(super) fn check_args(&mut self, room: usize) -> Option<usize> {
+        if self.bytes.get(self.pos) != Some(&b'[') || room <= 1 {
             return None;
         }
-        self.elements(|this| this.check_value(room - 1))
+        let mut last = self.pos;
+        self.elements(|this| {
+            last = this.pos;
+            this.check_value(room - 1)
+        })?;
+        Some(last)
     }
 
+    /// An array or object (the scanner stands at its `[` or `{`) with `room` levels of
+    /// nesting left, and all it holds, in one loop over the values of every level rather than
+    /// a call per array and object: the levels open kept as bits (set for an object), the
+    /// cursor in a local, and the usual case of each step taken first (no whitespace, a key
+    /// or string that ends plain in its first words, an integer of up to seven digits);
+    /// anything else goes to the scanner's own checks. It takes exactly what
+    /// [`Self::check_value`] written as a call per level would take (`room` is at most 64,
+    /// the bits a `u64` holds: deeper is refused).
     #[inline(never)]
-    fn check_object(&mut self, room: usize) -> Option<()> {
-        if room <= 1 {
+    fn check_nested(&mut self, room: usize) -> Option<()> {
+        let bytes = self.bytes;
+        let room = room.min(65);
+        let mut pos = self.pos;
+        let mut objects = 0u64;
+        let mut depth = 0usize;
+        loop {
+            // A value starts at `pos`.
+            match *bytes.get(pos)? {
+                open @ (b'[' | b'{') => {
+                    depth += 1;
+                    if depth >= room {
+                        return None;
+                    }
+                    let object = open == b'{';
+                    objects = objects << 1 | u64::from(object);
+                    pos = whitespace_end(bytes, pos + 1);
+                    let close = if object { b'}' } else { b']' };
+                    if bytes.get(pos) != Some(&close) {
+                        if object {
+                            pos = self.member_key(pos)?;
+                        }
+                        continue;
+                    }
+                    // Empty.
+                    pos += 1;
+                    depth -= 1;
+                    objects >>= 1;
+                }
+                b'"' => pos = self.string_end(pos + 1)?,
+                b'1'..=b'9' => pos = self.integer_end(pos)?,
+                other => {
+                    self.pos = pos;
+                    match other {
+                        b'-' | b'0' => self.check_number()?,
+                        b't' => self.literal(b"true")?,
+                        b'f' => self.literal(b"false")?,
+                        b'n' => self.literal(b"null")?,
+                        _ => return None,
+                    }
+                    pos = self.pos;
+                }
+            }
+            // After a value: the levels it closes, then the next element or member.
+            loop {
+                if depth == 0 {
+                    self.pos = pos;
+                    return Some(());
+                }
+                let mut byte = *bytes.get(pos)?;
+                if byte <= b' ' {
+                    pos = whitespace_end(bytes, pos);
+                    byte = *bytes.get(pos)?;
+                }
+                pos += 1;
+                let object = objects & 1 == 1;
+                match byte {
+                    b',' => {
+                        pos = whitespace_end(bytes, pos);
+                        if object {
+                            pos = self.member_key(pos)?;
+                        }
+                        break;
+                    }
+                    b'}' if object => {}
+                    b']' if !object => {}
+                    _ => return None,
+                }
+                depth -= 1;
+                objects >>= 1;
+            }
+        }
+    }
+
+    /// A member's key from `pos` (its opening quote), the colon after it and the whitespace
+    /// around: where its value starts. A plain key that ends in its first eight bytes,
+    /// followed at once by its colon, is taken in line (it is shorter than the raw-value
+    /// token); any other key by [`Self::check_key`].
+    #[inline(always)]
+    fn member_key(&mut self, pos: usize) -> Option<usize> {
+        let bytes = self.bytes;
+        if bytes.get(pos) == Some(&b'"') {
+            if let Some(flags) = bytes.get(pos + 1..).and_then(scan::word_flags) {
+                let end = pos + 1 + scan::first(flags);
+                if flags != 0 && bytes[end] == b'"' && bytes.get(end + 1) == Some(&b':') {
+                    return Some(whitespace_end(bytes, end + 2));
+                }
+            }
+        }
+        self.pos = pos;
+        self.check_key()?;
+        self.skip_whitespace();
+        if self.next()? != b':' {
             return None;
         }
-        self.pos += 1;
         self.skip_whitespace();
-        if self.bytes.get(self.pos) == Some(&b'}') {
-            self.pos += 1;
-            return Some(());
-        }
-        loop {
-            self.check_key()?;
-            self.skip_whitespace();
-            if self.next()? != b':' {
-                return None;
+        Some(self.pos)
+    }
+
+    /// [`Self::check_string`] from `pos` (after the opening quote), giving where the string
+    /// ends (after its closing quote).
+    #[inline(always)]
+    fn string_end(&mut self, pos: usize) -> Option<usize> {
+        self.pos = pos;
+        self.check_string()?;
+        Some(self.pos)
+    }
+
+    /// [`Self::check_integer`] from `pos` (its first digit, 1 to 9), giving where it ends:
+    /// one of up to seven digits followed by neither a fraction nor an exponent as one word
+    /// ([`scan::leading_digits`]).
+    #[inline(always)]
+    fn integer_end(&mut self, pos: usize) -> Option<usize> {
+        if let Some(digits @ 0..8) = self.bytes.get(pos..).and_then(scan::leading_digits) {
+            if !matches!(self.bytes[pos + digits], b'.' | b'e' | b'E') {
+                return Some(pos + digits);
             }
-            self.skip_whitespace();
-            self.check_value(room - 1)?;
-            self.skip_whitespace();
-            match self.next()? {
-                b',' => self.skip_whitespace(),
-                b'}' => return Some(()),
-                _ => return None,
-            }
         }
+        self.pos = pos;
+        self.check_integer()?;
+        Some(self.pos)
     }
 
     /// A key: a string, but not [`RAW_VALUE_TOKEN`] however it is written.
@@ -107,19 +216,27 @@ impl Scanner<'_> {
 
     /// The rest of a string after its opening quote, up to and including its closing quote;
     /// whether it held an escape. One that ends plain in its first 32 bytes (keys and most
-    /// strings in records) is checked in line ([`scan::head_len`]); any other by
-    /// [`Self::check_long_string`].
+    /// strings in records) is checked in line, a word of eight bytes at a time
+    /// ([`scan::word_flags`]); any other by [`Self::check_long_string`].
     #[inline(always)]
     fn check_string(&mut self) -> Option<bool> {
         let rest = self.bytes.get(self.pos..)?;
-        let end = scan::head_len(rest);
-        match end.filter(|&at| rest[at] == b'"') {
-            Some(at) => {
-                self.pos += at + 1;
-                Some(false)
+        let mut at = 0;
+        while at < 32 {
+            let Some(flags) = rest.get(at..).and_then(scan::word_flags) else {
+                break;
+            };
+            if flags != 0 {
+                let end = at + scan::first(flags);
+                if rest[end] == b'"' {
+                    self.pos += end + 1;
+                    return Some(false);
+                }
+                break;
             }
-            None => self.check_long_string(),
+            at += 8;
         }
+        self.check_long_string()
     }
 
     /// [`Self::check_string`] of a string that does not end plain in its first 32 bytes.
@@ -255,6 +372,72 @@ impl Scanner<'_> {
         let start = self.pos;
         self.skip_digits();
         (self.pos > start).then_some(())
+    }
+}
+
+/// Where the whitespace (if any) that starts at `pos` ends.
+#[inline(always)]
+fn whitespace_end(bytes: &[u8], mut pos: usize) -> usize {
+    // Most text has none: one comparison then.
+    if bytes.get(pos).is_some_and(|&b| b > b' ') {
+        return pos;
+    }
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+/// [`Scanner::check_args`] of the whole of `text` (an array with nothing around it).
+#[cfg(test)]
+pub(crate) fn checked_args(text: &str) -> Option<usize> {
+    let mut scanner = Scanner::new(text);
+    // The fast path's depth limit.
+    let last = scanner.check_args(64)?;
+    (scanner.pos == text.len()).then_some(last)
+}
+
+/// The end of the value that starts at `start` in `text`, a value the checks above have taken
+/// (so only its brackets and strings are followed, nothing checked again): where a raw value
+/// bound from checked text ends. `None` if it does not end (text no check took).
+pub(crate) fn checked_value_end(text: &str, start: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut pos = start;
+    let mut depth = 0usize;
+    loop {
+        let byte = *bytes.get(pos)?;
+        pos += 1;
+        match byte {
+            b'"' => pos = checked_string_end(bytes, pos)?,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.checked_sub(1)?,
+            // A number or a literal, alone: it runs to the first delimiter.
+            _ if depth == 0 => {
+                let len = bytes
+                    .get(pos..)?
+                    .iter()
+                    .position(|b| b",]} \t\n\r".contains(b));
+                return Some(len.map_or(bytes.len(), |len| pos + len));
+            }
+            // Inside an array or object: a separator, whitespace, a number's or a literal's.
+            _ => continue,
+        }
+        if depth == 0 {
+            return Some(pos);
+        }
+    }
+}
+
+/// The end of a checked string from just after its opening quote: after its closing quote.
+fn checked_string_end(bytes: &[u8], mut pos: usize) -> Option<usize> {
+    loop {
+        pos += string_len(bytes.get(pos..)?)?;
+        match bytes[pos] {
+            b'"' => return Some(pos + 1),
+            // An escape's backslash and the byte after it (a `\u`'s digits are plain).
+            b'\\' => pos += 2,
+            _ => return None,
+        }
     }
 }
 
@@ -549,7 +732,33 @@ mod tests {
             let at_value = !text.starts_with([' ', '\t', '\n', '\r']);
             if self_delimited {
                 prop_assert_eq!(ours, theirs, "{:?}", text);
-            } else if theirs.is_some() && at_value {
+            }
+            // Over checked text, its end is found by its brackets and strings alone; and an
+            // array's check noting where its last element starts checks the same.
+            if let Some(end) = ours {
+                let found = checked_value_end(&text, 0);
+                if self_delimited {
+                    prop_assert_eq!(found, Some(end), "{:?}", text);
+                } else {
+                    // A bare number or literal: to the delimiter, or the end of the text.
+                    let delimited = text[end..].starts_with([',', ']', '}', ' ', '\t', '\n', '\r']);
+                    prop_assert!(!delimited || found == Some(end), "{:?}", text);
+                }
+            }
+            if text.starts_with('[') {
+                let mut scanner = Scanner::new(&text);
+                let last = scanner.check_args(MAX_DEPTH);
+                prop_assert_eq!(last.map(|_| scanner.pos), ours, "{:?}", text);
+                if let Some(last) = last {
+                    // The last element runs from there to the closing bracket.
+                    let element = text[last..ours.unwrap_or(0) - 1].trim_end();
+                    let inner = &text[1..ours.unwrap_or(0) - 1];
+                    prop_assert!(inner.trim().is_empty() && last == 0
+                        || checked_value_end(&text, last) == Some(last + element.len()),
+                        "{:?}", text);
+                }
+            }
+            if !self_delimited && theirs.is_some() && at_value {
                 prop_assert_eq!(ours, theirs, "{:?}", text);
             }
             let mut values = serde_json::Deserializer::from_str(&text).into_iter::<Value>();
@@ -576,6 +785,7 @@ mod tests {
                     let body = format!("{}{piece}{}", "a".repeat(at), "b".repeat(len - at));
                     texts.push(format!("[\"{body}\",1]"));
                     texts.push(format!("{{\"{body}\":1}}"));
+                    texts.push(format!("{{\"{body}\" : [1,{{\"a\":\"{body}\"}}]}}"));
                 }
             }
         }

@@ -294,8 +294,8 @@ impl<'a> Scanner<'a> {
             None => Args::from(Params::default()),
             Some(ArgsArray::Values(items)) => Args::from(Params::positional(items)),
             Some(ArgsArray::Held(Unparsed::Scalars(scalars))) => Args::scalars(scalars),
-            Some(ArgsArray::Held(Unparsed::Text(range))) => {
-                Args::positional_text(self.text.get(range)?.to_owned())
+            Some(ArgsArray::Held(Unparsed::Text(range, last))) => {
+                Args::positional_text(self.text.get(range)?.to_owned(), Some(last))
             }
         };
         let method = match spare_name.take() {
@@ -365,14 +365,17 @@ impl<'a> Scanner<'a> {
         }
         // Checked as a `Value` would parse it, nothing made (`wire/check.rs`).
         self.wide_integer = false;
-        self.at(start).check_value(MAX_DEPTH)?;
+        let last = self.at(start).check_args(MAX_DEPTH)?;
         // An integer beyond 64 bits is a double in a `Value`, but a 128-bit parameter bound
         // from the text would take it exactly: such arguments are left to the general path,
         // whose values bind as `Params::bind` binds them.
         if self.wide_integer {
             return None;
         }
-        Some(ArgsArray::Held(Unparsed::Text(start..self.pos)))
+        Some(ArgsArray::Held(Unparsed::Text(
+            start..self.pos,
+            last - start,
+        )))
     }
 
     /// A key that means something, written plainly (quotes included).

@@ -237,18 +237,6 @@ pub(super) fn hex4(digits: &[u8]) -> Option<u32> {
     })
 }
 
-/// Where the first quote, backslash or control character of `bytes` stands if it is among its
-/// first 32 (and `bytes` has sixteen, or 32 if the first sixteen hold none), by the [`pair`]s of words of its two sixteens; `None`
-/// otherwise. Made to be inlined where strings are mostly short (keys, strings in records),
-/// [`string_len`] being called for the others.
-#[inline(always)]
-pub(super) fn head_len(bytes: &[u8]) -> Option<usize> {
-    match pair(bytes.first_chunk::<16>()?) {
-        None => Some(16 + pair(bytes.get(16..)?.first_chunk::<16>()?)?),
-        found => found,
-    }
-}
-
 /// Where the first quote, backslash or control character of sixteen bytes stands, looked at
 /// as two words; `None` if there is none.
 #[inline(always)]
@@ -306,9 +294,30 @@ fn special(word: u64) -> u64 {
     (control | quote | backslash) & !word & HIGHS
 }
 
+/// The flags of [`special`] in the first eight bytes of `bytes` (the lowest exact: the first
+/// quote, backslash or control character there); `None` if it has fewer than eight.
+#[inline(always)]
+pub(super) fn word_flags(bytes: &[u8]) -> Option<u64> {
+    Some(special(u64::from_le_bytes(*bytes.first_chunk::<8>()?)))
+}
+
+/// How many of the first eight bytes of `bytes` are ASCII digits before the first that is not
+/// (eight if all are); `None` if it has fewer than eight.
+///
+/// Each byte xor `'0'` is at most 9 exactly for a digit; one above 9 is flagged by its high
+/// bit: set in it already (0x80 and above), or set by adding 0x76 to its low seven bits (which
+/// carries nothing into the next byte).
+#[inline(always)]
+pub(super) fn leading_digits(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    let x = u64::from_le_bytes(*bytes.first_chunk::<8>()?) ^ (ONES * u64::from(b'0'));
+    let above = (((x & (ONES * 0x7f)) + ONES * 0x76) | x) & (ONES * 0x80);
+    Some(if above == 0 { 8 } else { first(above) })
+}
+
 /// The index of the byte of the lowest flag in `flags` (which is not 0).
 #[inline]
-fn first(flags: u64) -> usize {
+pub(super) fn first(flags: u64) -> usize {
     flags.trailing_zeros() as usize / 8
 }
 
@@ -355,6 +364,28 @@ mod tests {
         bytes
             .iter()
             .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+    }
+
+    /// Every byte value at every place of a word of digits (and of other bytes): the digits
+    /// before it are counted as a byte at a time counts them; and `word_flags`' first flag is
+    /// the first quote, backslash or control character.
+    #[test]
+    fn leading_digits_and_word_flags_are_the_bytewise_scans() {
+        for background in [*b"12345678", *b"abcdefgh", *b"9\xff0\x80/:0 "] {
+            for at in 0..8 {
+                for byte in 0..=u8::MAX {
+                    let mut word = background;
+                    word[at] = byte;
+                    let digits = word.iter().take_while(|b| b.is_ascii_digit()).count();
+                    assert_eq!(leading_digits(&word), Some(digits), "{word:?}");
+                    let flags = word_flags(&word).unwrap();
+                    let found = (flags != 0).then(|| first(flags));
+                    assert_eq!(found, bytewise(&word), "{word:?}");
+                }
+            }
+        }
+        assert_eq!(leading_digits(b"1234567"), None);
+        assert_eq!(word_flags(b"abc"), None);
     }
 
     /// Bytes next to the three kinds that end a plain run (and those kinds), for
