@@ -185,7 +185,7 @@ impl Endpoint {
                     let error = RpcError::invalid_request(reason.clone());
                     self.reply(Responder { id: id.clone() }, Err(error));
                 }
-                let id = id.map(|id| id.value);
+                let id = id.map(RequestId::into_value);
                 self.diagnose(Diagnostic::InvalidRequest { id, reason });
             }
             Inbound::Response { id, outcome } => match self.calls.take_wire(&id) {
@@ -258,7 +258,7 @@ impl Endpoint {
             self.transmits.push_back(Transmit::Own(fallback));
         }
         self.diagnose(Diagnostic::ReplyTooLarge {
-            id: id.value,
+            id: id.into_value(),
             size,
             limit,
         });

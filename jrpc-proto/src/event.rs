@@ -54,7 +54,7 @@ impl Responder {
     /// The request's id, as the peer wrote it (an integer beyond 64 bits is a float here, but
     /// the answer echoes its exact text).
     pub fn id(&self) -> &Value {
-        &self.id.value
+        self.id.value()
     }
 }
 

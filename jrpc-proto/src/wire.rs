@@ -55,13 +55,59 @@ pub(crate) enum Inbound {
 /// an integer beyond 64 bits (`18446744073709551617` would come back as
 /// `1.8446744073709552e+19`, which a Python peer does not take for its id). Such an id keeps
 /// its text too, and is written back verbatim.
-#[derive(Debug, Clone)]
-pub(crate) struct RequestId {
-    pub(crate) value: Value,
-    verbatim: Option<Box<RawValue>>,
+///
+/// Held in 32 bytes, a `Value`'s own size (the rare id with a text boxed apart), so that an
+/// [`Event`](crate::Event) carrying one fits 128 bytes: the compiler moves that with a few
+/// vector stores where a larger one costs a call to `memcpy`, on every request.
+#[derive(Clone)]
+pub(crate) struct RequestId(Id);
+
+#[derive(Clone)]
+enum Id {
+    /// Written back from its value.
+    Plain(Value),
+    /// Its value, and its text to be written back as it came.
+    Verbatim(Box<(Value, Box<RawValue>)>),
 }
 
 impl RequestId {
+    /// An id written back from its value.
+    pub(crate) fn plain(value: Value) -> Self {
+        Self(Id::Plain(value))
+    }
+
+    /// The id's value.
+    pub(crate) fn value(&self) -> &Value {
+        match &self.0 {
+            Id::Plain(value) => value,
+            Id::Verbatim(both) => &both.0,
+        }
+    }
+
+    /// The id's value, taken.
+    pub(crate) fn into_value(self) -> Value {
+        match self.0 {
+            Id::Plain(value) => value,
+            Id::Verbatim(both) => both.0,
+        }
+    }
+
+    /// The id's text, when it is written back as it came.
+    fn verbatim(&self) -> Option<&RawValue> {
+        match &self.0 {
+            Id::Plain(_) => None,
+            Id::Verbatim(both) => Some(&both.1),
+        }
+    }
+
+    /// `value`, with `verbatim` its text when it has to be written back as it came.
+    fn with_text(value: Value, verbatim: Option<Box<RawValue>>) -> Self {
+        match verbatim {
+            None => Self::plain(value),
+            Some(raw) => Self(Id::Verbatim(Box::new((value, raw)))),
+        }
+    }
+
     /// The id `value` of the message `text`: its text is looked up again only when `value`
     /// holds a float, so the usual id costs nothing more.
     fn read(text: &str, value: Value) -> Self {
@@ -73,13 +119,23 @@ impl RequestId {
         } else {
             None
         };
-        Self { value, verbatim }
+        Self::with_text(value, verbatim)
     }
 
     /// The id as the message wrote it.
     fn from_raw(raw: Box<RawValue>, value: Value) -> Self {
         let verbatim = holds_float(&value).then_some(raw);
-        Self { value, verbatim }
+        Self::with_text(value, verbatim)
+    }
+}
+
+/// As the two fields it stands for.
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestId")
+            .field("value", self.value())
+            .field("verbatim", &self.verbatim())
+            .finish()
     }
 }
 
@@ -87,26 +143,22 @@ impl RequestId {
 #[cfg(test)]
 impl From<Value> for RequestId {
     fn from(value: Value) -> Self {
-        Self {
-            value,
-            verbatim: None,
-        }
+        Self::plain(value)
     }
 }
 
 impl PartialEq for RequestId {
     fn eq(&self, other: &Self) -> bool {
-        self.value == other.value
-            && self.verbatim.as_ref().map(|raw| raw.get())
-                == other.verbatim.as_ref().map(|raw| raw.get())
+        self.value() == other.value()
+            && self.verbatim().map(RawValue::get) == other.verbatim().map(RawValue::get)
     }
 }
 
 impl Serialize for RequestId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.verbatim {
+        match self.verbatim() {
             Some(raw) => raw.serialize(serializer),
-            None => self.value.serialize(serializer),
+            None => self.value().serialize(serializer),
         }
     }
 }
@@ -135,6 +187,7 @@ pub(crate) fn parse(frame: &[u8], spare_name: &mut Option<String>) -> Inbound {
 }
 
 /// [`parse`] for a payload already known to be UTF-8.
+#[inline]
 pub(crate) fn parse_text(text: &str, spare_name: &mut Option<String>) -> Inbound {
     if let Some(usual) = fast::read_usual(text, spare_name) {
         return usual;
@@ -202,14 +255,14 @@ fn undecodable(text: &str, error: serde_json::Error) -> Inbound {
         value.map(|value| RequestId::from_raw(raw, value))
     }) {
         None => None,
-        Some(Ok(id)) => Some(id).filter(|id| !id.value.is_null()),
+        Some(Ok(id)) => Some(id).filter(|id| !id.value().is_null()),
         // An id that cannot be read cannot be answered.
         Some(Err(_)) => return malformed(reason),
     };
     match (is_request, id) {
         (true, id) => Inbound::InvalidRequest { id, reason },
         (false, Some(id)) if is_response => Inbound::Response {
-            id: id.value,
+            id: id.into_value(),
             outcome: Err(RpcError::new(RpcError::INVALID_RESPONSE, reason)),
         },
         _ => malformed(reason),
@@ -666,7 +719,7 @@ pub(crate) fn encode_response(
 ) -> Result<(), serde_json::Error> {
     out.clear();
     out.push_str(r#"{"id":"#);
-    match (&id.verbatim, id.value.as_u64()) {
+    match (id.verbatim(), id.value().as_u64()) {
         // The usual id, a small count: its digits by hand.
         (None, Some(n)) => write::write_integer(out, n),
         _ => write::write_json(out, id)?,
@@ -690,6 +743,18 @@ pub(crate) fn encode_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An id is no larger than a `Value`, so that an event carrying one fits 128 bytes (see
+    /// [`RequestId`]).
+    #[test]
+    fn an_event_fits_128_bytes() {
+        assert_eq!(size_of::<RequestId>(), size_of::<Value>());
+        assert!(
+            size_of::<crate::Event>() <= 128,
+            "{}",
+            size_of::<crate::Event>()
+        );
+    }
 
     /// The classification as it was first written, over a parsed [`Value`]: the reference the
     /// one-pass parse must agree with.

@@ -33,6 +33,7 @@ pub(super) fn read_fields(text: &str, fields: &mut Fields) -> bool {
 /// (`{"id":7,"result":3,"error":null}`), its keys in any order, read into what it means with
 /// no [`Fields`] on the way; `None` when `text` is neither, to be read by [`read_fields`] or
 /// the general path.
+#[inline]
 pub(super) fn read_usual(text: &str, spare_name: &mut Option<String>) -> Option<Inbound> {
     let canonical = match text.as_bytes().get(2) {
         Some(b'm') => Scanner::new(text).canonical(spare_name),
@@ -307,10 +308,7 @@ impl<'a> Scanner<'a> {
         Some(Inbound::Request {
             method,
             params,
-            id: id.filter(|id| !id.is_null()).map(|value| RequestId {
-                value,
-                verbatim: None,
-            }),
+            id: id.filter(|id| !id.is_null()).map(RequestId::plain),
         })
     }
 
@@ -494,6 +492,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string with neither escapes nor control characters (the text is UTF-8 already).
+    #[inline]
     fn plain_string(&mut self) -> Option<&'a str> {
         self.expect(b'"')?;
         let start = self.pos;
