@@ -760,10 +760,16 @@ mod tests {
             r#"{"id":7,"result":"x,"error":null}"#,
             r#","error":null}"#,
         ] {
-            assert_eq!(canonical_response(text), None, "{text}");
-            let fast = format!("{:?}", parse_text(text, &mut None));
-            assert_eq!(fast, format!("{:?}", parse_general(text)), "{text}");
+            left_to_the_others(canonical_response, text);
         }
+    }
+
+    /// `path` (a canonical path) does not take `text` on, and the other paths read it as the
+    /// general path reads it.
+    fn left_to_the_others(path: fn(&str) -> Option<String>, text: &str) {
+        assert_eq!(path(text), None, "{text}");
+        let fast = format!("{:?}", parse_text(text, &mut None));
+        assert_eq!(fast, format!("{:?}", parse_general(text)), "{text}");
     }
 
     /// A compact success with its pieces varied and one byte perhaps inserted, removed or
@@ -771,12 +777,6 @@ mod tests {
     /// it, and every message reads as the general path reads it.
     #[test]
     fn canonical_response_agrees_with_the_other_paths() {
-        let piece = |usual: &'static [&'static str]| {
-            prop_oneof![
-                6 => proptest::sample::select(usual).prop_map(str::to_owned),
-                1 => value(),
-            ]
-        };
         let message = (
             piece(&["7", "0", "123456789012345678", "-3", r#""x""#]),
             piece(&[
@@ -790,29 +790,71 @@ mod tests {
                 r#"{"a":1}"#,
             ]),
             piece(&["null", r#""ZeroDivisionError""#]),
+            edit(),
+        )
+            .prop_map(|(id, result, error, edit)| {
+                edit.apply(format!(
+                    r#"{{"id":{id},"result":{result},"error":{error}}}"#
+                ))
+            });
+        agrees_where_taken(message, canonical_response, 1_000);
+    }
+
+    /// One of `usual`, or now and then a piece near an edge of the grammar.
+    fn piece(usual: &'static [&'static str]) -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => proptest::sample::select(usual).prop_map(str::to_owned),
+            1 => value(),
+        ]
+    }
+
+    /// One byte perhaps inserted, removed or replaced somewhere in a message.
+    #[derive(Debug, Clone)]
+    struct Edit {
+        at: prop::sample::Index,
+        kind: u8,
+        byte: u8,
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        (
             any::<prop::sample::Index>(),
             0u8..4,
             proptest::sample::select(&[b' ', b',', b'"', b'}', b']', b'1', b'.', b'\\'][..]),
         )
-            .prop_map(|(id, result, error, at, edit, byte)| {
-                let text = format!(r#"{{"id":{id},"result":{result},"error":{error}}}"#);
-                let mut bytes = text.into_bytes();
-                let at = at.index(bytes.len());
-                match edit {
-                    0 => bytes.insert(at, byte),
-                    1 => drop(bytes.remove(at)),
-                    2 => bytes[at] = byte,
-                    _ => {}
-                }
-                String::from_utf8(bytes).ok()
-            });
+            .prop_map(|(at, kind, byte)| Edit { at, kind, byte })
+    }
+
+    impl Edit {
+        /// `text` so edited, if it is still UTF-8.
+        fn apply(&self, text: String) -> Option<String> {
+            let mut bytes = text.into_bytes();
+            let at = self.at.index(bytes.len());
+            match self.kind {
+                0 => bytes.insert(at, self.byte),
+                1 => drop(bytes.remove(at)),
+                2 => bytes[at] = self.byte,
+                _ => {}
+            }
+            String::from_utf8(bytes).ok()
+        }
+    }
+
+    /// Runs 20,000 `messages` through `path` (a canonical path): whatever it takes on reads as
+    /// the member loop reads it, every message reads as the general path reads it, and more
+    /// than `least` of them take the path (so that the agreement means something).
+    fn agrees_where_taken(
+        messages: impl Strategy<Value = Option<String>>,
+        path: fn(&str) -> Option<String>,
+        least: u32,
+    ) {
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(20_000));
         let taken = std::cell::Cell::new(0u32);
-        let outcome = runner.run(&message, |text| {
+        let outcome = runner.run(&messages, |text| {
             let Some(text) = text else {
                 return Ok(());
             };
-            if let Some(read) = canonical_response(&text) {
+            if let Some(read) = path(&text) {
                 taken.set(taken.get() + 1);
                 let usual = Scanner::new(&text).usual(&mut None);
                 let usual = usual.map(|inbound| format!("{inbound:?}"));
@@ -827,8 +869,8 @@ mod tests {
             panic!("{e}");
         }
         assert!(
-            taken.get() > 1_000,
-            "only {} messages took the canonical response path",
+            taken.get() > least,
+            "only {} messages took the canonical path",
             taken.get()
         );
     }
@@ -941,9 +983,7 @@ mod tests {
             r#"{"method":"#,
             "",
         ] {
-            assert_eq!(canonical(text), None, "{text}");
-            let fast = format!("{:?}", parse_text(text, &mut None));
-            assert_eq!(fast, format!("{:?}", parse_general(text)), "{text}");
+            left_to_the_others(canonical, text);
         }
     }
 
@@ -952,12 +992,6 @@ mod tests {
     /// every message reads as the general path reads it.
     #[test]
     fn canonical_agrees_with_the_other_paths() {
-        let piece = |usual: &'static [&'static str]| {
-            prop_oneof![
-                6 => proptest::sample::select(usual).prop_map(str::to_owned),
-                1 => value(),
-            ]
-        };
         let message = (
             piece(&[r#""add""#, r#""""#, r#""é""#]),
             piece(&[
@@ -970,48 +1004,14 @@ mod tests {
             ]),
             piece(&["{}"]),
             piece(&["7", "0", "-3", "123456789012345678", r#""x""#, "null"]),
-            any::<prop::sample::Index>(),
-            0u8..4,
-            proptest::sample::select(&[b' ', b',', b'"', b'}', b']', b'1', b'.', b'\\'][..]),
+            edit(),
         )
-            .prop_map(|(method, args, kwargs, id, at, edit, byte)| {
-                let text =
-                    format!(r#"{{"method":{method},"args":{args},"kwargs":{kwargs},"id":{id}}}"#);
-                let mut bytes = text.into_bytes();
-                let at = at.index(bytes.len());
-                match edit {
-                    0 => bytes.insert(at, byte),
-                    1 => drop(bytes.remove(at)),
-                    2 => bytes[at] = byte,
-                    _ => {}
-                }
-                String::from_utf8(bytes).ok()
+            .prop_map(|(method, args, kwargs, id, edit)| {
+                edit.apply(format!(
+                    r#"{{"method":{method},"args":{args},"kwargs":{kwargs},"id":{id}}}"#
+                ))
             });
-        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(20_000));
-        let taken = std::cell::Cell::new(0u32);
-        let outcome = runner.run(&message, |text| {
-            let Some(text) = text else {
-                return Ok(());
-            };
-            if let Some(read) = canonical(&text) {
-                taken.set(taken.get() + 1);
-                let usual = Scanner::new(&text).usual(&mut None);
-                let usual = usual.map(|inbound| format!("{inbound:?}"));
-                prop_assert_eq!(Some(read), usual, "{}", text);
-            }
-            let fast = format!("{:?}", parse_text(&text, &mut None));
-            let general = format!("{:?}", parse_general(&text));
-            prop_assert_eq!(fast, general, "{}", text);
-            Ok(())
-        });
-        if let Err(e) = outcome {
-            panic!("{e}");
-        }
-        assert!(
-            taken.get() > 1_500,
-            "only {} messages took the canonical path",
-            taken.get()
-        );
+        agrees_where_taken(message, canonical, 1_500);
     }
 
     /// Pieces of messages, many of them near an edge of the grammar.
