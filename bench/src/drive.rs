@@ -143,8 +143,10 @@ async fn requests(
     deadline: Instant,
     limit: u64,
 ) -> Result<(u64, u64), String> {
-    let (mut calls, mut wrong) = (0, 0);
-    while calls + wrong < limit && Instant::now() < deadline {
+    let (mut calls, mut wrong) = (0u64, 0u64);
+    // The clock is read every 16th call, not every call, as the raw loop reads it once per
+    // batch: what is measured is the client's cost, not the harness's (a read is some 2%).
+    while calls + wrong < limit && ((calls + wrong) % 16 != 0 || Instant::now() < deadline) {
         let sum: f64 = peer
             .request("add", (1, 2))
             .await

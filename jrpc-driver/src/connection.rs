@@ -35,6 +35,12 @@ use crate::{Config, Groups, Methods, Peer};
 /// Most inputs (messages and commands) handled in one wake-up before the task yields to others.
 const BUDGET: usize = 128;
 
+/// Bytes of messages read, past which the answers ready go to the socket before more is read.
+/// Small messages are read in batches of up to [`BUDGET`] (one write for all their answers);
+/// a large one's answer, written only once the messages behind it were read and handled too,
+/// would leave a peer with a few calls in flight waiting while the socket holds their bytes.
+const PASS_BYTES: usize = 64 * 1024;
+
 /// A signal that the server is shutting down: when it fires, the connection stops reading,
 /// lets running methods finish until the grace deadline it carries, and closes with 1001.
 pub(crate) type ShutdownSignal = Shared<oneshot::Receiver<Instant>>;
@@ -169,6 +175,7 @@ pub(crate) fn spawn<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static>(
         }),
         timer: None,
         flush_needed: false,
+        now: None,
         shutdown: server.as_ref().map(|(signal, _)| signal.clone()),
         tracker: server.map(|(_, tracker)| tracker),
         grace: None,
@@ -242,6 +249,9 @@ struct Connection<R: Runtime, W, S> {
     /// The earliest deadline (a call's, the heartbeat's, the slow consumer's) and its timer.
     timer: Option<(Instant, Sleep)>,
     flush_needed: bool,
+    /// The time of this wake-up, read once for all the calls it starts (a clock read per call
+    /// cost more than the rest of starting one).
+    now: Option<Instant>,
     shutdown: Option<ShutdownSignal>,
     /// Dropped when this connection has closed.
     #[allow(dead_code)]
@@ -355,6 +365,7 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         // Producers wake this task when entries come to an empty queue, and when the queue
         // becomes full (slow-consumer timer): registered before the queue is looked at.
         self.outbound.register_task(cx.waker());
+        self.now = None;
         loop {
             let mut progress = false;
 
@@ -395,9 +406,14 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 }
             }
 
-            while !read_pending && inputs < BUDGET && self.may_read() {
+            // Bytes of the messages read in this pass: past `PASS_BYTES`, the pass ends.
+            let mut read = 0;
+            while !read_pending && inputs < BUDGET && read < PASS_BYTES && self.may_read() {
                 let ending = match self.socket.poll_next_unpin(cx) {
-                    Poll::Ready(Some(Ok(message))) => self.receive(message),
+                    Poll::Ready(Some(Ok(message))) => {
+                        read += message.len();
+                        self.receive(message)
+                    }
                     Poll::Ready(Some(Err(e))) => Some(ending_for(e)),
                     Poll::Ready(None) => return Poll::Ready(Ending::Gone(None)),
                     Poll::Pending => {
@@ -427,6 +443,12 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 return Poll::Ready(Ending::Gone(Some(e)));
             }
             self.spare.give_back(&mut self.endpoint);
+            // After a large pass, its answers go out now, ahead of what is read next.
+            if read >= PASS_BYTES {
+                if let Err(e) = self.flush(cx) {
+                    return Poll::Ready(Ending::Gone(Some(e)));
+                }
+            }
             if paused && self.may_read() {
                 progress = true;
             }
@@ -514,7 +536,8 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 }
                 // Answers queued in the endpoint go first: the next frame is this call's.
                 self.take_answers();
-                match self.endpoint.call_encoded(request, Instant::now(), timeout) {
+                let now = *self.now.get_or_insert_with(Instant::now);
+                match self.endpoint.call_encoded(request, now, timeout) {
                     Ok(id) => {
                         self.calls.insert(self.endpoint.call_slot(id), id, done);
                         if let Some(frame) = self.endpoint.poll_transmit() {

@@ -95,6 +95,7 @@ macro_rules! instantiate {
             notifications_are_never_answered,
             slow_method_does_not_delay_fast_one,
             requests_start_in_arrival_order,
+            large_answer_is_sent_before_the_next_message_is_read,
             in_flight_limit_applies_backpressure,
             timeout_then_late_answer_is_ignored,
             vanished_client_does_not_disturb_server,
@@ -567,6 +568,46 @@ pub async fn requests_start_in_arrival_order<R: Runtime + Default>() {
     // Every request has been answered, so every message before the last has started.
     let order = order.lock().unwrap().clone();
     assert_eq!(order, (0..COUNT).collect::<Vec<_>>(), "start order");
+}
+
+/// A large message's answer goes to the socket before the messages that came behind it are
+/// read: a peer with a few large calls in flight is not kept waiting while the server reads
+/// and handles the next ones. Both requests come in one write; the second one's method waits
+/// (blocking its thread, at most [`WAIT`]) until the client has the first answer, and says
+/// whether it came. The client is a blocking one on the test's thread, so that the blocked
+/// thread is not the one that would have to deliver the answer (and the first answer is
+/// short, so that the socket takes it whole).
+pub async fn large_answer_is_sent_before_the_next_message_is_read<R: Runtime + Default>() {
+    let (got_first, first_arrived) = std::sync::mpsc::channel::<()>();
+    let first_arrived = Mutex::new(first_arrived);
+    let methods =
+        Methods::new()
+            .add("Length", |text: String| text.len())
+            .add("AfterFirst", move || {
+                let arrived = first_arrived.lock().unwrap().recv_timeout(WAIT);
+                arrived.is_ok()
+            });
+    let server = serve::<R>(Config::default(), methods).await;
+
+    let mut ws = tcp::WsTcp::connect(server.addr);
+    let text = "large ".repeat(12 * 1024);
+    let mut both = Vec::new();
+    for message in [
+        request("Length", json!([text]), 1),
+        request("AfterFirst", json!([]), 2),
+    ] {
+        let payload = message.to_string();
+        both.extend(tcp::encode(true, tcp::TEXT, payload.as_bytes(), true, 0));
+    }
+    ws.raw(&both);
+    assert_eq!(ws.recv_json(), success(1, json!(text.len())));
+    got_first.send(()).unwrap();
+    assert_eq!(
+        ws.recv_json(),
+        success(2, json!(true)),
+        "the first answer waited for the second request to be handled"
+    );
+    ws.close();
 }
 
 /// With `max_in_flight(2)`, a third request does not start until one of two running ones
