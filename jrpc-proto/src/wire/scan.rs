@@ -278,20 +278,21 @@ static SPECIAL: [bool; 256] = {
 /// its high bit; the lowest flag (the first byte, little-endian) is exact, those above it may
 /// be false.
 ///
-/// Each test is the classic "has a zero byte" trick, `(x - 0x01…) & !x & 0x80…`: it flags a
-/// byte that matches, and may falsely flag a byte above a match (a borrow carried up), never
-/// one below; so the lowest flag of all three is a true match, and the first one. A byte below
-/// 0x20 is one that borrows when 0x20 is taken from it; the quote and the backslash are the
-/// zeros of `word` xor their value; and as neither has its high bit set, `!x`'s high bits are
-/// those of `!word` in all three, so that factor is taken once.
+/// Each test is the classic "has a zero byte" trick, `(x - 0x01…) & !x & 0x80…`, here as
+/// "has a byte below n", `(x - n…) & !x & 0x80…`: it flags a byte that matches, and may
+/// falsely flag a byte above a match (a borrow carried up), never one below; so the lowest flag
+/// of both is a true match, and the first one. `word ^ 0x02…` maps the control characters
+/// (0x00–0x1f) among themselves and the quote (0x22) to 0x20, and no other byte below 0x21:
+/// its bytes below 0x21 are the control characters and the quote. The backslash is a zero of
+/// `word ^ 0x5c…`. As neither xor touches the high bit, `!x`'s high bits are those of
+/// `!word` in both, so that factor is taken once (eight operations in all).
 #[inline]
 fn special(word: u64) -> u64 {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    let control = word.wrapping_sub(ONES * 0x20);
-    let quote = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
+    let control_or_quote = (word ^ (ONES * 0x02)).wrapping_sub(ONES * 0x21);
     let backslash = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
-    (control | quote | backslash) & !word & HIGHS
+    (control_or_quote | backslash) & !word & HIGHS
 }
 
 /// The flags of [`special`] in the first eight bytes of `bytes` (the lowest exact: the first
@@ -386,6 +387,33 @@ mod tests {
         }
         assert_eq!(leading_digits(b"1234567"), None);
         assert_eq!(word_flags(b"abc"), None);
+    }
+
+    /// Two bytes of the kinds near the edges of [`special`]'s tests (below, at and above the
+    /// control characters, the quote and the backslash, and high bytes) at every two places of
+    /// a word: its first flag is the first quote, backslash or control character, whatever a
+    /// match below carries up into the bytes above it.
+    #[test]
+    fn word_flags_first_flag_is_exact_with_two_bytes_anywhere() {
+        let kinds: Vec<u8> = (0x00..=0x24)
+            .chain([
+                0x5b, 0x5c, 0x5d, 0x7d, 0x7f, 0x80, 0x81, 0xa2, 0xdc, 0xff, b'a',
+            ])
+            .collect();
+        for low in 0..8 {
+            for high in low + 1..8 {
+                for &a in &kinds {
+                    for &b in &kinds {
+                        let mut word = *b"abcdefgh";
+                        word[low] = a;
+                        word[high] = b;
+                        let flags = word_flags(&word).unwrap();
+                        let found = (flags != 0).then(|| first(flags));
+                        assert_eq!(found, bytewise(&word), "{word:?}");
+                    }
+                }
+            }
+        }
     }
 
     /// Bytes next to the three kinds that end a plain run (and those kinds), for
