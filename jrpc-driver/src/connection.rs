@@ -250,7 +250,7 @@ struct Connection<R: Runtime, W, S> {
     timer: Option<(Instant, Sleep)>,
     flush_needed: bool,
     /// The time of this wake-up, read once for all the calls it starts (a clock read per call
-    /// cost more than the rest of starting one).
+    /// cost about 2% of a pipelining client's time).
     now: Option<Instant>,
     shutdown: Option<ShutdownSignal>,
     /// Dropped when this connection has closed.
@@ -353,9 +353,10 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     /// Handles whatever is ready; returns once the connection must end.
     ///
     /// Each turn takes the commands, then every message the socket has ready (each request
-    /// started as it comes, in arrival order), then feeds the queued frames to the socket; the
-    /// flush comes once, when nothing more is ready (or the budget is spent), so that a batch of
-    /// requests costs one write, not one per answer.
+    /// started as it comes, in arrival order) up to [`PASS_BYTES`], then feeds the queued
+    /// frames to the socket; the flush comes once, when nothing more is ready (or the budget is
+    /// spent), so that a batch of requests costs one write, not one per answer, or at the end
+    /// of a turn that read [`PASS_BYTES`], so that large answers do not wait for what follows.
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
         let mut inputs = 0;
         // Once the socket said Pending it is not asked again in this wake-up: its waker is set,
