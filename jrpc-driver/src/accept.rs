@@ -13,8 +13,9 @@ use std::sync::Arc;
 use tungstenite::protocol::WebSocketConfig;
 
 use crate::auth::Authenticate;
-use crate::connection::{self, ServerLink, ShutdownSignal};
+use crate::connection::{self, ServerLink};
 use crate::handshake::{self, Policy};
+use crate::shutdown::ShutdownSignal;
 use crate::{Builder, Config, Handshake, Locals, Methods, Peer, Refusal, Runtime, ServerHandle};
 
 impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {

@@ -95,27 +95,10 @@ mod tests {
     use futures_util::FutureExt;
     use std::future::Future;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Context, Poll};
     use std::task::{Wake, Waker};
 
-    /// A waker that counts its wake-ups.
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counting() -> (Arc<Count>, Waker) {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        (Arc::clone(&count), Waker::from(count))
-    }
-
-    fn wakes(count: &Count) -> usize {
-        count.0.load(Ordering::SeqCst)
-    }
+    use crate::counting_waker::{counting, wakes};
 
     #[test]
     fn an_answer_sent_before_the_first_poll_is_there() {

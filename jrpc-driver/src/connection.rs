@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_channel::{mpsc, oneshot};
-use futures_util::future::{self, Either, Shared};
+use futures_util::future::{self, Either};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use jrpc_proto::{Args, Diagnostic, Endpoint, Event, Responder, RpcError};
 use tracing::Instrument;
@@ -30,6 +30,7 @@ use crate::observe::{CloseReason, Observer, Role, Started};
 use crate::outbound::{Entry, Outbound};
 use crate::peer::{Command, PeerParts};
 use crate::runtime::{Runtime, Sleep, WebSocket};
+use crate::shutdown::ShutdownSignal;
 use crate::{Config, Groups, Methods, Peer};
 
 /// Most inputs (messages and commands) handled in one wake-up before the task yields to others.
@@ -40,10 +41,6 @@ const BUDGET: usize = 128;
 /// a large one's answer, written only once the messages behind it were read and handled too,
 /// would leave a peer with a few calls in flight waiting while the socket holds their bytes.
 const PASS_BYTES: usize = 64 * 1024;
-
-/// A signal that the server is shutting down: when it fires, the connection stops reading,
-/// lets running methods finish until the grace deadline it carries, and closes with 1001.
-pub(crate) type ShutdownSignal = Shared<oneshot::Receiver<Instant>>;
 
 /// What ties a connection to its server: the shutdown signal, a tracker the connection
 /// holds until it has closed, so that shutdown can wait for every connection, and the values
@@ -636,14 +633,11 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
     }
 
     /// Whether shutdown has come and this connection may close now. The signal itself is
-    /// asked only when `ask_signal` (once per wake-up: its waker is then set, and asking costs
-    /// a lock).
+    /// asked only when `ask_signal` (once per wake-up: its waker is then set).
     fn poll_shutdown(&mut self, cx: &mut Context<'_>, ask_signal: bool) -> Option<Ending> {
         if let Some(signal) = self.shutdown.as_mut().filter(|_| ask_signal) {
             if let Poll::Ready(deadline) = signal.poll_unpin(cx) {
                 self.shutdown = None;
-                // A dropped signal (server gone without a shutdown) means no grace at all.
-                let deadline = deadline.unwrap_or_else(|_| Instant::now());
                 self.grace = Some((deadline, self.rt.sleep_until(deadline)));
             }
         }

@@ -31,6 +31,8 @@ mod client;
 pub mod cluster;
 mod config;
 mod connection;
+#[cfg(test)]
+mod counting_waker;
 mod groups;
 mod handler;
 mod handshake;
@@ -41,6 +43,7 @@ mod peer;
 mod reconnect;
 mod runtime;
 mod server;
+mod shutdown;
 
 pub use accept::Acceptor;
 pub use auth::{Handshake, Locals, Refusal};

@@ -7,12 +7,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_channel::{mpsc, oneshot};
+use futures_util::StreamExt;
 use futures_util::future::{self, Either};
-use futures_util::{FutureExt, StreamExt};
 
 use crate::auth::Authenticate;
-use crate::connection::{self, ServerLink, ShutdownSignal};
+use crate::connection::{self, ServerLink};
 use crate::handshake::{Guard, Policy};
+use crate::shutdown::{self, ShutdownSignal, Stop};
 use crate::{Acceptor, Builder, Config, Groups, Methods, Runtime};
 
 impl<R: Runtime, S: Clone + Send + Sync + 'static> Builder<R, S> {
@@ -267,7 +268,7 @@ pub struct ServerHandle {
 
 #[derive(Debug)]
 struct HandleInner {
-    stop: Option<oneshot::Sender<Instant>>,
+    stop: Option<Stop>,
     connections: Option<mpsc::Receiver<()>>,
     /// For an [`Acceptor`](crate::Acceptor): the tracker each connection handed over clones;
     /// `None` once shutdown began.
@@ -279,7 +280,7 @@ impl ServerHandle {
     /// every clone of it). With `mounted`, the handle keeps a clone for
     /// [`tracker`](Self::tracker).
     pub(crate) fn new(mounted: bool, groups: Groups) -> (Self, ShutdownSignal, mpsc::Sender<()>) {
-        let (stop, stopped) = oneshot::channel();
+        let (stop, signal) = shutdown::signal();
         let (tracker, connections) = mpsc::channel(0);
         let inner = HandleInner {
             stop: Some(stop),
@@ -290,7 +291,7 @@ impl ServerHandle {
             inner: Arc::new(Mutex::new(inner)),
             groups,
         };
-        (handle, stopped.shared(), tracker)
+        (handle, signal, tracker)
     }
 
     /// The groups of the server's connections, to broadcast from anywhere.
@@ -316,7 +317,7 @@ impl ServerHandle {
             (inner.stop.take(), inner.connections.take())
         };
         if let Some(stop) = stop {
-            let _ = stop.send(Instant::now() + grace);
+            stop.fire(Instant::now() + grace);
         }
         if let Some(mut connections) = connections {
             // Ends when the accept loop and every connection task have dropped their tracker.
