@@ -359,6 +359,9 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
         // Once the socket said Pending it is not asked again in this wake-up: its waker is set,
         // and on some runtimes (async-io) each asking costs a read and an epoll_ctl.
         let mut read_pending = false;
+        // The same for the commands: once they said Pending (or ended), a command sent later
+        // wakes the task again.
+        let mut commands_pending = false;
         let mut first = true;
         // Producers wake this task when entries come to an empty queue, and when the queue
         // becomes full (slow-consumer timer): registered before the queue is looked at.
@@ -378,8 +381,9 @@ impl<R: Runtime, W: WebSocket, S: Clone + Send + Sync + 'static> Connection<R, W
                 inputs += 1;
                 progress = true;
             }
-            while inputs < BUDGET {
+            while !commands_pending && inputs < BUDGET {
                 let Poll::Ready(Some(command)) = self.commands.poll_next_unpin(cx) else {
+                    commands_pending = true;
                     break;
                 };
                 if let Some(ending) = self.apply(command) {
