@@ -261,18 +261,26 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// An integer of one to 18 digits with no sign and no leading zero, as
-    /// [`number`](Self::number) reads it when what follows is not a fraction or an exponent
-    /// (the caller checks what follows); `None` for anything else, the scanner where it was.
+    /// Where the run of ASCII digits from `start` ends, and its value (wrapped past 19
+    /// digits: the callers use it only for 18 or fewer).
     #[inline(always)]
-    fn natural(&mut self) -> Option<u64> {
-        let start = self.pos;
+    fn digits_from(&self, start: usize) -> (usize, u64) {
         let mut end = start;
         let mut magnitude = 0u64;
         while let Some(&b @ b'0'..=b'9') = self.bytes.get(end) {
             magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
             end += 1;
         }
+        (end, magnitude)
+    }
+
+    /// An integer of one to 18 digits with no sign and no leading zero, as
+    /// [`number`](Self::number) reads it when what follows is not a fraction or an exponent
+    /// (the caller checks what follows); `None` for anything else, the scanner where it was.
+    #[inline(always)]
+    fn natural(&mut self) -> Option<u64> {
+        let start = self.pos;
+        let (end, magnitude) = self.digits_from(start);
         let digits = end - start;
         if digits == 0 || digits > 18 || digits > 1 && self.bytes[start] == b'0' {
             return None;
@@ -522,12 +530,7 @@ impl<'a> Scanner<'a> {
         let negative = self.bytes[start] == b'-';
         let int_start = start + usize::from(negative);
         // The integer part, read once (its value only matters for 18 digits or fewer).
-        let mut end = int_start;
-        let mut magnitude = 0u64;
-        while let Some(&b @ b'0'..=b'9') = self.bytes.get(end) {
-            magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
-            end += 1;
-        }
+        let (end, magnitude) = self.digits_from(int_start);
         let int_digits = end - int_start;
         if int_digits == 0 || int_digits > 1 && self.bytes[int_start] == b'0' {
             return None;
@@ -840,6 +843,25 @@ mod tests {
         }
     }
 
+    /// Runs `test` on 20,000 values of `messages`; panics with the first failure.
+    fn run_20_000<S: Strategy>(
+        messages: &S,
+        test: impl Fn(S::Value) -> Result<(), proptest::test_runner::TestCaseError>,
+    ) {
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(20_000));
+        if let Err(e) = runner.run(messages, test) {
+            panic!("{e}");
+        }
+    }
+
+    /// The message reads as the general path reads it, however the fast path takes it.
+    fn reads_as_the_general_path(text: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        let fast = format!("{:?}", parse_text(text, &mut None));
+        let general = format!("{:?}", parse_general(text));
+        prop_assert_eq!(fast, general, "{}", text);
+        Ok(())
+    }
+
     /// Runs 20,000 `messages` through `path` (a canonical path): whatever it takes on reads as
     /// the member loop reads it, every message reads as the general path reads it, and more
     /// than `least` of them take the path (so that the agreement means something).
@@ -848,9 +870,8 @@ mod tests {
         path: fn(&str) -> Option<String>,
         least: u32,
     ) {
-        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(20_000));
         let taken = std::cell::Cell::new(0u32);
-        let outcome = runner.run(&messages, |text| {
+        run_20_000(&messages, |text| {
             let Some(text) = text else {
                 return Ok(());
             };
@@ -860,14 +881,8 @@ mod tests {
                 let usual = usual.map(|inbound| format!("{inbound:?}"));
                 prop_assert_eq!(Some(read), usual, "{}", text);
             }
-            let fast = format!("{:?}", parse_text(&text, &mut None));
-            let general = format!("{:?}", parse_general(&text));
-            prop_assert_eq!(fast, general, "{}", text);
-            Ok(())
+            reads_as_the_general_path(&text)
         });
-        if let Err(e) = outcome {
-            panic!("{e}");
-        }
         assert!(
             taken.get() > least,
             "only {} messages took the canonical path",
@@ -1203,12 +1218,11 @@ mod tests {
     /// share of the messages tried, so that the agreement means something.
     #[test]
     fn agrees_with_the_general_path() {
-        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(20_000));
         let taken = std::cell::Cell::new(0u32);
         let requests = std::cell::Cell::new(0u32);
         let responses = std::cell::Cell::new(0u32);
         let messages = prop_oneof![2 => message(), 1 => request(), 2 => response()];
-        let outcome = runner.run(&messages, |text| {
+        run_20_000(&messages, |text| {
             if read_fields(&text, &mut Fields::default()) {
                 taken.set(taken.get() + 1);
             }
@@ -1217,14 +1231,8 @@ mod tests {
                 Some(_) => responses.set(responses.get() + 1),
                 None => {}
             }
-            let fast = format!("{:?}", parse_text(&text, &mut None));
-            let general = format!("{:?}", parse_general(&text));
-            prop_assert_eq!(fast, general, "{}", text);
-            Ok(())
+            reads_as_the_general_path(&text)
         });
-        if let Err(e) = outcome {
-            panic!("{e}");
-        }
         assert!(
             taken.get() > 1_000,
             "only {} messages took the fast path",
