@@ -13,8 +13,11 @@
 //! and comparing every byte (a `memcmp`, far cheaper than the server's parse).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// One object of the array payload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,6 +113,7 @@ pub const BIG_SYSTEMS: [&str; 5] = [
 /// A large payload and the calls that carry it.
 #[derive(Debug)]
 pub struct Payload {
+    shape: Shape,
     method: &'static str,
     /// The payload, as JSON.
     json: String,
@@ -125,6 +129,7 @@ impl Payload {
         }
         .map_err(|e| format!("encoding the payload: {e}"))?;
         Ok(Arc::new(Self {
+            shape,
             method: shape.method(),
             json,
         }))
@@ -160,6 +165,35 @@ impl Payload {
                 frame[start..].starts_with(&json[..json.len().min(32)])
                     && &frame[start..start + json.len()] == json
             })
+    }
+}
+
+impl Payload {
+    /// serde_json's own work for `length`, on this thread and with no socket: the payload
+    /// decoded into the method's parameter type (`String`, `Vec<Item>`, `Box<RawValue>`) and
+    /// encoded back, as the method's server does for each call, over and over; the calls made
+    /// and this thread's CPU seconds. The floor of a typed method, whatever carries it: the
+    /// large-message table gives each server's CPU per MB over it. Fails if the encoding is not
+    /// the payload, byte for byte (as an answer would be checked).
+    pub fn codec_floor(&self, length: Duration) -> Result<(u64, f64), String> {
+        fn round<T: DeserializeOwned + Serialize>(json: &str) -> serde_json::Result<String> {
+            serde_json::to_string(&serde_json::from_str::<T>(json)?)
+        }
+        let round = match self.shape {
+            Shape::Text => round::<String>,
+            Shape::Items => round::<Vec<Item>>,
+            Shape::Raw => round::<Box<RawValue>>,
+        };
+        let (started, cpu) = (Instant::now(), crate::sys::thread_cpu_seconds());
+        let mut calls = 0;
+        while calls == 0 || started.elapsed() < length {
+            let encoded = round(&self.json).map_err(|e| format!("serde_json alone: {e}"))?;
+            if encoded != self.json {
+                return Err("serde_json alone: the payload did not come back whole".to_owned());
+            }
+            calls += 1;
+        }
+        Ok((calls, crate::sys::thread_cpu_seconds() - cpu))
     }
 }
 
@@ -250,6 +284,8 @@ mod tests {
                 assert!(!payload.is_answer(&answer[..answer.len() - 40]));
                 let error = r#"{"id":7,"result":null,"error":"InvalidParams"}"#;
                 assert!(!payload.is_answer(error));
+                let (calls, cpu) = payload.codec_floor(Duration::ZERO).unwrap();
+                assert!(calls == 1 && cpu >= 0.0);
             }
         }
     }

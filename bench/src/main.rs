@@ -17,7 +17,8 @@
 //! - the large messages (`big64k`, `big1m`, in `big.rs`): methods that take and return 64 KiB
 //!   or 1 MiB of JSON (one string, or an array of objects) against the echo servers, in
 //!   payload bytes per second and server CPU per MB (jrpc-tokio, jrpc-axum, jrpc-async-std and
-//!   the two echoes).
+//!   the two echoes), beside serde_json's own decoding and encoding of the same payload on a
+//!   thread of this process (`serde_json alone`, the floor of a typed method).
 //!
 //! The fan-out loads (`fanout100`, `fanout2000`, in `fanout.rs`) measure server push instead:
 //! one publisher with publishes in flight, C subscribers, against a raw broadcast floor
@@ -61,7 +62,7 @@ use tokio::process::{Child, Command};
 use crate::big::{BIG_LOADS, BIG_SYSTEMS, BIG_WINDOW, Payload, Shape};
 use crate::client::{Call, Dialect, Tally};
 use crate::drive::CLIENT_LOADS;
-use crate::report::{BigFigures, Figures, Load, Run, median};
+use crate::report::{BigFigures, CODEC_FLOOR, Figures, Load, Run, median};
 
 /// With `--features mimalloc`, every process of the benchmark allocates through mimalloc.
 #[cfg(feature = "mimalloc")]
@@ -374,10 +375,10 @@ async fn run(options: Options) -> Result<(), String> {
     for number in 1..=options.runs {
         let started = Instant::now();
         eprintln!("== run {number}");
-        let results = if rpc {
+        let (results, codec) = if rpc {
             measure_all(&options, &rpc_systems).await?
         } else {
-            Vec::new()
+            Default::default()
         };
         let clients = if client_run {
             drive::measure(&options, &client_loads).await?
@@ -394,6 +395,7 @@ async fn run(options: Options) -> Result<(), String> {
             date: sys::now_utc(),
             seconds: started.elapsed().as_secs_f64(),
             results,
+            codec,
             clients,
             fanout,
             skipped,
@@ -562,7 +564,13 @@ struct Sum {
 /// Every figure of every system. All servers run at once; each load is measured in rounds, the
 /// systems taking turns within a round, so that a change of the machine's background load
 /// (it is shared) falls on every system alike and the ratios hold.
-async fn measure_all(options: &Options, systems: &[String]) -> Result<Vec<Figures>, String> {
+///
+/// With the large messages comes serde_json's own work on each of their payloads, in this
+/// process (`Payload::codec_floor`): the second part of the result.
+async fn measure_all(
+    options: &Options,
+    systems: &[String],
+) -> Result<(Vec<Figures>, Vec<BigFigures>), String> {
     let mut subjects = Vec::new();
     for system in systems {
         let server = ServerProcess::start(system).await?;
@@ -607,6 +615,7 @@ async fn measure_all(options: &Options, systems: &[String]) -> Result<Vec<Figure
         }
     }
     // The large messages, on the systems that serve them.
+    let mut codec = Vec::new();
     for load in options.big_loads.iter().map(|&i| BIG_LOADS[i]) {
         for &shape in &options.shapes {
             let payload = Payload::new(shape, load.bytes)?;
@@ -649,6 +658,29 @@ async fn measure_all(options: &Options, systems: &[String]) -> Result<Vec<Figure
                 );
                 subject.figures.big.push(f);
             }
+            // serde_json alone, on a thread of this process (the clients are idle meanwhile),
+            // for as long as one system's turns.
+            let floor = payload.clone();
+            let length = chunk * options.rounds as u32;
+            let (calls, cpu) = tokio::task::spawn_blocking(move || floor.codec_floor(length))
+                .await
+                .map_err(|e| format!("serde_json alone: {e}"))??;
+            let f = BigFigures::of(
+                load.label,
+                shape.name(),
+                payload.len(),
+                &[calls as f64 / cpu],
+                calls,
+                cpu,
+            );
+            eprintln!(
+                "   {:<15} {:<14} {:>10.1} MB/s      CPU        {:>6.0} µs/MB     ({calls} calls)",
+                CODEC_FLOOR,
+                name,
+                f.bytes_per_second / 1e6,
+                f.cpu_us_per_mb,
+            );
+            codec.push(f);
         }
     }
     let mut results = Vec::new();
@@ -667,7 +699,7 @@ async fn measure_all(options: &Options, systems: &[String]) -> Result<Vec<Figure
             figures.idle_bytes / 1000.0
         );
     }
-    Ok(results)
+    Ok((results, codec))
 }
 
 /// Runs `call` on `subject` for `length` without measuring; the answers.

@@ -279,6 +279,9 @@ pub struct Run {
     pub seconds: f64,
     /// Each system's figures.
     pub results: Vec<Figures>,
+    /// serde_json's own work on each large-message payload, in process, on one thread (its
+    /// calls/s are calls per second of that thread's CPU).
+    pub codec: Vec<BigFigures>,
     /// Each client kind's figures under each client load.
     pub clients: Vec<ClientFigures>,
     /// Each fan-out system's figures under each fan-out load.
@@ -290,6 +293,13 @@ pub struct Run {
 impl Run {
     fn get(&self, system: &str) -> Option<&Figures> {
         self.results.iter().find(|f| f.system == system)
+    }
+
+    /// serde_json's own figures on the payload of a large-message load.
+    fn codec(&self, load: &str, shape: &str) -> Option<&BigFigures> {
+        self.codec
+            .iter()
+            .find(|b| b.load == load && b.shape == shape)
     }
 
     fn client(&self, kind: &str, window: usize) -> Option<&ClientFigures> {
@@ -402,38 +412,48 @@ fn client_table(out: &mut String, run: &Run) {
     out.push('\n');
 }
 
-/// The large-message loads' table, with ratios to the echo.
+/// The name of serde_json's own work on a large-message payload in the tables.
+pub const CODEC_FLOOR: &str = "serde_json alone";
+
+/// The large-message loads' table, with ratios to the echo and, for CPU, to serde_json's own
+/// work on the same payload ([`CODEC_FLOOR`]'s rows, last).
 fn big_table(out: &mut String, run: &Run) {
     if run.results.iter().all(|f| f.big.is_empty()) {
         return;
     }
     out.push_str(
         "Large messages (one connection, a few calls in flight; MB/s: payload bytes both ways, \
-         the argument and the result, MB = 10^6 bytes):\n\n\
+         the argument and the result, MB = 10^6 bytes; `serde_json alone`: the payload decoded \
+         into the method's type and encoded back on one thread of the benchmark, no socket, its \
+         MB/s per second of that thread's CPU):\n\n\
          | system | payload | shape | bytes | calls/s | MB/s | × echo | server CPU µs/MB | × echo \
-         |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n",
+         | × serde_json alone |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let echo = run.get("echo");
-    for f in &run.results {
-        for b in &f.big {
-            let floor = echo.and_then(|e| e.big(b.load, b.shape));
-            let ratio = |of: fn(&BigFigures) -> f64| {
-                floor.map_or_else(|| "–".to_owned(), |e| format!("{:.2}×", of(b) / of(e)))
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {:.0} | {:.1} | {} | {:.0} | {} |",
-                f.system,
-                b.load,
-                b.shape,
-                b.payload,
-                b.calls_per_second,
-                b.bytes_per_second / 1e6,
-                ratio(|b| b.bytes_per_second),
-                b.cpu_us_per_mb,
-                ratio(|b| b.cpu_us_per_mb),
-            );
-        }
+    let rows = run
+        .results
+        .iter()
+        .flat_map(|f| f.big.iter().map(|b| (f.system.as_str(), b)));
+    let codec_rows = run.codec.iter().map(|b| (CODEC_FLOOR, b));
+    for (system, b) in rows.chain(codec_rows) {
+        let ratio = |floor: Option<&BigFigures>, of: fn(&BigFigures) -> f64| {
+            floor.map_or_else(|| "–".to_owned(), |e| format!("{:.2}×", of(b) / of(e)))
+        };
+        let echo = echo.and_then(|e| e.big(b.load, b.shape));
+        let codec = run.codec(b.load, b.shape);
+        let _ = writeln!(
+            out,
+            "| {system} | {} | {} | {} | {:.0} | {:.1} | {} | {:.0} | {} | {} |",
+            b.load,
+            b.shape,
+            b.payload,
+            b.calls_per_second,
+            b.bytes_per_second / 1e6,
+            ratio(echo, |b| b.bytes_per_second),
+            b.cpu_us_per_mb,
+            ratio(echo, |b| b.cpu_us_per_mb),
+            ratio(codec, |b| b.cpu_us_per_mb),
+        );
     }
     out.push('\n');
 }
@@ -740,7 +760,11 @@ pub fn document(runs: &[Run], command: &str, secs: f64, rounds: usize, idle: usi
          connection; every answer is checked by finding the payload in it and comparing all its \
          bytes. MB/s counts payload bytes both ways (the argument and the result of each call: \
          2 × payload × calls/s, MB = 10^6 bytes); server CPU per MB is the server's CPU time over \
-         those bytes. jsonrpsee does not take part.\n\
+         those bytes. jsonrpsee does not take part. `serde_json alone` is the floor of a typed \
+         method, whatever carries it: the same payload decoded into the method's parameter type \
+         and encoded back by serde_json, over and over on one thread of the benchmark with no \
+         socket (its calls/s and MB/s are per second of that thread's CPU); each server's CPU per \
+         MB is also given over it.\n\
          - Goals: jrpc-tokio's figures over `echo`'s, and jrpc-async-std's over its own runtime's \
          echo, `echo-async-std`'s, with each bound loosened by 1.2 (a bound ≤ b becomes ≤ 1.2 b, \
          a bound ≥ b becomes ≥ b / 1.2): \"jrpc-async-std within 1.2× of async-std's own echo \
@@ -1157,6 +1181,7 @@ mod tests {
             date: String::new(),
             seconds: 1.0,
             results,
+            codec: Vec::new(),
             clients,
             fanout: Vec::new(),
             skipped: Vec::new(),
@@ -1196,6 +1221,46 @@ mod tests {
         assert!(
             text.contains("| client CPU/call at 256 in flight ≤ 2.5× the raw client | 2.40× met |")
         );
+    }
+
+    #[test]
+    fn large_messages_take_server_cpu_over_serde_json_alone() {
+        let payload = 1 << 20;
+        let mut tokio = Figures::new("jrpc-tokio");
+        tokio.big.push(BigFigures::of(
+            "1 MiB",
+            "objects",
+            payload,
+            &[10.0],
+            10,
+            0.1,
+        ));
+        let mut echo = Figures::new("echo");
+        echo.big.push(BigFigures::of(
+            "1 MiB",
+            "objects",
+            payload,
+            &[100.0],
+            100,
+            0.1,
+        ));
+        let mut run = run(vec![tokio, echo], Vec::new());
+        run.codec.push(BigFigures::of(
+            "1 MiB",
+            "objects",
+            payload,
+            &[20.0],
+            20,
+            0.1,
+        ));
+        let text = run_markdown(&run);
+        for row in [
+            "| jrpc-tokio | 1 MiB | objects | 1048576 | 10 | 21.0 | 0.10× | 4768 | 10.00× | 2.00× |",
+            "| echo | 1 MiB | objects | 1048576 | 100 | 209.7 | 1.00× | 477 | 1.00× | 0.20× |",
+            "| serde_json alone | 1 MiB | objects | 1048576 | 20 | 41.9 | 0.20× | 2384 | 5.00× | 1.00× |",
+        ] {
+            assert!(text.contains(row), "{row} not in\n{text}");
+        }
     }
 
     #[test]
