@@ -125,30 +125,16 @@ pub(crate) struct Outbound {
     /// Set (under the lock) while `state.entries` is not empty, so the task can see it without
     /// locking.
     has_entries: AtomicBool,
-    /// What the connection task itself queued, and its calls and methods: written by the task
-    /// alone, on a cache line of their own (see [`TaskFigures`]).
-    own: TaskFigures,
+    /// What the connection task itself queued (its answers), and its calls and methods: kept
+    /// current by the task once per wake-up, for [`ConnectionStats`].
+    own_bytes: AtomicUsize,
+    own_frames: AtomicUsize,
+    outstanding_calls: AtomicUsize,
+    methods_running: AtomicUsize,
     state: Mutex<State>,
     /// The connection task, woken when entries come to an empty queue, and when the queue
     /// becomes full (to arm its slow-consumer timer).
     task: AtomicWaker,
-}
-
-/// The connection task's own figures (its answers queued, its calls and methods), kept current
-/// by the task once per wake-up for [`ConnectionStats`].
-///
-/// Aligned to 128 bytes, a cache line of its own and its neighbour (which x86 fetches in
-/// pairs): the task writes these every wake-up, and the producers, on other threads, take the
-/// lock and write the reserved bytes for every call. Sharing a line, each wake-up took the line
-/// away from the producers' core and each call took it back: under callers on two workers,
-/// `perf` put 28% of `try_queue`'s time on that line.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct TaskFigures {
-    bytes: AtomicUsize,
-    frames: AtomicUsize,
-    outstanding_calls: AtomicUsize,
-    methods_running: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -171,7 +157,10 @@ impl Outbound {
             frames: AtomicUsize::new(0),
             congested: AtomicBool::new(false),
             has_entries: AtomicBool::new(false),
-            own: TaskFigures::default(),
+            own_bytes: AtomicUsize::new(0),
+            own_frames: AtomicUsize::new(0),
+            outstanding_calls: AtomicUsize::new(0),
+            methods_running: AtomicUsize::new(0),
             state: Mutex::new(State::default()),
             task: AtomicWaker::new(),
         }
@@ -344,21 +333,20 @@ impl Outbound {
 
     /// The task's own figures, stored once per wake-up.
     pub(crate) fn set_own(&self, bytes: usize, frames: usize, calls: usize, running: usize) {
-        let own = &self.own;
-        own.bytes.store(bytes, Ordering::Relaxed);
-        own.frames.store(frames, Ordering::Relaxed);
-        own.outstanding_calls.store(calls, Ordering::Relaxed);
-        own.methods_running.store(running, Ordering::Relaxed);
+        self.own_bytes.store(bytes, Ordering::Relaxed);
+        self.own_frames.store(frames, Ordering::Relaxed);
+        self.outstanding_calls.store(calls, Ordering::Relaxed);
+        self.methods_running.store(running, Ordering::Relaxed);
     }
 
     pub(crate) fn stats(&self) -> ConnectionStats {
         ConnectionStats {
             queued_bytes: self.bytes.load(Ordering::Relaxed)
-                + self.own.bytes.load(Ordering::Relaxed),
+                + self.own_bytes.load(Ordering::Relaxed),
             queued_frames: self.frames.load(Ordering::Relaxed)
-                + self.own.frames.load(Ordering::Relaxed),
-            outstanding_calls: self.own.outstanding_calls.load(Ordering::Relaxed),
-            methods_running: self.own.methods_running.load(Ordering::Relaxed),
+                + self.own_frames.load(Ordering::Relaxed),
+            outstanding_calls: self.outstanding_calls.load(Ordering::Relaxed),
+            methods_running: self.methods_running.load(Ordering::Relaxed),
         }
     }
 }
