@@ -7,6 +7,9 @@
 //! `Client::connect` with the default settings, then N tasks on tokio's multi-thread runtime,
 //! each awaiting `peer.request::<f64>("add", (1, 2))` in a loop on a clone of the one `Peer`
 //! (N calls in flight on one connection, as N request handlers of a service would make them).
+//! A third kind, `jrpc-tokio-1w`, is the same client on a runtime of one worker: the same
+//! instructions per call, with none of the hand-offs between two workers' cores (the goal is
+//! taken on the two-worker kind; this one shows how much of its cost is the scheduler's).
 //!
 //! The parent drives the clients in turns over their standard input: a line `<in-flight>
 //! <secs>` runs one turn, answered by `TURN <calls> <wrong> <cpu seconds> <wall seconds>`; the
@@ -25,7 +28,10 @@ use crate::report::{ClientFigures, median};
 use crate::{Options, ServerProcess};
 
 /// The client kinds, in the order of the table; the first is the floor.
-pub const CLIENT_KINDS: [&str; 2] = ["raw", "jrpc-tokio"];
+pub const CLIENT_KINDS: [&str; 3] = ["raw", "jrpc-tokio", ONE_WORKER];
+
+/// The jrpc-tokio client on a multi-thread runtime of one worker.
+const ONE_WORKER: &str = "jrpc-tokio-1w";
 
 /// One client load: calls in flight on the client's one connection.
 #[derive(Debug, Clone, Copy)]
@@ -80,7 +86,7 @@ impl Connection {
             "raw" => Ok(Self::Raw(Some(Box::new(
                 client::connect(url, 16 << 10).await?,
             )))),
-            "jrpc-tokio" => jrpc_tokio::Client::connect(url)
+            "jrpc-tokio" | ONE_WORKER => jrpc_tokio::Client::connect(url)
                 .await
                 .map(Self::Jrpc)
                 .map_err(|e| format!("connect {url}: {e}")),
@@ -164,7 +170,8 @@ async fn requests(
 pub fn main(args: &[String]) -> Result<(), String> {
     let [kind, url, rest @ ..] = args else {
         return Err(
-            "usage: jrpc-bench drive <raw|jrpc-tokio> <url> [<in-flight> <secs>|<N>calls]".into(),
+            "usage: jrpc-bench drive <raw|jrpc-tokio|jrpc-tokio-1w> <url> [<in-flight> <secs>|<N>calls]"
+                .into(),
         );
     };
     let once = match rest {
@@ -172,7 +179,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
         [window, secs] => Some(parse_turn(window, secs)?),
         _ => return Err("drive: <in-flight> <secs> (or <N>calls) go together".to_owned()),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if kind == ONE_WORKER {
+        builder.worker_threads(1);
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;

@@ -393,7 +393,8 @@ fn client_table(out: &mut String, run: &Run) {
     }
     out.push_str(
         "Client CPU per call (each client a process of its own, one connection to a jrpc-tokio \
-         server; `raw` is the benchmark's raw loop, the floor):\n\n\
+         server; `raw` is the benchmark's raw loop, the floor; `jrpc-tokio-1w` is jrpc-tokio's \
+         client on a runtime of one worker):\n\n\
          | client | in flight | calls/s | client CPU µs/call | × raw | client cores | server CPU \
          µs/call |\n|---|---:|---:|---:|---:|---:|---:|\n",
     );
@@ -747,7 +748,9 @@ pub fn document(runs: &[Run], command: &str, secs: f64, rounds: usize, idle: usi
          is jrpc-tokio's client as a service would use it: `Client::connect` with default \
          settings, then N tasks on tokio's multi-thread runtime, each awaiting \
          `peer.request::<f64>(\"add\", (1, 2))` in a loop on a clone of the one `Peer` (N calls in \
-         flight). The client's CPU time is its own user + system time (`getrusage`) over its \
+         flight); `jrpc-tokio-1w` is the same client on a runtime of one worker (the same \
+         instructions, without the hand-offs between two workers: the goal is taken on \
+         `jrpc-tokio`). The client's CPU time is its own user + system time (`getrusage`) over its \
          turns, divided by the calls answered; the server's is measured meanwhile, as above.\n\
          - Large messages (`big64k`, `big1m`): methods that take and return one payload of 64 KiB \
          or 1 MiB of JSON as their one argument (`\"args\":[payload]`), typed as a Rust service \
