@@ -950,7 +950,7 @@ impl Chunks {
 /// and a `sendto` of its own, and the peer read them one by one. Ending such a wake-up with a
 /// wake-up of its own instead lets the callers queue their calls first, and the next one
 /// writes them all with one flush. (The client's CPU per call at 16 in flight, two workers:
-/// 5.3–5.5 µs before, 3.9 after; see BENCHMARKS.md's ledger.)
+/// about 5.5 µs before, about 4 after; see BENCHMARKS.md's ledger.)
 ///
 /// One answer alone is not deferred (a sequential caller gains nothing, and the extra wake-up
 /// may go to another worker). Where the answers' callers do not call again at once (a fan-out
