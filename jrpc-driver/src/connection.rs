@@ -987,6 +987,7 @@ impl Deferral {
     }
 }
 
+/// The buffer of the last large answer, on its way back to the endpoint
 /// ([`Endpoint::recycle_answer_buffer`]): once the socket has taken the message (tungstenite
 /// copies every frame into its write buffer), its bytes are ours alone again, and the next
 /// large answer is written into memory already grown and touched. A stream of 1 MiB answers
