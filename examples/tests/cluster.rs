@@ -13,6 +13,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_channel::mpsc;
@@ -47,21 +48,25 @@ impl Process {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", exe.display()));
-        // Ready once it prints where it listens.
-        let stdout = child.stdout.take().unwrap();
+        // Ready once it prints where it listens. Its output is passed on, and kept to say why
+        // it did not start if it does not (its log goes to stdout, a panic to stderr).
         let (ready, listening) = std_mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("example listening") {
-                    let _ = ready.send(());
-                }
-            }
-        });
-        listening
-            .recv_timeout(WAIT)
-            .expect("twoway did not start listening");
+        let logged = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().unwrap();
+        let out = keep_lines(stdout, Arc::clone(&logged), Some(ready));
+        let stderr = child.stderr.take().unwrap();
+        let err = keep_lines(stderr, Arc::clone(&logged), None);
+        if let Err(e) = listening.recv_timeout(WAIT) {
+            let _ = child.kill();
+            let status = child.wait();
+            // Its output ends with it.
+            let _ = (out.join(), err.join());
+            let log = logged.lock().map(|l| l.clone()).unwrap_or_default();
+            panic!("twoway did not start listening ({e}; {status:?}), its log:\n{log}");
+        }
         let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
         Self {
             child,
@@ -78,6 +83,29 @@ impl Process {
     fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+}
+
+/// Passes each line of `output` on (to the test's output) and keeps it in `log`; says on
+/// `ready` when the process prints that it listens.
+fn keep_lines(
+    output: impl Read + Send + 'static,
+    log: Arc<Mutex<String>>,
+    ready: Option<std_mpsc::Sender<()>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            eprintln!("twoway: {line}");
+            if let Ok(mut log) = log.lock() {
+                log.push_str(&line);
+                log.push('\n');
+            }
+            if line.contains("example listening") {
+                if let Some(ready) = &ready {
+                    let _ = ready.send(());
+                }
+            }
+        }
+    })
 }
 
 impl Drop for Process {

@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use std::{fs, io, thread};
@@ -47,9 +48,51 @@ impl Drop for TempDir {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (free when asked: the caller binds it soon after).
+/// A free TCP port on 127.0.0.1 for a server the caller starts soon after, and one no one else
+/// is given meanwhile.
+///
+/// Not one the system picks (`bind` to port 0): that comes from the ephemeral range, which every
+/// outgoing connection draws its own port from, and a port closed again to be handed to a child
+/// process may be taken by a connection, or by another test's `bind`, before the child binds it
+/// (a chat process of the cluster tests once died of it). So the ports come from just below that
+/// range, each one once per test process, from a start that differs from one process to the
+/// next; a port that cannot be bound now is skipped.
 pub fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    /// How many ports below the ephemeral range are used.
+    const SPAN: u16 = 8192;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    static START: OnceLock<usize> = OnceLock::new();
+    let Some(ephemeral) = ephemeral_low().filter(|low| *low >= 1024 + SPAN) else {
+        return Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
+    };
+    let start = *START.get_or_init(|| {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        (std::process::id() as usize).wrapping_mul(7919) ^ nanos as usize
+    });
+    for _ in 0..SPAN {
+        let offset = start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % usize::from(SPAN);
+        // Lossless: offset < SPAN.
+        let port = ephemeral - SPAN + offset as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!("no free port in {}..{ephemeral}", ephemeral - SPAN),
+    ))
+}
+
+/// The first port of the system's ephemeral range (Linux: `ip_local_port_range`).
+fn ephemeral_low() -> Option<u16> {
+    fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// A child process stopped by its pid when dropped: SIGTERM, then SIGKILL if it lingers.
@@ -305,4 +348,24 @@ http {{
 }}
 "
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() {
+        let ports: Vec<u16> = (0..64).map(|_| free_port().unwrap()).collect();
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        if let Some(ephemeral) = ephemeral_low() {
+            assert!(ports.iter().all(|p| *p < ephemeral), "{ports:?}");
+        }
+        for port in ports {
+            TcpListener::bind(("127.0.0.1", port)).unwrap();
+        }
+    }
 }
