@@ -23,13 +23,11 @@ impl TempDir {
     /// A new empty directory whose name starts with `prefix`.
     pub fn new(prefix: &str) -> io::Result<Self> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
         let name = format!(
-            "{prefix}-{}-{}-{nanos}",
+            "{prefix}-{}-{}-{}",
             std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            clock_nanos()
         );
         let path = std::env::temp_dir().join(name);
         fs::create_dir_all(&path)?;
@@ -58,41 +56,47 @@ impl Drop for TempDir {
 /// range, each one once per test process, from a start that differs from one process to the
 /// next; a port that cannot be bound now is skipped.
 pub fn free_port() -> io::Result<u16> {
-    /// How many ports below the ephemeral range are used.
-    const SPAN: u16 = 8192;
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     static START: OnceLock<usize> = OnceLock::new();
-    let Some(ephemeral) = ephemeral_low().filter(|low| *low >= 1024 + SPAN) else {
+    let Some(ports) = reserved_ports() else {
         return Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
     };
-    let start = *START.get_or_init(|| {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        (std::process::id() as usize).wrapping_mul(7919) ^ nanos as usize
-    });
-    for _ in 0..SPAN {
-        let offset = start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % usize::from(SPAN);
-        // Lossless: offset < SPAN.
-        let port = ephemeral - SPAN + offset as u16;
+    let start = *START
+        .get_or_init(|| (std::process::id() as usize).wrapping_mul(7919) ^ clock_nanos() as usize);
+    let span = ports.len();
+    for _ in 0..span {
+        let offset = start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        // Lossless: offset < span, a number of ports.
+        let port = ports.start + offset as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return Ok(port);
         }
     }
     Err(io::Error::new(
         io::ErrorKind::AddrInUse,
-        format!("no free port in {}..{ephemeral}", ephemeral - SPAN),
+        format!("no free port in {ports:?}"),
     ))
 }
 
-/// The first port of the system's ephemeral range (Linux: `ip_local_port_range`).
-fn ephemeral_low() -> Option<u16> {
-    fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+/// The ports [`free_port`] hands out: the 8,192 just below the system's ephemeral range
+/// (Linux: `ip_local_port_range`); none where that range is unknown or starts too low.
+fn reserved_ports() -> Option<std::ops::Range<u16>> {
+    const SPAN: u16 = 8192;
+    let ephemeral: u16 = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()?
         .split_whitespace()
         .next()?
         .parse()
-        .ok()
+        .ok()?;
+    (ephemeral >= 1024 + SPAN).then(|| ephemeral - SPAN..ephemeral)
+}
+
+/// The clock's nanoseconds within the second: what makes names and ports differ from one test
+/// process to the next.
+fn clock_nanos() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
 }
 
 /// A child process stopped by its pid when dropped: SIGTERM, then SIGKILL if it lingers.
@@ -355,14 +359,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() {
+    fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() {
         let ports: Vec<u16> = (0..64).map(|_| free_port().unwrap()).collect();
         let mut distinct = ports.clone();
         distinct.sort_unstable();
         distinct.dedup();
         assert_eq!(distinct.len(), ports.len(), "{ports:?}");
-        if let Some(ephemeral) = ephemeral_low() {
-            assert!(ports.iter().all(|p| *p < ephemeral), "{ports:?}");
+        if let Some(reserved) = reserved_ports() {
+            assert!(ports.iter().all(|p| reserved.contains(p)), "{ports:?}");
         }
         for port in ports {
             TcpListener::bind(("127.0.0.1", port)).unwrap();
