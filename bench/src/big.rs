@@ -102,12 +102,13 @@ pub const BIG_LOADS: [BigLoad; 2] = [
 pub const BIG_WINDOW: usize = 4;
 
 /// The systems that serve `echo_text` and `echo_items` (or echo every frame).
-pub const BIG_SYSTEMS: [&str; 5] = [
+pub const BIG_SYSTEMS: [&str; 6] = [
     "jrpc-tokio",
     "jrpc-axum",
     "jrpc-async-std",
     "echo",
     "echo-async-std",
+    "echo-fws",
 ];
 
 /// A large payload and the calls that carry it.

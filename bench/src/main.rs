@@ -185,7 +185,7 @@ fn main() {
 
 const USAGE: &str = "usage: jrpc-bench [--quick] [--secs S] [--idle N] [--rounds N] [--runs N] \
 [--systems jrpc-tokio,jrpc-axum,jrpc-async-std,jsonrpsee,echo,echo-async-std,broadcast,socketio,
-       jrpc-twoway,jrpc-groups] [--in-flight N] [--publishes N] [--out FILE | --no-write]
+       jrpc-twoway,jrpc-groups; or echo-fws, named only] [--in-flight N] [--publishes N] [--out FILE | --no-write]
        [--loads seq,16,256,64x16,client16,client256,big64k,big1m,fanout100,fanout2000]
        [--shapes string,objects,raw]
        jrpc-bench serve <system> <port>
@@ -203,6 +203,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         systems: servers::SYSTEMS
             .iter()
             .chain(&servers::FANOUT_SYSTEMS)
+            .filter(|s| !servers::OPT_IN.contains(s))
             .map(|s| (*s).to_owned())
             .collect(),
         loads: (0..LOADS.len()).collect(),

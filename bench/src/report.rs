@@ -730,7 +730,11 @@ pub fn document(runs: &[Run], command: &str, secs: f64, rounds: usize, idle: usi
          the echo server the jrpc frame, which comes back unchanged. Every answer is checked.\n\
          - `echo-async-std` is the same echo server on async-std (async-tungstenite): the floor \
          of that runtime, which tells how much of jrpc-async-std's distance to the echo is \
-         async-std's own. The ratio tables are taken against `echo` (tokio-tungstenite).\n\
+         async-std's own. The ratio tables are taken against `echo` (tokio-tungstenite). \
+         Both echoes read their sockets through the same read-ahead as the jrpc servers \
+         (`ReadAheadStream`) and with the same buffers. `echo-fws`, run only when \
+         `--systems` names it, is the echo on fastwebsockets: how much a lighter WebSocket \
+         layer would take off.\n\
          - The client loop is the same for all: it keeps N calls in flight per connection, feeds \
          every frame it may send and flushes once per batch. The echo server batches the same \
          way (feeds every ready frame, one flush per batch).\n\

@@ -22,14 +22,20 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::big::{Item, Shape};
 
 /// The systems compared, in the order of the table.
-pub const SYSTEMS: [&str; 6] = [
+pub const SYSTEMS: [&str; 7] = [
     "jrpc-tokio",
     "jrpc-axum",
     "jrpc-async-std",
     "jsonrpsee",
     "echo",
     "echo-async-std",
+    "echo-fws",
 ];
+
+/// Systems that run only when `--systems` names them: `echo-fws`, the echo on another
+/// WebSocket library, is a measurement of tungstenite's share (BENCHMARKS.md), not a floor
+/// every run needs.
+pub const OPT_IN: [&str; 1] = ["echo-fws"];
 
 /// The systems of the fan-out load, in the order of its table. `broadcast` is the floor;
 /// `socketio` is not a `serve` system but Node running `bench/socketio/server.js`.
@@ -64,6 +70,7 @@ pub fn serve(system: &str, port: u16) -> Result<(), String> {
         "jsonrpsee" => tokio_runtime()?.block_on(jsonrpsee_server(addr)),
         "echo" => tokio_runtime()?.block_on(echo_server(addr)),
         "echo-async-std" => async_std::task::block_on(echo_async_std_server(addr)),
+        "echo-fws" => tokio_runtime()?.block_on(echo_fws_server(addr)),
         "broadcast" => tokio_runtime()?.block_on(broadcast_server(addr)),
         "jrpc-twoway" => tokio_runtime()?.block_on(jrpc_twoway_server(addr)),
         "jrpc-groups" => tokio_runtime()?.block_on(jrpc_groups_server(addr)),
@@ -203,15 +210,21 @@ async fn jsonrpsee_server(addr: SocketAddr) -> Result<(), String> {
 }
 
 /// The WebSocket settings of the echo server: those of a jrpc server (4 KiB read buffer,
-/// 32 KiB write buffer), so that the floor is measured with the same buffers.
+/// 32 KiB write buffer), so that the floor is measured with the same buffers (and the same
+/// reads: its socket is read through the same read-ahead as a jrpc server's).
 pub fn echo_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4 << 10)
         .write_buffer_size(32 << 10)
 }
 
-/// A raw tokio-tungstenite echo server: every text or binary message goes back as it came.
-async fn echo_server(addr: SocketAddr) -> Result<(), String> {
+/// Listens on `addr`, announces the port, and runs `each` on every accepted connection (with
+/// TCP_NODELAY) as a task of its own: the accept loop of the tokio floors.
+async fn accept_each<F, Fut>(addr: SocketAddr, mut each: F) -> Result<(), String>
+where
+    F: FnMut(TcpStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("bind: {e}"))?;
@@ -222,14 +235,20 @@ async fn echo_server(addr: SocketAddr) -> Result<(), String> {
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        tokio::spawn(async move {
-            if let Ok(ws) =
-                tokio_tungstenite::accept_async_with_config(tcp, Some(echo_config())).await
-            {
-                echo(ws).await;
-            }
-        });
+        tokio::spawn(each(tcp));
     }
+}
+
+/// A raw tokio-tungstenite echo server: every text or binary message goes back as it came.
+async fn echo_server(addr: SocketAddr) -> Result<(), String> {
+    accept_each(addr, |tcp| async move {
+        let tcp = jrpc_tokio::ReadAheadStream::new(tcp);
+        if let Ok(ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(echo_config())).await
+        {
+            echo(ws).await;
+        }
+    })
+    .await
 }
 
 /// The same echo server on async-std (async-tungstenite): the floor of that runtime, which
@@ -246,12 +265,178 @@ async fn echo_async_std_server(addr: SocketAddr) -> Result<(), String> {
         };
         let _ = tcp.set_nodelay(true);
         async_std::task::spawn(async move {
+            let tcp = jrpc_async_std::ReadAheadStream::new(tcp);
             if let Ok(ws) =
                 async_tungstenite::accept_async_with_config(tcp, Some(echo_config())).await
             {
                 echo(ws).await;
             }
         });
+    }
+}
+
+/// The same echo on fastwebsockets (tokio): a second floor, from a WebSocket layer that does
+/// less per frame than tungstenite, which tells how much of the distance to `echo` a lighter
+/// layer under jrpc could take. Its writes are batched as `echo`'s are ([`Batched`]); messages
+/// are whole (`FragmentCollector`), as tungstenite hands them.
+async fn echo_fws_server(addr: SocketAddr) -> Result<(), String> {
+    use fastwebsockets::{FragmentCollector, Frame, OpCode, Role, WebSocket};
+
+    accept_each(addr, |tcp| async move {
+        {
+            let Ok(tcp) = accept_upgrade(tcp).await else {
+                return;
+            };
+            let socket = Batched {
+                tcp,
+                out: Vec::new(),
+                sent: 0,
+            };
+            let mut ws = WebSocket::after_handshake(socket, Role::Server);
+            ws.set_max_message_size(64 << 20);
+            let mut ws = FragmentCollector::new(ws);
+            while let Ok(frame) = ws.read_frame().await {
+                match frame.opcode {
+                    OpCode::Text | OpCode::Binary => {
+                        // Unmasked (a read frame keeps its mask, which a server's must not have).
+                        let frame = Frame::new(true, frame.opcode, None, frame.payload);
+                        if ws.write_frame(frame).await.is_err() {
+                            break;
+                        }
+                    }
+                    OpCode::Close => break,
+                    _ => {}
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// Answers a WebSocket upgrade request on `tcp` (the echo-fws server's handshake: the request's
+/// head read whole, its key answered, nothing else checked).
+async fn accept_upgrade(mut tcp: TcpStream) -> std::io::Result<TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let mut head = Vec::with_capacity(1024);
+    // The client sends nothing after its request before it has the answer.
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 16 << 10 {
+            return Err(invalid("request head over 16 KiB"));
+        }
+        let mut chunk = [0u8; 1024];
+        match tcp.read(&mut chunk).await? {
+            0 => return Err(invalid("closed before the request's end")),
+            n => head.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let key = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| value.trim().to_owned())
+        })
+        .ok_or_else(|| invalid("no Sec-WebSocket-Key"))?;
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let answer = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    tcp.write_all(answer.as_bytes()).await?;
+    Ok(tcp)
+}
+
+/// A socket whose writes wait in a buffer until a read finds nothing to read, or 32 KiB wait
+/// (tungstenite's write buffer in `echo`): the batched writes of `echo`, for a WebSocket layer
+/// that writes each frame as it is sent.
+struct Batched {
+    tcp: TcpStream,
+    /// Bytes written, not yet sent.
+    out: Vec<u8>,
+    /// How many of `out` the socket has taken.
+    sent: usize,
+}
+
+impl Batched {
+    /// Sends what waits, until all is sent or the socket is full.
+    fn poll_send(&mut self, cx: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
+        use tokio::io::AsyncWrite;
+
+        while self.sent < self.out.len() {
+            match Pin::new(&mut self.tcp).poll_write(cx, &self.out[self.sent..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => self.sent += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.out.clear();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncRead for Batched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.tcp).poll_read(cx, buf) {
+            Poll::Pending => match this.poll_send(cx) {
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                _ => Poll::Pending,
+            },
+            ready => ready,
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Batched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.out.len() >= 32 << 10 {
+            match this.poll_send(cx) {
+                Poll::Ready(Ok(())) => {}
+                other => return other.map(|result| result.map(|()| 0)),
+            }
+        }
+        this.out.extend_from_slice(data);
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match this.poll_send(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut this.tcp).poll_flush(cx),
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match this.poll_send(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut this.tcp).poll_shutdown(cx),
+            other => other,
+        }
     }
 }
 
@@ -308,21 +493,13 @@ type Registry = Arc<Mutex<Vec<(u64, mpsc::Sender<Message>)>>>;
 /// bytes) into each one's bounded queue; each connection's task writes every frame that is
 /// ready, then flushes once.
 async fn broadcast_server(addr: SocketAddr) -> Result<(), String> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("bind: {e}"))?;
-    announce(listener.local_addr().map_err(|e| e.to_string())?);
     let registry = Registry::default();
     let mut next_id = 0u64;
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
+    accept_each(addr, move |tcp| {
         next_id += 1;
         let (id, registry) = (next_id, registry.clone());
-        tokio::spawn(async move {
+        async move {
+            let tcp = jrpc_tokio::ReadAheadStream::new(tcp);
             if let Ok(ws) =
                 tokio_tungstenite::accept_async_with_config(tcp, Some(echo_config())).await
             {
@@ -331,8 +508,9 @@ async fn broadcast_server(addr: SocketAddr) -> Result<(), String> {
                 relay(ws, id, &registry, frames).await;
                 lock(&registry).retain(|(other, _)| *other != id);
             }
-        });
-    }
+        }
+    })
+    .await
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -342,7 +520,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// One connection of the broadcast floor: broadcasts what it receives, writes what others
 /// broadcast (every ready frame, then one flush).
 async fn relay(
-    mut ws: WebSocketStream<TcpStream>,
+    mut ws: WebSocketStream<jrpc_tokio::ReadAheadStream<TcpStream>>,
     id: u64,
     registry: &Registry,
     mut frames: mpsc::Receiver<Message>,

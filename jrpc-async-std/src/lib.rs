@@ -60,6 +60,10 @@ use jrpc_driver::{Dial, Sleep};
 
 jrpc_driver::adapter_api!(AsyncStd, "async-std");
 
+mod read_ahead;
+
+pub use read_ahead::ReadAheadStream;
+
 /// What a client's WebSocket runs over: TCP, or TLS over TCP for a `wss://` URL.
 #[cfg(feature = "rustls")]
 type ClientStream =
@@ -75,7 +79,7 @@ pub struct AsyncStd;
 impl jrpc_driver::Runtime for AsyncStd {
     type Listener = TcpListener;
     type Tcp = TcpStream;
-    type ServerSocket = WebSocketStream<TcpStream>;
+    type ServerSocket = WebSocketStream<ReadAheadStream<TcpStream>>;
     type ClientSocket = WebSocketStream<ClientStream>;
 
     fn spawn<F>(&self, future: F)
@@ -113,6 +117,7 @@ impl jrpc_driver::Runtime for AsyncStd {
     where
         C: Callback + Unpin + Send + 'static,
     {
+        let tcp = ReadAheadStream::new(tcp);
         async_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)).await
     }
 
@@ -124,7 +129,7 @@ impl jrpc_driver::Runtime for AsyncStd {
         let Some(websocket) = any.downcast_mut::<Self::ServerSocket>() else {
             return;
         };
-        let tcp = websocket.get_mut();
+        let tcp = websocket.get_mut().get_mut();
         let _ = tcp.shutdown(std::net::Shutdown::Write);
         let discard = async {
             let mut buffer = [0u8; 8192];

@@ -40,6 +40,7 @@ mod methods;
 mod observe;
 mod outbound;
 mod peer;
+mod read_ahead;
 mod reconnect;
 mod runtime;
 mod server;
@@ -60,6 +61,7 @@ pub use jrpc_proto::{Args, CallError, IntoParams, Params, RpcError};
 pub use methods::Methods;
 pub use outbound::{ConnectionStats, Frame};
 pub use peer::Peer;
+pub use read_ahead::{AHEAD, ReadAhead};
 pub use reconnect::Reconnect;
 pub use runtime::{Dial, LINGER_LIMIT, Runtime, Sleep, WebSocket};
 /// The TLS library of `wss://` connections (feature `rustls`).

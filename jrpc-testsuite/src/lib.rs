@@ -96,6 +96,7 @@ macro_rules! instantiate {
             slow_method_does_not_delay_fast_one,
             requests_start_in_arrival_order,
             large_answer_is_sent_before_the_next_message_is_read,
+            bursts_of_mixed_sizes_arrive_whole,
             in_flight_limit_applies_backpressure,
             timeout_then_late_answer_is_ignored,
             vanished_client_does_not_disturb_server,
@@ -608,6 +609,44 @@ pub async fn large_answer_is_sent_before_the_next_message_is_read<R: Runtime + D
         "the first answer waited for the second request to be handled"
     );
     ws.close();
+}
+
+/// Calls of every size at once (a few bytes, just over the WebSocket layer's 4 KiB read
+/// buffer, over the read-ahead's 64 KiB, 1 MiB), pipelined on one connection so that the
+/// server reads them in bursts through its read-ahead (`jrpc-driver/src/read_ahead.rs`): each
+/// one comes back byte for byte, non-ASCII text and escapes included.
+pub async fn bursts_of_mixed_sizes_arrive_whole<R: Runtime + Default>() {
+    let methods = Methods::new().add("Echo", |text: String| text);
+    let server = serve::<R>(Config::default(), methods).await;
+    let peer = client::<R>(&server.url, Methods::new()).await;
+    let sizes = [3, 4095, 4097, 9_000, 65_535, 65_537, 200_000, 1 << 20, 17];
+    let texts: Vec<String> = (0..3)
+        .flat_map(|round| sizes.map(move |size| (round, size)))
+        .enumerate()
+        .map(|(i, (round, size))| {
+            let unit = format!("{i}:{round} café \"quoted\"\n");
+            unit.repeat(size / unit.len() + 1)
+        })
+        .collect();
+    let answers = within::<R, _>(
+        "the echoes",
+        future::join_all(
+            texts
+                .iter()
+                .map(|text| peer.request::<String>("Echo", (text,))),
+        ),
+    )
+    .await;
+    for (i, (text, answer)) in texts.iter().zip(answers).enumerate() {
+        match answer {
+            Ok(answer) => assert!(
+                answer == *text,
+                "call {i} ({} bytes) came back altered",
+                text.len()
+            ),
+            Err(e) => panic!("call {i} ({} bytes) failed: {e}", text.len()),
+        }
+    }
 }
 
 /// With `max_in_flight(2)`, a third request does not start until one of two running ones

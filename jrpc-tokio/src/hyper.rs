@@ -19,7 +19,7 @@ use jrpc_driver::tungstenite::protocol::Role;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::{Acceptor, Handshake, Refusal};
+use crate::{Acceptor, Handshake, ReadAheadStream, Refusal};
 
 /// The role of every socket upgraded here.
 const SERVER: Role = Role::Server;
@@ -85,11 +85,12 @@ where
             // its connections take the general way below, through hyper's `Upgraded`.)
             Ok(parts) => {
                 let (tcp, ahead) = (parts.io.into_inner(), parts.read_buf.to_vec());
+                let tcp = ReadAheadStream::new(tcp);
                 let socket = WebSocketStream::from_partially_read(tcp, ahead, SERVER, config);
                 acceptor.serve(socket.await, remote_addr, locals)
             }
             Err(upgraded) => {
-                let io = TokioIo::new(upgraded);
+                let io = ReadAheadStream::new(TokioIo::new(upgraded));
                 let socket = WebSocketStream::from_raw_socket(io, SERVER, config);
                 acceptor.serve(socket.await, remote_addr, locals)
             }

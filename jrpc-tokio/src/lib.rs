@@ -52,6 +52,9 @@ jrpc_driver::adapter_api!(Tokio, "tokio");
 pub mod axum;
 #[cfg(feature = "hyper")]
 pub mod hyper;
+mod read_ahead;
+
+pub use read_ahead::ReadAheadStream;
 
 /// The tokio runtime, as the JRPC driver uses it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,7 +63,7 @@ pub struct Tokio;
 impl jrpc_driver::Runtime for Tokio {
     type Listener = TcpListener;
     type Tcp = TcpStream;
-    type ServerSocket = WebSocketStream<TcpStream>;
+    type ServerSocket = WebSocketStream<ReadAheadStream<TcpStream>>;
     type ClientSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
     fn spawn<F>(&self, future: F)
@@ -96,6 +99,7 @@ impl jrpc_driver::Runtime for Tokio {
     where
         C: Callback + Unpin + Send + 'static,
     {
+        let tcp = ReadAheadStream::new(tcp);
         tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(config)).await
     }
 
@@ -106,7 +110,7 @@ impl jrpc_driver::Runtime for Tokio {
         let Some(websocket) = any.downcast_mut::<Self::ServerSocket>() else {
             return;
         };
-        let tcp = websocket.get_mut();
+        let tcp = websocket.get_mut().get_mut();
         let discard = async {
             let _ = tcp.shutdown().await;
             let mut buffer = [0u8; 8192];

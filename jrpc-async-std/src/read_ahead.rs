@@ -1,0 +1,70 @@
+//! An async-std stream read through the driver's [`ReadAhead`]: what a server's WebSocket runs
+//! over.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use async_std::io::{Read, Write};
+use jrpc_driver::ReadAhead;
+
+/// A stream (a server's TCP connection) whose reads go through a [`ReadAhead`]: a large
+/// message is read from the kernel 64 KiB at a time, not in reads of the WebSocket layer's
+/// small buffer. Writes pass straight through.
+#[derive(Debug)]
+pub struct ReadAheadStream<S> {
+    io: S,
+    ahead: ReadAhead,
+}
+
+impl<S> ReadAheadStream<S> {
+    /// `io`, read through a read-ahead buffer during bursts.
+    pub fn new(io: S) -> Self {
+        Self {
+            io,
+            ahead: ReadAhead::default(),
+        }
+    }
+
+    /// The stream underneath (reading from it directly skips bytes already read ahead).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+}
+
+impl<S: Read + Unpin> Read for ReadAheadStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let Self { io, ahead } = self.get_mut();
+        ahead.poll_read(buf, |into| Pin::new(io).poll_read(cx, into))
+    }
+}
+
+impl<S: Write + Unpin> Write for ReadAheadStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_close(cx)
+    }
+}
