@@ -56,7 +56,7 @@ use jrpc_driver::tungstenite::error::UrlError;
 use jrpc_driver::tungstenite::handshake::client::{Request, Response};
 use jrpc_driver::tungstenite::handshake::server::Callback;
 use jrpc_driver::tungstenite::protocol::WebSocketConfig;
-use jrpc_driver::{Dial, Sleep};
+use jrpc_driver::{Dial, DialTarget, Sleep};
 
 jrpc_driver::adapter_api!(AsyncStd, "async-std");
 
@@ -64,13 +64,17 @@ mod read_ahead;
 
 pub use read_ahead::ReadAheadStream;
 
-/// What a client's WebSocket runs over: TCP, or TLS over TCP for a `wss://` URL.
+/// What a client's WebSocket runs over: TCP, or TLS over TCP for a `wss://` URL, read through
+/// a read-ahead.
 #[cfg(feature = "rustls")]
-type ClientStream =
-    futures_util::future::Either<TcpStream, futures_rustls::client::TlsStream<TcpStream>>;
-/// What a client's WebSocket runs over: TCP (`wss://` needs the `rustls` feature).
+type ClientStream = futures_util::future::Either<
+    ReadAheadStream<TcpStream>,
+    futures_rustls::client::TlsStream<ReadAheadStream<TcpStream>>,
+>;
+/// What a client's WebSocket runs over: TCP, read through a read-ahead (`wss://` needs the
+/// `rustls` feature).
 #[cfg(not(feature = "rustls"))]
-type ClientStream = TcpStream;
+type ClientStream = ReadAheadStream<TcpStream>;
 
 /// The async-std runtime, as the JRPC driver uses it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -142,21 +146,10 @@ impl jrpc_driver::Runtime for AsyncStd {
         request: Request,
         dial: Dial,
     ) -> Result<(Self::ClientSocket, Response), WsError> {
-        let uri = request.uri();
-        let secure = match uri.scheme_str() {
-            Some("ws") => false,
-            Some("wss") => true,
-            _ => return Err(WsError::Url(UrlError::UnsupportedUrlScheme)),
-        };
-        let host = uri
-            .host()
-            .ok_or(WsError::Url(UrlError::NoHostName))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let DialTarget { host, port, secure } = DialTarget::of(&request)?;
         let tcp = TcpStream::connect((host.as_str(), port)).await?;
         tcp.set_nodelay(true)?;
+        let tcp = ReadAheadStream::new(tcp);
         let config = Some(dial.websocket);
         #[cfg(feature = "rustls")]
         {

@@ -91,7 +91,7 @@ impl Config {
     }
 
     /// Size of each connection's socket read buffer (default 4 KiB; tungstenite's own default
-    /// is 128 KiB, which costs that much memory per idle connection). A server reads a burst
+    /// is 128 KiB, which costs that much memory per idle connection). A connection reads a burst
     /// larger than this (a large message, many small ones) 64 KiB at a time all the same,
     /// through a buffer it holds only during the burst ([`ReadAhead`](crate::ReadAhead)).
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {

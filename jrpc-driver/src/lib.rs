@@ -63,7 +63,7 @@ pub use outbound::{ConnectionStats, Frame};
 pub use peer::Peer;
 pub use read_ahead::{AHEAD, ReadAhead};
 pub use reconnect::Reconnect;
-pub use runtime::{Dial, LINGER_LIMIT, Runtime, Sleep, WebSocket};
+pub use runtime::{Dial, DialTarget, LINGER_LIMIT, Runtime, Sleep, WebSocket};
 /// The TLS library of `wss://` connections (feature `rustls`).
 #[cfg(feature = "rustls")]
 pub use rustls;

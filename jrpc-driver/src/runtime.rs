@@ -50,6 +50,42 @@ impl Dial {
     }
 }
 
+/// Where a client dials, read from its request's URL: the host (an IPv6 address without its
+/// brackets), the port (the scheme's own when the URL has none) and whether it is `wss://`.
+/// One reading for every adapter, which connects the TCP stream itself (to read it through a
+/// [`ReadAhead`](crate::ReadAhead)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialTarget {
+    /// Host name or address to connect to.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Whether the URL is `wss://` (TLS).
+    pub secure: bool,
+}
+
+impl DialTarget {
+    /// The target of `request`'s URL, or tungstenite's URL error for it (a scheme other than
+    /// `ws`/`wss`, no host).
+    pub fn of(request: &ClientRequest) -> Result<Self, WsError> {
+        use tungstenite::error::UrlError;
+        let uri = request.uri();
+        let secure = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") => true,
+            _ => return Err(WsError::Url(UrlError::UnsupportedUrlScheme)),
+        };
+        let host = uri
+            .host()
+            .ok_or(WsError::Url(UrlError::NoHostName))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        Ok(Self { host, port, secure })
+    }
+}
+
 /// How many idle timeouts [`Runtime::linger`] may last in all: a peer that keeps sending
 /// slowly is dropped after that.
 pub const LINGER_LIMIT: u32 = 30;
@@ -119,4 +155,44 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         request: ClientRequest,
         dial: Dial,
     ) -> impl Future<Output = Result<(Self::ClientSocket, ClientResponse), WsError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tungstenite::client::IntoClientRequest;
+    use tungstenite::error::UrlError;
+
+    fn target(url: &str) -> Result<DialTarget, WsError> {
+        DialTarget::of(&url.into_client_request()?)
+    }
+
+    #[test]
+    fn a_target_is_the_urls_host_port_and_scheme() {
+        let at = |host: &str, port, secure| DialTarget {
+            host: host.to_owned(),
+            port,
+            secure,
+        };
+        assert_eq!(
+            target("ws://example.org/rpc").ok(),
+            Some(at("example.org", 80, false))
+        );
+        assert_eq!(
+            target("wss://example.org").ok(),
+            Some(at("example.org", 443, true))
+        );
+        assert_eq!(
+            target("ws://127.0.0.1:9000").ok(),
+            Some(at("127.0.0.1", 9000, false))
+        );
+        assert_eq!(
+            target("wss://[::1]:8443/x").ok(),
+            Some(at("::1", 8443, true))
+        );
+        assert!(matches!(
+            target("http://example.org"),
+            Err(WsError::Url(UrlError::UnsupportedUrlScheme))
+        ));
+    }
 }

@@ -39,10 +39,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use jrpc_driver::tungstenite::Error as WsError;
+use jrpc_driver::tungstenite::error::UrlError;
 use jrpc_driver::tungstenite::handshake::client::{Request, Response};
 use jrpc_driver::tungstenite::handshake::server::Callback;
 use jrpc_driver::tungstenite::protocol::WebSocketConfig;
-use jrpc_driver::{Dial, Sleep};
+use jrpc_driver::{Dial, DialTarget, Sleep};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -64,7 +65,7 @@ impl jrpc_driver::Runtime for Tokio {
     type Listener = TcpListener;
     type Tcp = TcpStream;
     type ServerSocket = WebSocketStream<ReadAheadStream<TcpStream>>;
-    type ClientSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+    type ClientSocket = WebSocketStream<MaybeTlsStream<ReadAheadStream<TcpStream>>>;
 
     fn spawn<F>(&self, future: F)
     where
@@ -123,13 +124,21 @@ impl jrpc_driver::Runtime for Tokio {
         request: Request,
         dial: Dial,
     ) -> Result<(Self::ClientSocket, Response), WsError> {
+        let DialTarget { host, port, secure } = DialTarget::of(&request)?;
+        if secure && !cfg!(feature = "rustls") {
+            return Err(WsError::Url(UrlError::TlsFeatureNotEnabled));
+        }
+        let tcp = TcpStream::connect((host.as_str(), port)).await?;
+        tcp.set_nodelay(true)?;
+        let tcp = ReadAheadStream::new(tcp);
+        let config = Some(dial.websocket);
         #[cfg(feature = "rustls")]
         {
             let connector = dial.tls.map(tokio_tungstenite::Connector::Rustls);
-            let config = Some(dial.websocket);
-            tokio_tungstenite::connect_async_tls_with_config(request, config, true, connector).await
+            tokio_tungstenite::client_async_tls_with_config(request, tcp, config, connector).await
         }
         #[cfg(not(feature = "rustls"))]
-        tokio_tungstenite::connect_async_with_config(request, Some(dial.websocket), true).await
+        tokio_tungstenite::client_async_with_config(request, MaybeTlsStream::Plain(tcp), config)
+            .await
     }
 }

@@ -1,4 +1,5 @@
-//! A tokio stream read through the driver's [`ReadAhead`]: what a server's WebSocket runs over.
+//! A tokio stream read through the driver's [`ReadAhead`]: what every WebSocket of the
+//! adapter runs over.
 
 use std::io;
 use std::pin::Pin;
@@ -7,9 +8,10 @@ use std::task::{Context, Poll};
 use jrpc_driver::ReadAhead;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// A stream (a server's TCP connection, or one another HTTP server upgraded) whose reads go
-/// through a [`ReadAhead`]: a large message is read from the kernel 64 KiB at a time, not in
-/// reads of the WebSocket layer's small buffer. Writes pass straight through.
+/// A stream (a TCP connection, a server's or a client's, under TLS for `wss://`; or one
+/// another HTTP server upgraded) whose reads go through a [`ReadAhead`]: a large message is
+/// read from the kernel 64 KiB at a time, not in reads of the WebSocket layer's small buffer.
+/// Writes pass straight through.
 #[derive(Debug)]
 pub struct ReadAheadStream<S> {
     io: S,
