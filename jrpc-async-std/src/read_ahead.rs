@@ -1,4 +1,4 @@
-//! An async-std stream read through the driver's [`ReadAhead`]: what every WebSocket of the
+//! An async-std stream read through jrpc-driver's `ReadAhead`: what every WebSocket of the
 //! adapter runs over.
 
 use std::io;
@@ -9,8 +9,8 @@ use async_std::io::{Read, Write};
 use jrpc_driver::ReadAhead;
 
 /// A stream (a TCP connection, a server's or a client's; under TLS for `wss://`) whose reads go
-/// through a [`ReadAhead`]: a large message is read from the kernel 64 KiB at a time, not in
-/// reads of the WebSocket layer's small buffer. Writes pass straight through.
+/// through jrpc-driver's `ReadAhead`: a large message is read from the kernel 64 KiB at a
+/// time, not in reads of the WebSocket layer's small buffer. Writes pass straight through.
 #[derive(Debug)]
 pub struct ReadAheadStream<S> {
     io: S,

@@ -1,5 +1,5 @@
-//! A tokio stream read through the driver's [`ReadAhead`]: what every WebSocket of the
-//! adapter runs over.
+//! A tokio stream read through jrpc-driver's `ReadAhead`: what every WebSocket of the adapter
+//! runs over.
 
 use std::io;
 use std::pin::Pin;
@@ -9,9 +9,9 @@ use jrpc_driver::ReadAhead;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// A stream (a TCP connection, a server's or a client's, under TLS for `wss://`; or one
-/// another HTTP server upgraded) whose reads go through a [`ReadAhead`]: a large message is
-/// read from the kernel 64 KiB at a time, not in reads of the WebSocket layer's small buffer.
-/// Writes pass straight through.
+/// another HTTP server upgraded) whose reads go through jrpc-driver's `ReadAhead`: a large
+/// message is read from the kernel 64 KiB at a time, not in reads of the WebSocket layer's
+/// small buffer. Writes pass straight through.
 #[derive(Debug)]
 pub struct ReadAheadStream<S> {
     io: S,
