@@ -9,7 +9,7 @@
 //! stream in it): a read that fills the buffer it was given starts a *burst*, during which the
 //! socket is read [`AHEAD`] bytes at a time into a buffer of the burst's own, and the WebSocket
 //! layer's reads are served from it. The burst ends when the socket has nothing more to read,
-//! and its buffer goes back to the thread's spare (one per thread, [`SPARE`]; a burst takes it
+//! and its buffer goes back to the thread's spare (one per thread, `SPARE`; a burst takes it
 //! from there before it allocates one): an idle connection holds nothing more than before, and
 //! a busy one does not allocate and clear 64 KiB for each burst (at 256 small calls in flight
 //! that was 4% of a server's instructions).
@@ -28,9 +28,15 @@ thread_local! {
     static SPARE: Cell<Box<[u8]>> = Cell::new(Box::default());
 }
 
-/// The read side of a connection's socket, reading ahead during bursts (see the module's
-/// docs). Runtime-free: an adapter's stream type calls [`ReadAhead::poll_read`] with a
-/// function that reads its socket.
+/// The read side of a connection's socket, under the WebSocket layer: a read that fills the
+/// buffer it was given starts a burst, during which the socket is read [`AHEAD`] bytes at a
+/// time and the caller's reads are served from those; at the first read that finds nothing,
+/// the burst ends and its buffer goes back to the thread (one spare buffer per thread, taken
+/// by the next burst), so an idle connection holds none. A 1 MiB message, read by
+/// tungstenite's 4 KiB reads, took 256 system calls; with this, 17.
+///
+/// Runtime-free: an adapter's stream type calls [`ReadAhead::poll_read`] with a function that
+/// reads its socket.
 #[derive(Debug, Default)]
 pub struct ReadAhead {
     /// The burst's buffer, empty (not allocated) outside a burst.
@@ -91,8 +97,8 @@ impl ReadAhead {
         self.end - self.start
     }
 
-    /// Moves as many of the bytes read ahead as fit into `into`; ends the burst (frees its
-    /// buffer) if that was the socket's last byte (a read of 0).
+    /// Moves as many of the bytes read ahead as fit into `into`; ends the burst (gives its
+    /// buffer back) if the socket read none (the end of the stream).
     fn hand_on(&mut self, into: &mut [u8]) -> usize {
         let ahead = self.buffer.get(self.start..self.end).unwrap_or_default();
         let n = ahead.len().min(into.len());
@@ -108,7 +114,7 @@ impl ReadAhead {
     }
 
     /// Ends the burst: the next read goes straight to the caller's buffer, and the burst's
-    /// buffer becomes the thread's spare (freed if the thread has one).
+    /// buffer becomes the thread's spare (the spare it replaces, if any, is freed).
     fn end_burst(&mut self) {
         self.burst = false;
         let buffer = std::mem::take(&mut self.buffer);
@@ -129,8 +135,8 @@ impl Drop for ReadAhead {
 mod tests {
     use super::*;
 
-    /// A socket holding `data`, read `chunk` bytes at most per call, then `Pending` (or the
-    /// end of the stream once `closed`); counts its reads.
+    /// A socket holding `data`, then `Pending` (or the end of the stream once `closed`);
+    /// counts its reads.
     struct Socket {
         data: Vec<u8>,
         at: usize,
