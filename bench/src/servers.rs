@@ -283,30 +283,28 @@ async fn echo_fws_server(addr: SocketAddr) -> Result<(), String> {
     use fastwebsockets::{FragmentCollector, Frame, OpCode, Role, WebSocket};
 
     accept_each(addr, |tcp| async move {
-        {
-            let Ok(tcp) = accept_upgrade(tcp).await else {
-                return;
-            };
-            let socket = Batched {
-                tcp,
-                out: Vec::new(),
-                sent: 0,
-            };
-            let mut ws = WebSocket::after_handshake(socket, Role::Server);
-            ws.set_max_message_size(64 << 20);
-            let mut ws = FragmentCollector::new(ws);
-            while let Ok(frame) = ws.read_frame().await {
-                match frame.opcode {
-                    OpCode::Text | OpCode::Binary => {
-                        // Unmasked (a read frame keeps its mask, which a server's must not have).
-                        let frame = Frame::new(true, frame.opcode, None, frame.payload);
-                        if ws.write_frame(frame).await.is_err() {
-                            break;
-                        }
+        let Ok(tcp) = accept_upgrade(tcp).await else {
+            return;
+        };
+        let socket = Batched {
+            tcp,
+            out: Vec::new(),
+            sent: 0,
+        };
+        let mut ws = WebSocket::after_handshake(socket, Role::Server);
+        ws.set_max_message_size(64 << 20);
+        let mut ws = FragmentCollector::new(ws);
+        while let Ok(frame) = ws.read_frame().await {
+            match frame.opcode {
+                OpCode::Text | OpCode::Binary => {
+                    // Unmasked (a read frame keeps its mask, which a server's must not have).
+                    let frame = Frame::new(true, frame.opcode, None, frame.payload);
+                    if ws.write_frame(frame).await.is_err() {
+                        break;
                     }
-                    OpCode::Close => break,
-                    _ => {}
                 }
+                OpCode::Close => break,
+                _ => {}
             }
         }
     })

@@ -147,6 +147,9 @@ impl jrpc_driver::Runtime for AsyncStd {
         dial: Dial,
     ) -> Result<(Self::ClientSocket, Response), WsError> {
         let DialTarget { host, port, secure } = DialTarget::of(&request)?;
+        if secure && !cfg!(feature = "rustls") {
+            return Err(WsError::Url(UrlError::TlsFeatureNotEnabled));
+        }
         let tcp = TcpStream::connect((host.as_str(), port)).await?;
         tcp.set_nodelay(true)?;
         let tcp = ReadAheadStream::new(tcp);
@@ -170,11 +173,6 @@ impl jrpc_driver::Runtime for AsyncStd {
             async_tungstenite::client_async_with_config(request, stream, config).await
         }
         #[cfg(not(feature = "rustls"))]
-        {
-            if secure {
-                return Err(WsError::Url(UrlError::TlsFeatureNotEnabled));
-            }
-            async_tungstenite::client_async_with_config(request, tcp, config).await
-        }
+        async_tungstenite::client_async_with_config(request, tcp, config).await
     }
 }
