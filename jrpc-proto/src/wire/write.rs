@@ -11,7 +11,7 @@ use serde::ser::{self, Error as _, Impossible, Serialize, SerializeMap as _};
 use serde_json::Error;
 
 use super::RAW_VALUE_TOKEN;
-use super::scan::string_len;
+use super::scan::{run_len, string_len};
 
 /// Appends the JSON text of `value` to `out`: the bytes of `serde_json::to_writer(out, value)`,
 /// or its error (having written an unspecified part).
@@ -65,33 +65,46 @@ pub(crate) fn write_str(out: &mut String, text: &str) {
     // again to add those.
     out.reserve(rest.len() + rest.len() / 32 + 2 + 16);
     out.push('"');
-    while let Some(at) = string_len(rest.as_bytes()) {
+    // The first run is found as a key's or a short string's is; the runs after an escape as
+    // the lines of a text are.
+    let mut found = string_len(rest.as_bytes());
+    while let Some(at) = found {
         // `at` is an ASCII byte (a quote, a backslash or a control character): a char boundary.
         let (plain, special) = rest.split_at(at);
         out.push_str(plain);
         let byte = special.as_bytes()[0];
         rest = &special[1..];
-        let short = match byte {
-            b'"' => '"',
-            b'\\' => '\\',
-            0x08 => 'b',
-            0x0c => 'f',
-            b'\n' => 'n',
-            b'\r' => 'r',
-            b'\t' => 't',
-            _ => {
+        match ESCAPED[usize::from(byte)] {
+            0 => {
                 out.push_str("\\u00");
                 out.push(char::from(HEX[usize::from(byte >> 4)]));
                 out.push(char::from(HEX[usize::from(byte & 0xf)]));
-                continue;
             }
-        };
-        out.push('\\');
-        out.push(short);
+            short => {
+                out.push('\\');
+                out.push(char::from(short));
+            }
+        }
+        found = run_len(rest.as_bytes());
     }
     out.push_str(rest);
     out.push('"');
 }
+
+/// The letter after the backslash of each byte's short escape (`"`, `\`, backspace, form feed,
+/// line feed, carriage return, tab); 0 for the other control characters (written `\u00XX`) and
+/// for the bytes that are not escaped.
+static ESCAPED: [u8; 256] = {
+    let mut table = [0; 256];
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table[0x08] = b'b';
+    table[0x0c] = b'f';
+    table[b'\n' as usize] = b'n';
+    table[b'\r' as usize] = b'r';
+    table[b'\t' as usize] = b't';
+    table
+};
 
 /// A float (or a map key) written by `serde_json`'s own serializer, into a buffer on the
 /// stack, then appended: its text is a few ASCII bytes (at most 40), checked as it is moved.
