@@ -30,40 +30,6 @@ pub(super) fn string_len(bytes: &[u8]) -> Option<usize> {
     long_len(bytes, at)
 }
 
-/// [`string_len`] of the run after an escape (in text, usually a line or so): 32 bytes at a
-/// time by [`plain`] from its first byte, the 32 that are not plain searched by their sixteens
-/// (where [`string_len`] looks at the first sixteen as two words, the quicker for keys and
-/// short strings, and the next sixteen at a time); past [`RAMP`], as a long run.
-#[inline]
-pub(super) fn run_len(bytes: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    while let Some(lanes) = bytes.get(at..).and_then(<[u8]>::first_chunk::<32>) {
-        if !plain::<32>(lanes) {
-            let (low, high) = lanes.split_at(16);
-            return Some(
-                match low.first_chunk::<16>().filter(|low| !plain::<16>(*low)) {
-                    Some(low) => at + pair(low)?,
-                    None => at + 16 + pair(high.first_chunk::<16>()?)?,
-                },
-            );
-        }
-        at += 32;
-        if at >= RAMP {
-            return long_len(bytes, at);
-        }
-    }
-    match bytes.get(at..).and_then(<[u8]>::first_chunk::<16>) {
-        Some(lane) if !plain::<16>(lane) => return Some(at + pair(lane)?),
-        Some(_) => at += 16,
-        None => {}
-    }
-    if at == 0 {
-        short_len(bytes)
-    } else {
-        last_len(bytes, at)
-    }
-}
-
 /// [`string_len`] of a long run, from `at` (the bytes before it hold no match): 64 bytes at a
 /// time, then sixteen, then the last few.
 fn long_len(bytes: &[u8], mut at: usize) -> Option<usize> {
@@ -101,8 +67,8 @@ const BLOCK: usize = 64;
 /// of text (the usual distance between two escapes) are spared.
 const RAMP: usize = 16 + 2 * BLOCK;
 
-/// Whether none of the `N` bytes of `block` (16, 32 or 64; `block` has that length) is a
-/// quote, a backslash or a control character.
+/// Whether none of the `N` bytes of `block` (16 or 64; `block` has that length) is a quote, a
+/// backslash or a control character.
 ///
 /// Written for the compiler to turn into vector instructions (SSE2, the x86-64 baseline): a
 /// byte's [`key`] is 0 exactly when it is one of those; the keys of the bytes 16 apart are
@@ -236,7 +202,7 @@ pub(super) fn string(text: &str) -> Option<(String, usize)> {
                 pos += 2;
             }
         }
-        let run = run_len(bytes.get(pos..)?)?;
+        let run = string_len(bytes.get(pos..)?)?;
         if !sized && value.len() >= GROWN && value.capacity() - value.len() < run {
             // A long string: room at once for all the text that is left, which holds the rest
             // of it, rather than growing it by doubling (each time a copy, and in fresh pages).
@@ -392,8 +358,8 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4096))]
 
-        /// Eight bytes at a time (and sixteen or 32 at a time after an escape), the end of a
-        /// plain string is found where a byte at a time finds it.
+        /// Eight bytes at a time, the end of a plain string is found where a byte at a time
+        /// finds it.
         #[test]
         fn string_len_is_the_bytewise_scan(
             bytes in run_bytes(30, 6, 100),
@@ -402,7 +368,6 @@ mod tests {
             let bytes = &bytes[start.min(bytes.len())..];
             let bytewise = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
             prop_assert_eq!(string_len(bytes), bytewise);
-            prop_assert_eq!(run_len(bytes), bytewise);
         }
     }
 
@@ -481,7 +446,6 @@ mod tests {
             48,
             64,
             80,
-            96,
             128,
             RAMP,
             RAMP + 16,
@@ -493,7 +457,6 @@ mod tests {
             for len in lengths.clone() {
                 let plain: Vec<u8> = background.iter().copied().cycle().take(len).collect();
                 assert_eq!(string_len(&plain), None, "len {len}");
-                assert_eq!(run_len(&plain), None, "len {len}");
                 let every = background == b"ab" && [17, 100].contains(&len);
                 for at in 0..len {
                     let bytes: Box<dyn Iterator<Item = u8>> = if every {
@@ -504,19 +467,15 @@ mod tests {
                     for byte in bytes {
                         let mut bytes = plain.clone();
                         bytes[at] = byte;
-                        for scan in [string_len, run_len] {
-                            let found = scan(&bytes);
-                            assert_eq!(found, bytewise(&bytes), "len {len}, {byte:#x} at {at}");
-                        }
+                        let found = string_len(&bytes);
+                        assert_eq!(found, bytewise(&bytes), "len {len}, {byte:#x} at {at}");
                         bytes[len - 1] = b'"';
-                        for scan in [string_len, run_len] {
-                            let found = scan(&bytes);
-                            assert_eq!(
-                                found,
-                                bytewise(&bytes),
-                                "len {len}, {byte:#x} at {at}, then '\"'"
-                            );
-                        }
+                        let found = string_len(&bytes);
+                        assert_eq!(
+                            found,
+                            bytewise(&bytes),
+                            "len {len}, {byte:#x} at {at}, then '\"'"
+                        );
                     }
                 }
             }
@@ -535,7 +494,6 @@ mod tests {
         ) {
             let bytes = &bytes[start.min(bytes.len())..];
             prop_assert_eq!(string_len(bytes), bytewise(bytes));
-            prop_assert_eq!(run_len(bytes), bytewise(bytes));
         }
     }
 

@@ -11,7 +11,7 @@ use serde::ser::{self, Error as _, Impossible, Serialize, SerializeMap as _};
 use serde_json::Error;
 
 use super::RAW_VALUE_TOKEN;
-use super::scan::{run_len, string_len};
+use super::scan::string_len;
 
 /// Appends the JSON text of `value` to `out`: the bytes of `serde_json::to_writer(out, value)`,
 /// or its error (having written an unspecified part).
@@ -65,10 +65,7 @@ pub(crate) fn write_str(out: &mut String, text: &str) {
     // again to add those.
     out.reserve(rest.len() + rest.len() / 32 + 2 + 16);
     out.push('"');
-    // The first run is found as a key's or a short string's is; the runs after an escape as
-    // the lines of a text are.
-    let mut found = string_len(rest.as_bytes());
-    while let Some(at) = found {
+    while let Some(at) = string_len(rest.as_bytes()) {
         // `at` is an ASCII byte (a quote, a backslash or a control character): a char boundary.
         let (plain, special) = rest.split_at(at);
         out.push_str(plain);
@@ -85,7 +82,6 @@ pub(crate) fn write_str(out: &mut String, text: &str) {
                 out.push(char::from(short));
             }
         }
-        found = run_len(rest.as_bytes());
     }
     out.push_str(rest);
     out.push('"');
