@@ -592,7 +592,7 @@ async fn measure_all(
     for subject in &mut subjects {
         let call = Call::Add(subject.dialect);
         let answers = warm_up(subject, call, 1, 16, warmup).await?;
-        eprintln!("   {:<15} warm-up        {answers} calls", subject.system);
+        eprintln!("   {:<16} warm-up        {answers} calls", subject.system);
     }
 
     let chunk = Duration::from_secs_f64(options.secs / options.rounds as f64);
@@ -606,7 +606,7 @@ async fn measure_all(
                 .figures
                 .record(load, &sum.throughputs, sum.answers, sum.cpu, &sum.latencies);
             eprintln!(
-                "   {:<15} {:<14} {:>10.0} calls/s   server CPU {:>6.2} µs/call   ({} calls)",
+                "   {:<16} {:<14} {:>10.0} calls/s   server CPU {:>6.2} µs/call   ({} calls)",
                 subject.system,
                 load.name,
                 median(&sum.throughputs),
@@ -650,7 +650,7 @@ async fn measure_all(
                     sum.cpu,
                 );
                 eprintln!(
-                    "   {:<15} {:<14} {:>10.1} MB/s      server CPU {:>6.0} µs/MB     ({} calls)",
+                    "   {:<16} {:<14} {:>10.1} MB/s      server CPU {:>6.0} µs/MB     ({} calls)",
                     subject.system,
                     name,
                     f.bytes_per_second / 1e6,
@@ -675,7 +675,7 @@ async fn measure_all(
                 cpu,
             );
             eprintln!(
-                "   {:<15} {:<14} {:>10.1} MB/s      CPU        {:>6.0} µs/MB     ({calls} calls)",
+                "   {:<16} {:<14} {:>10.1} MB/s      CPU        {:>6.0} µs/MB     ({calls} calls)",
                 CODEC_FLOOR,
                 name,
                 f.bytes_per_second / 1e6,
@@ -695,7 +695,7 @@ async fn measure_all(
         figures.idle_bytes =
             idle_memory(&figures.system, Dialect::of(&figures.system), options.idle).await?;
         eprintln!(
-            "   {:<15} idle           {:>10.1} KB per connection",
+            "   {:<16} idle           {:>10.1} KB per connection",
             figures.system,
             figures.idle_bytes / 1000.0
         );
