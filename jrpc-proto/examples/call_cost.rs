@@ -11,8 +11,11 @@
 //! records, 1.26 MB, bound to `Vec<Record>`), `raw` (the same records bound to
 //! `Box<RawValue>` and answered as they came, the benchmark's `echo_raw`), `string` (one 1 MiB string argument), `text`
 //! (one string argument of 1 MiB of words with a `\n` escape every 70 bytes or so and some
-//! UTF-8, like the benchmark's `big1m` string). Divide a function's inclusive count by the
-//! number of frames.
+//! UTF-8, like the benchmark's `big1m` string), `dense` (1 MiB of a quote or a line break
+//! every few bytes) and `json` (1 MiB of JSON text inside a string: a quote every few bytes).
+//! The string scans' cost depends on how far apart the escapes are: a change to them is
+//! measured on `text`, `dense` and `json`. Divide a function's inclusive count by the number
+//! of frames.
 
 use std::error::Error;
 
@@ -40,10 +43,21 @@ fn main() -> Result<(), Box<dyn Error>> {
             "records" | "raw" => request(id, &serde_json::to_string(&records())?),
             "string" => request(id, &serde_json::to_string(&"abcdefghij".repeat(104_858))?),
             "text" => request(id, &serde_json::to_string(&text())?),
+            "dense" => request(
+                id,
+                &serde_json::to_string(&repeated("7:2 café \"quoted\"\n"))?,
+            ),
+            "json" => request(
+                id,
+                &serde_json::to_string(&repeated(
+                    r#"{"name":"item 12","tags":["red","green"],"id":12,"ok":true}"#,
+                ))?,
+            ),
             other => {
-                return Err(
-                    format!("unknown shape {other}: small, records, raw, string or text").into(),
-                );
+                return Err(format!(
+                    "unknown shape {other}: small, records, raw, string, text, dense or json"
+                )
+                .into());
             }
         };
         endpoint.handle_text(&frame)?;
@@ -112,6 +126,11 @@ fn text() -> String {
         text.push(' ');
     }
     text
+}
+
+/// `unit` repeated to about 1 MiB.
+fn repeated(unit: &str) -> String {
+    unit.repeat((1 << 20) / unit.len())
 }
 
 /// 20,000 records, 1.26 MB of JSON.
