@@ -214,19 +214,42 @@ pub(super) fn string(text: &str) -> Option<(String, usize)> {
     }
 }
 
-/// What each byte after a backslash stands for in a JSON string (`\"`, `\\`, `\/`, `\b`,
-/// `\f`, `\n`, `\r`, `\t`); 0 for `u` (four hex digits follow) and for the bytes that make
-/// no escape.
+/// The short escapes of a JSON string, as `serde_json` writes them: each character and the
+/// letter after its backslash. (Read, `\/` stands for `/` too; it is never written.)
+const SHORT_ESCAPES: [(u8, u8); 7] = [
+    (b'"', b'"'),
+    (b'\\', b'\\'),
+    (0x08, b'b'),
+    (0x0c, b'f'),
+    (b'\n', b'n'),
+    (b'\r', b'r'),
+    (b'\t', b't'),
+];
+
+/// What each byte after a backslash stands for in a JSON string ([`SHORT_ESCAPES`] and `\/`);
+/// 0 for `u` (four hex digits follow) and for the bytes that make no escape.
 static UNESCAPED: [u8; 256] = {
     let mut table = [0; 256];
-    table[b'"' as usize] = b'"';
-    table[b'\\' as usize] = b'\\';
+    let mut i = 0;
+    while i < SHORT_ESCAPES.len() {
+        let (character, letter) = SHORT_ESCAPES[i];
+        table[letter as usize] = character;
+        i += 1;
+    }
     table[b'/' as usize] = b'/';
-    table[b'b' as usize] = 0x08;
-    table[b'f' as usize] = 0x0c;
-    table[b'n' as usize] = b'\n';
-    table[b'r' as usize] = b'\r';
-    table[b't' as usize] = b'\t';
+    table
+};
+
+/// The letter after the backslash of each byte's short escape ([`SHORT_ESCAPES`]); 0 for the
+/// other control characters (written `\u00XX`) and for the bytes that are not escaped.
+pub(super) static ESCAPED: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut i = 0;
+    while i < SHORT_ESCAPES.len() {
+        let (character, letter) = SHORT_ESCAPES[i];
+        table[character as usize] = letter;
+        i += 1;
+    }
     table
 };
 

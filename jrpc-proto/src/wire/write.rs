@@ -11,7 +11,7 @@ use serde::ser::{self, Error as _, Impossible, Serialize, SerializeMap as _};
 use serde_json::Error;
 
 use super::RAW_VALUE_TOKEN;
-use super::scan::string_len;
+use super::scan::{ESCAPED, string_len};
 
 /// Appends the JSON text of `value` to `out`: the bytes of `serde_json::to_writer(out, value)`,
 /// or its error (having written an unspecified part).
@@ -86,21 +86,6 @@ pub(crate) fn write_str(out: &mut String, text: &str) {
     out.push_str(rest);
     out.push('"');
 }
-
-/// The letter after the backslash of each byte's short escape (`"`, `\`, backspace, form feed,
-/// line feed, carriage return, tab); 0 for the other control characters (written `\u00XX`) and
-/// for the bytes that are not escaped.
-static ESCAPED: [u8; 256] = {
-    let mut table = [0; 256];
-    table[b'"' as usize] = b'"';
-    table[b'\\' as usize] = b'\\';
-    table[0x08] = b'b';
-    table[0x0c] = b'f';
-    table[b'\n' as usize] = b'n';
-    table[b'\r' as usize] = b'r';
-    table[b'\t' as usize] = b't';
-    table
-};
 
 /// A float (or a map key) written by `serde_json`'s own serializer, into a buffer on the
 /// stack, then appended: its text is a few ASCII bytes (at most 40), checked as it is moved.
