@@ -201,6 +201,7 @@ impl Endpoint {
     /// the caller is done with it: the next request's name is written into its allocation
     /// rather than a new one (a served call then allocates nothing for its name). Optional;
     /// one name is kept, and only a short one.
+    #[inline]
     pub fn recycle_name(&mut self, mut name: String) {
         if name.capacity() <= MAX_SPARE_NAME && self.spare_name.is_none() {
             name.clear();
@@ -353,11 +354,13 @@ impl Endpoint {
     /// calls outstanding at once so far, which no other outstanding call shares (a later call
     /// may reuse it once this one is over). So a driver's table of who waits for each call can
     /// be a `Vec` indexed by it, checking the id it keeps there, rather than a map.
+    #[inline]
     pub fn call_slot(&self, id: CallId) -> usize {
         self.calls.slot(id)
     }
 
     /// Number of our calls awaiting an answer.
+    #[inline]
     pub fn outstanding(&self) -> usize {
         self.calls.len()
     }
@@ -365,6 +368,7 @@ impl Endpoint {
     /// Number of frames queued and not yet taken by [`poll_transmit`](Self::poll_transmit). A
     /// driver whose socket cannot keep up stops reading while this is high, so that a peer
     /// that does not read its answers cannot make them pile up without bound.
+    #[inline]
     pub fn queued_transmits(&self) -> usize {
         self.transmits.len()
     }
@@ -377,6 +381,7 @@ impl Endpoint {
     /// [`poll_transmit`](Self::poll_transmit) without a copy: the usual answer is lent from the
     /// buffer it was written in (copy it to where it goes: it costs no allocation of its own),
     /// any other frame is handed over whole.
+    #[inline]
     pub fn next_transmit(&mut self) -> Option<Cow<'_, str>> {
         match self.transmits.pop_front()? {
             Transmit::Own(frame) => Some(Cow::Owned(frame)),
@@ -388,6 +393,7 @@ impl Endpoint {
     }
 
     /// The next event.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
