@@ -37,7 +37,7 @@ impl Dialect {
     pub fn of(system: &str) -> Self {
         match system {
             "jsonrpsee" => Self::JsonRpc2,
-            "echo" | "echo-async-std" | "echo-fws" => Self::Echo,
+            "echo" | "echo-async-std" | "echo-fws" | "echo-direct" => Self::Echo,
             _ => Self::Jrpc,
         }
     }

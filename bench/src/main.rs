@@ -46,6 +46,7 @@
 mod big;
 mod client;
 mod cluster;
+mod direct;
 mod drive;
 mod fanout;
 mod report;
@@ -185,7 +186,7 @@ fn main() {
 
 const USAGE: &str = "usage: jrpc-bench [--quick] [--secs S] [--idle N] [--rounds N] [--runs N] \
 [--systems jrpc-tokio,jrpc-axum,jrpc-async-std,jsonrpsee,echo,echo-async-std,broadcast,socketio,
-       jrpc-twoway,jrpc-groups; or echo-fws, named only] [--in-flight N] [--publishes N] [--out FILE | --no-write]
+       jrpc-twoway,jrpc-groups; or echo-fws, echo-direct, jrpc-direct, named only] [--in-flight N] [--publishes N] [--out FILE | --no-write]
        [--loads seq,16,256,64x16,client16,client256,big64k,big1m,fanout100,fanout2000]
        [--shapes string,objects,raw]
        jrpc-bench serve <system> <port>

@@ -734,7 +734,9 @@ pub fn document(runs: &[Run], command: &str, secs: f64, rounds: usize, idle: usi
          Both echoes read their sockets through the same read-ahead as the jrpc servers \
          (`ReadAheadStream`) and with the same buffers. `echo-fws`, run only when \
          `--systems` names it, is the echo on fastwebsockets: how much a lighter WebSocket \
-         layer would take off.\n\
+         layer would take off; `echo-direct` and `jrpc-direct`, named only as well, run the \
+         echo and jrpc-tokio's connections on tungstenite driven directly, without \
+         tokio-tungstenite (`bench/src/direct.rs`): what that layer costs each.\n\
          - The client loop is the same for all: it keeps N calls in flight per connection, feeds \
          every frame it may send and flushes once per batch. The echo server batches the same \
          way (feeds every ready frame, one flush per batch).\n\

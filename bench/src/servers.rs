@@ -22,20 +22,23 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::big::{Item, Shape};
 
 /// The systems compared, in the order of the table.
-pub const SYSTEMS: [&str; 7] = [
+pub const SYSTEMS: [&str; 9] = [
     "jrpc-tokio",
+    "jrpc-direct",
     "jrpc-axum",
     "jrpc-async-std",
     "jsonrpsee",
     "echo",
     "echo-async-std",
     "echo-fws",
+    "echo-direct",
 ];
 
 /// Systems that run only when `--systems` names them: `echo-fws`, the echo on another
 /// WebSocket library, is a measurement of tungstenite's share (BENCHMARKS.md), not a floor
-/// every run needs.
-pub const OPT_IN: [&str; 1] = ["echo-fws"];
+/// every run needs; `echo-direct` and `jrpc-direct` measure tokio-tungstenite's
+/// (`direct.rs`).
+pub const OPT_IN: [&str; 3] = ["echo-fws", "echo-direct", "jrpc-direct"];
 
 /// The systems of the fan-out load, in the order of its table. `broadcast` is the floor;
 /// `socketio` is not a `serve` system but Node running `bench/socketio/server.js`.
@@ -71,6 +74,8 @@ pub fn serve(system: &str, port: u16) -> Result<(), String> {
         "echo" => tokio_runtime()?.block_on(echo_server(addr)),
         "echo-async-std" => async_std::task::block_on(echo_async_std_server(addr)),
         "echo-fws" => tokio_runtime()?.block_on(echo_fws_server(addr)),
+        "echo-direct" => tokio_runtime()?.block_on(echo_direct_server(addr)),
+        "jrpc-direct" => tokio_runtime()?.block_on(jrpc_direct_server(addr)),
         "broadcast" => tokio_runtime()?.block_on(broadcast_server(addr)),
         "jrpc-twoway" => tokio_runtime()?.block_on(jrpc_twoway_server(addr)),
         "jrpc-groups" => tokio_runtime()?.block_on(jrpc_groups_server(addr)),
@@ -309,6 +314,48 @@ async fn echo_fws_server(addr: SocketAddr) -> Result<(), String> {
         }
     })
     .await
+}
+
+/// The echo on tungstenite driven directly (`direct.rs`): `echo` without tokio-tungstenite.
+async fn echo_direct_server(addr: SocketAddr) -> Result<(), String> {
+    accept_each(addr, |tcp| async move {
+        let Ok(tcp) = accept_upgrade(tcp).await else {
+            return;
+        };
+        let tcp = jrpc_tokio::ReadAheadStream::new(tcp);
+        echo(crate::direct::Direct::server(tcp, echo_config())).await;
+    })
+    .await
+}
+
+/// jrpc-tokio's connections on tungstenite driven directly (`direct.rs`), served by an
+/// `Acceptor` as an HTTP server that upgrades its own sockets serves them.
+async fn jrpc_direct_server(addr: SocketAddr) -> Result<(), String> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let acceptor = jrpc_tokio::Server::builder()
+        .config(jrpc_config())
+        .acceptor(local_addr, jrpc_methods());
+    let config = acceptor.websocket_config();
+    announce(local_addr);
+    loop {
+        let Ok((tcp, remote)) = listener.accept().await else {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(tcp) = accept_upgrade(tcp).await else {
+                return;
+            };
+            let tcp = jrpc_tokio::ReadAheadStream::new(tcp);
+            let socket = crate::direct::Direct::server(tcp, config);
+            acceptor.serve(socket, Some(remote), jrpc_tokio::Locals::new());
+        });
+    }
 }
 
 /// Answers a WebSocket upgrade request on `tcp` (the echo-fws server's handshake: the request's
