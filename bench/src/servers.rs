@@ -331,31 +331,23 @@ async fn echo_direct_server(addr: SocketAddr) -> Result<(), String> {
 /// jrpc-tokio's connections on tungstenite driven directly (`direct.rs`), served by an
 /// `Acceptor` as an HTTP server that upgrades its own sockets serves them.
 async fn jrpc_direct_server(addr: SocketAddr) -> Result<(), String> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("bind: {e}"))?;
-    let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
     let acceptor = jrpc_tokio::Server::builder()
         .config(jrpc_config())
-        .acceptor(local_addr, jrpc_methods());
+        .acceptor(addr, jrpc_methods());
     let config = acceptor.websocket_config();
-    announce(local_addr);
-    loop {
-        let Ok((tcp, remote)) = listener.accept().await else {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
+    accept_each(addr, move |tcp| {
         let acceptor = acceptor.clone();
-        tokio::spawn(async move {
+        async move {
+            let remote = tcp.peer_addr().ok();
             let Ok(tcp) = accept_upgrade(tcp).await else {
                 return;
             };
-            let tcp = jrpc_tokio::ReadAheadStream::new(tcp);
-            let socket = crate::direct::Direct::server(tcp, config);
-            acceptor.serve(socket, Some(remote), jrpc_tokio::Locals::new());
-        });
-    }
+            let socket =
+                crate::direct::Direct::server(jrpc_tokio::ReadAheadStream::new(tcp), config);
+            acceptor.serve(socket, remote, jrpc_tokio::Locals::new());
+        }
+    })
+    .await
 }
 
 /// Answers a WebSocket upgrade request on `tcp` (the echo-fws server's handshake: the request's
