@@ -1,8 +1,9 @@
 //! A measurement, not a floor: a WebSocket as a `Stream` and a `Sink` of messages written
 //! straight over tungstenite's own `WebSocket`, without tokio-tungstenite's compatibility
 //! layer, which registers the task's waker in two `AtomicWaker`s and wraps the socket's
-//! errors for every message. Here the socket holds the task's waker, set once per wake-up,
-//! and each read or write of tungstenite polls it with that waker. `echo-direct` and
+//! errors for every message. Here the socket holds the task's waker (compared at each poll,
+//! cloned only when it changed), and each read or write of tungstenite polls it with that
+//! waker. `echo-direct` and
 //! `jrpc-direct` (opt-in systems) run `echo` and jrpc-tokio's connections on it, to measure
 //! what that layer costs each (BENCHMARKS.md's ledger).
 
