@@ -229,29 +229,31 @@ const SHORT_ESCAPES: [(u8, u8); 7] = [
 /// What each byte after a backslash stands for in a JSON string ([`SHORT_ESCAPES`] and `\/`);
 /// 0 for `u` (four hex digits follow) and for the bytes that make no escape.
 static UNESCAPED: [u8; 256] = {
-    let mut table = [0; 256];
-    let mut i = 0;
-    while i < SHORT_ESCAPES.len() {
-        let (character, letter) = SHORT_ESCAPES[i];
-        table[letter as usize] = character;
-        i += 1;
-    }
+    let mut table = escape_table(true);
     table[b'/' as usize] = b'/';
     table
 };
 
 /// The letter after the backslash of each byte's short escape ([`SHORT_ESCAPES`]); 0 for the
 /// other control characters (written `\u00XX`) and for the bytes that are not escaped.
-pub(super) static ESCAPED: [u8; 256] = {
+pub(super) static ESCAPED: [u8; 256] = escape_table(false);
+
+/// [`SHORT_ESCAPES`] as a table: indexed by the letter, holding the character (`reading`), or
+/// indexed by the character, holding the letter; 0 elsewhere.
+const fn escape_table(reading: bool) -> [u8; 256] {
     let mut table = [0; 256];
     let mut i = 0;
     while i < SHORT_ESCAPES.len() {
         let (character, letter) = SHORT_ESCAPES[i];
-        table[character as usize] = letter;
+        if reading {
+            table[letter as usize] = character;
+        } else {
+            table[character as usize] = letter;
+        }
         i += 1;
     }
     table
-};
+}
 
 /// The length up to which [`string`] grows a string with escapes by doubling, and the room
 /// left unused past which it gives back what it reserved beyond (the text after the string,
